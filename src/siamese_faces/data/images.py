@@ -1,0 +1,86 @@
+"""Decoding any image file to 8-bit grayscale, and the preprocessing of every model input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+# A truncated JPEG must be an error, never a silently grey-filled face.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class BadImageError(ValueError):
+    """An image file cannot be decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a decoded image becomes a model input.
+
+    ``crop`` is ``(left, top, right, bottom)`` as fractions of the frame, so one setting fits
+    images of any size (``(0.25, 0.25, 0.75, 0.75)`` keeps the central half); then the crop
+    is resized to ``size`` x ``size``.
+    """
+
+    size: int = 125
+    crop: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.size <= 1024:
+            raise ValueError(f"preprocess.size={self.size}: use a side between 8 and 1024 pixels.")
+        if self.crop is not None:
+            left, top, right, bottom = self.crop
+            if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
+                raise ValueError(
+                    f"preprocess.crop={self.crop}: needs 0 <= left < right <= 1 and "
+                    "0 <= top < bottom <= 1 (fractions of the image)."
+                )
+
+
+def _to_gray(im: Image.Image) -> Image.Image:
+    if im.mode == "L":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # Pillow's convert("L") clips 16-bit values at 255; scale the range down instead.
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 or im.mode.startswith("I;16") else 255.0
+        return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1", "LA", "RGBA", "RGBX", "La"):
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    return im.convert("L")
+
+
+def load_image(path: str | Path, preprocess: Preprocess | None = None) -> np.ndarray:
+    """Decode ``path`` to a grayscale uint8 array; crop and resize if ``preprocess`` is given.
+
+    Raises :class:`BadImageError` naming the file for an empty, corrupt or truncated image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            gray = _to_gray(im)
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: no such image file.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # Pillow reports a truncated file as OSError and an empty/unknown one as
+        # UnidentifiedImageError; both mean the same to a user: this file is unusable.
+        raise BadImageError(
+            f"{path}: cannot decode image ({exc}); replace the file, or pass --skip-bad-images "
+            "to leave it out (and every pair that uses it)."
+        ) from None
+    if preprocess is not None:
+        if preprocess.crop is not None:
+            w, h = gray.size
+            left, top, right, bottom = preprocess.crop
+            gray = gray.crop((round(left * w), round(top * h), round(right * w), round(bottom * h)))
+        if gray.size != (preprocess.size, preprocess.size):
+            gray = gray.resize((preprocess.size, preprocess.size), Image.Resampling.BILINEAR)
+    return np.asarray(gray, dtype=np.uint8)

@@ -1,0 +1,164 @@
+"""Find the images of a face dataset on disk, whatever of the three layouts it comes in.
+
+A dataset is a set of people, each with one or more images. Three layouts are read:
+
+- ``tree``: ``DIR/<Name>/<Name>_0001.jpg`` (LFW's download, any identity-folder dataset);
+- ``above``: ``DIR/lfw2/<Name>/...``, a folder holding exactly one such tree (what LFW-a
+  unpacks to, with the pairs files beside ``lfw2/``);
+- ``flat``: ``DIR/<Name>_0001.jpg`` all in one folder (the layout the 2019 study made).
+
+In a tree the person is the folder name, whatever the files are called; a file named
+``<Name>_<digits>.<ext>`` also gets that number as its index, which is what LFW's pairs files
+refer to. In the flat layout the name and index both come from the file name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
+DATA_ENV = "SIAMESE_FACES_DATA"
+_NUMBERED = re.compile(r"^(?P<name>.+)_(?P<index>\d+)$")
+
+
+class DatasetError(ValueError):
+    """The data folder cannot be read as a face dataset; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    images: tuple[Path, ...]  # sorted by file name
+    numbered: dict[int, Path] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class FaceDataset:
+    """The people and images of one dataset, and where it lies."""
+
+    root: Path  # the folder that was given (where pairs files are looked for first)
+    tree: Path  # the folder whose children are the people (or the flat folder)
+    layout: str  # "tree", "above" or "flat"
+    people: dict[str, Person]
+
+    @property
+    def num_images(self) -> int:
+        return sum(len(p.images) for p in self.people.values())
+
+    def all_images(self) -> list[Path]:
+        """Every image, ordered by person name then file name (a stable order for caches)."""
+        return [path for name in sorted(self.people) for path in self.people[name].images]
+
+    def image_of(self, name: str, index: int) -> Path | None:
+        """The file LFW's pairs files call ``name, index`` (``name_%04d.*``), or None."""
+        person = self.people.get(name)
+        return None if person is None else person.numbered.get(index)
+
+
+def _is_image(entry: os.DirEntry) -> bool:
+    return entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _scan_person(name: str, folder: Path) -> Person:
+    images = sorted(Path(e.path) for e in os.scandir(folder) if _is_image(e))
+    numbered = {}
+    for path in images:
+        m = _NUMBERED.match(path.stem)
+        if m and m["name"] == name:
+            numbered[int(m["index"])] = path
+    return Person(name, tuple(images), numbered)
+
+
+def _image_subdirs(folder: Path) -> list[Path]:
+    """Sub-folders of ``folder`` that directly hold at least one image."""
+    found = []
+    for entry in os.scandir(folder):
+        if entry.is_dir() and any(_is_image(e) for e in os.scandir(entry.path)):
+            found.append(Path(entry.path))
+    return found
+
+
+def _read_tree(root: Path, tree: Path, layout: str) -> FaceDataset:
+    people = {}
+    for entry in sorted(os.scandir(tree), key=lambda e: e.name):
+        if entry.is_dir():
+            person = _scan_person(entry.name, Path(entry.path))
+            if person.images:
+                people[entry.name] = person
+    return FaceDataset(root=root, tree=tree, layout=layout, people=people)
+
+
+def _read_flat(folder: Path) -> FaceDataset:
+    groups: dict[str, list[Path]] = {}
+    unnamed = []
+    for entry in os.scandir(folder):
+        if _is_image(entry):
+            m = _NUMBERED.match(Path(entry.name).stem)
+            if m is None:
+                unnamed.append(entry.name)
+            else:
+                groups.setdefault(m["name"], []).append(Path(entry.path))
+    if unnamed:
+        raise DatasetError(
+            f"{folder}: flat layout, but {len(unnamed)} image(s) are not named "
+            "<Name>_<number>.<ext> "
+            f"(e.g. {sorted(unnamed)[0]!r}); rename them, or put each person's images in a "
+            f"folder of their own (<Name>/...)."
+        )
+    people = {}
+    for name in sorted(groups):
+        images = tuple(sorted(groups[name]))
+        numbered = {int(_NUMBERED.match(p.stem)["index"]): p for p in images}
+        people[name] = Person(name, images, numbered)
+    return FaceDataset(root=folder, tree=folder, layout="flat", people=people)
+
+
+def resolve_data_dir(data: str | os.PathLike | None) -> Path:
+    """``--data`` if given, else ``$SIAMESE_FACES_DATA``; an error that says how to set either."""
+    if data is None or str(data) == "":
+        data = os.environ.get(DATA_ENV)
+    if not data:
+        raise DatasetError(
+            f"no dataset given: pass --data DIR or set {DATA_ENV}=DIR "
+            "(DIR holds <Name>/<Name>_0001.jpg folders, e.g. ../shared/lfw-a)."
+        )
+    path = Path(data).expanduser()
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such folder; --data must name the folder of the images.")
+    return path
+
+
+def open_dataset(data: str | os.PathLike | None) -> FaceDataset:
+    """Read the people and images under ``data`` (see the module docstring for layouts)."""
+    root = resolve_data_dir(data)
+    if any(_is_image(e) for e in os.scandir(root)):
+        return _read_flat(root)
+    if _image_subdirs(root):
+        return _read_tree(root, root, "tree")
+    trees = [Path(e.path) for e in os.scandir(root) if e.is_dir() and _image_subdirs(Path(e.path))]
+    if len(trees) == 1:
+        return _read_tree(root, trees[0], "above")
+    if len(trees) > 1:
+        names = ", ".join(sorted(t.name for t in trees))
+        raise DatasetError(
+            f"{root}: holds {len(trees)} image trees ({names}); pass --data with the one to use."
+        )
+    raise DatasetError(
+        f"{root}: no images found. Expected <Name>/<Name>_0001.jpg folders, a folder holding one "
+        f"such tree (LFW-a's lfw2/), or <Name>_0001.jpg files in one folder."
+    )
+
+
+def find_pairs_file(dataset: FaceDataset, filename: str) -> Path | None:
+    """Look for ``filename`` beside or above the image tree, nearest first."""
+    seen = []
+    for folder in (dataset.tree, dataset.root, dataset.tree.parent, dataset.root.parent):
+        if folder not in seen:
+            seen.append(folder)
+            candidate = folder / filename
+            if candidate.is_file():
+                return candidate
+    return None

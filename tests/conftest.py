@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny synthetic face datasets written under tmp_path, and the real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .helpers import (
+    TEST_DIFF,
+    TEST_PEOPLE,
+    TEST_SAME,
+    TRAIN_DIFF,
+    TRAIN_PEOPLE,
+    TRAIN_SAME,
+    write_pairs,
+    write_people,
+)
+
+os.environ.setdefault("SIAMESE_FACES_PROGRESS", "0")
+
+
+@pytest.fixture
+def lfw_like(tmp_path: Path) -> Path:
+    """A miniature LFW-a download: ``root/lfw2/<Name>/...`` with both pairs files beside it."""
+    root = tmp_path / "mini-lfw"
+    write_people(root / "lfw2", {**TRAIN_PEOPLE, **TEST_PEOPLE})
+    write_pairs(root / "pairsDevTrain.txt", TRAIN_SAME, TRAIN_DIFF)
+    write_pairs(root / "pairsDevTest.txt", TEST_SAME, TEST_DIFF)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No test reads or writes the user's real image cache.
+    monkeypatch.setenv("SIAMESE_FACES_CACHE", str(tmp_path / "cache"))

@@ -1,0 +1,108 @@
+import json
+
+import pytest
+from PIL import Image
+
+from siamese_faces.cli import main
+
+from ..helpers import REAL_DATA, needs_lfw
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stats_json_and_grid(lfw_like, tmp_path, capsys):
+    code, out, _ = run(
+        capsys,
+        "data",
+        "stats",
+        "--data",
+        str(lfw_like),
+        "--json",
+        "--grid",
+        str(tmp_path / "g.png"),
+    )
+    assert code == 0
+    s = json.loads(out)
+    assert (s["people"], s["images"], s["overlap_people"]) == (9, 16, 0)
+    assert s["train"]["people"] == 6 and s["train"]["images"] == 11
+    assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (4, 4)
+    assert (s["test"]["people"], s["test"]["images"]) == (3, 5)
+    assert Image.open(tmp_path / "g.png").size[0] > 300
+
+
+def test_stats_text(lfw_like, capsys):
+    code, out, _ = run(capsys, "data", "stats", "--data", str(lfw_like), "--grid", "")
+    assert code == 0 and "disjoint" in out and "people" in out
+
+
+def test_overlap_is_an_error_unless_allowed(lfw_like, capsys):
+    (lfw_like / "pairsDevTest.txt").write_text("1\nAlice_A\t1\t2\nGus_G\t1\tHal_H\t1\n")
+    code, _, err = run(capsys, "data", "stats", "--data", str(lfw_like), "--grid", "")
+    assert code == 2 and "--allow-overlap" in err
+    code, out, _ = run(
+        capsys, "data", "stats", "--data", str(lfw_like), "--grid", "", "--json", "--allow-overlap"
+    )
+    assert code == 0 and json.loads(out)["overlap_people"] == 1
+
+
+def test_bad_pairs_file_is_one_clear_line(lfw_like, capsys):
+    (lfw_like / "pairsDevTrain.txt").write_text("1\nAlice_A\t1\nBob_B\t1\tCarol_C\t1\n")
+    code, _, err = run(capsys, "data", "split", "--data", str(lfw_like))
+    assert code == 2 and "pairsDevTrain.txt:2" in err and "Traceback" not in err
+
+
+def test_split_saves_json(lfw_like, tmp_path, capsys):
+    out_file = tmp_path / "split.json"
+    code, out, _ = run(
+        capsys, "data", "split", "--data", str(lfw_like), "--out", str(out_file), "--json"
+    )
+    assert code == 0 and json.loads(out)["overlap_people"] == 0
+    assert json.loads(out_file.read_text())["rule"] == "people"
+
+
+def test_cache_skip_bad_images_reports_them(lfw_like, capsys):
+    (lfw_like / "lfw2" / "Bob_B" / "Bob_B_0002.jpg").write_bytes(b"")
+    code, _, err = run(capsys, "data", "cache", "--data", str(lfw_like), "--size", "16")
+    assert code == 2 and "Bob_B_0002.jpg" in err
+    code, out, _ = run(
+        capsys,
+        "data",
+        "cache",
+        "--data",
+        str(lfw_like),
+        "--size",
+        "16",
+        "--skip-bad-images",
+        "--json",
+    )
+    result = json.loads(out)
+    assert code == 0 and result["images"] == 15 and "Bob_B_0002.jpg" in result["skipped"][0][0]
+
+
+def test_every_command_has_help(capsys):
+    for argv in (
+        ["--help"],
+        ["data", "--help"],
+        ["data", "stats", "--help"],
+        ["data", "split", "--help"],
+        ["data", "cache", "--help"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+        assert "usage" in capsys.readouterr().out
+
+
+@needs_lfw
+def test_real_data_stats(capsys):
+    code, out, _ = run(capsys, "data", "stats", "--data", str(REAL_DATA), "--json", "--grid", "")
+    s = json.loads(out)
+    assert (s["people"], s["images"], s["overlap_people"]) == (3095, 9426, 0)
+    assert (s["train"]["people"], s["train"]["images"]) == (2132, 6685)
+    assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (1100, 1100)
+    assert (s["test"]["people"], s["test"]["images"]) == (963, 2741)
+    assert (s["test"]["pairs_same"], s["test"]["pairs_different"]) == (500, 500)

@@ -1,0 +1,52 @@
+"""Helpers for the tests: tiny synthetic face datasets and the real data's location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "lfw-a"
+
+needs_lfw = pytest.mark.skipif(
+    not (REAL_DATA / "lfw2").is_dir(),
+    reason=f"the real LFW-a data is not at {REAL_DATA} (CI and developer machines have it)",
+)
+
+
+def face(seed: int, size: int = 40) -> np.ndarray:
+    """A small grayscale 'face': a person-specific pattern plus noise (deterministic)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def write_people(tree: Path, people: dict[str, int], size: int = 40) -> None:
+    """``tree/<Name>/<Name>_0001.jpg`` ... for each person and image count."""
+    for k, (name, n) in enumerate(sorted(people.items())):
+        (tree / name).mkdir(parents=True, exist_ok=True)
+        for i in range(1, n + 1):
+            Image.fromarray(face(1000 * k + i, size)).save(tree / name / f"{name}_{i:04d}.jpg")
+
+
+def write_pairs(path: Path, same: list[tuple], different: list[tuple]) -> Path:
+    assert len(same) == len(different), "View 1 files have as many same as different lines"
+    lines = [str(len(same))]
+    lines += ["\t".join(map(str, s)) for s in same]
+    lines += ["\t".join(map(str, d)) for d in different]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+TRAIN_PEOPLE = {"Alice_A": 3, "Bob_B": 2, "Carol_C": 2, "Dan_D": 1, "Eve_E": 2, "Fay_F": 1}
+TEST_PEOPLE = {"Gus_G": 2, "Hal_H": 1, "Ivy_I": 2}
+TRAIN_SAME = [("Alice_A", 1, 2), ("Bob_B", 1, 2), ("Carol_C", 1, 2), ("Eve_E", 1, 2)]
+TRAIN_DIFF = [
+    ("Alice_A", 3, "Dan_D", 1),
+    ("Bob_B", 1, "Fay_F", 1),
+    ("Carol_C", 2, "Eve_E", 1),
+    ("Dan_D", 1, "Fay_F", 1),
+]
+TEST_SAME = [("Gus_G", 1, 2), ("Ivy_I", 1, 2)]
+TEST_DIFF = [("Gus_G", 1, "Hal_H", 1), ("Hal_H", 1, "Ivy_I", 2)]

@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_data_cache)
 
+    from .training.cli import add_training_commands
+
+    add_training_commands(sub)
+    from .evaluation.cli import add_evaluation_commands
+
+    add_evaluation_commands(sub)
     return parser
 
 

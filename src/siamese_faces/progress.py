@@ -10,16 +10,10 @@ from tqdm.auto import tqdm
 PROGRESS_ENV = "SIAMESE_FACES_PROGRESS"
 
 
-def progress(iterable=None, **kwargs):
-    """A tqdm bar; quiet when ``SIAMESE_FACES_PROGRESS=0`` (tests, sweeps' worker logs)."""
-    disable = os.environ.get(PROGRESS_ENV, "1") == "0"
-    # When stderr is not a terminal (CI, a log file) redraw seldom instead of every step.
-    mininterval = 0.1 if sys.stderr.isatty() else 10.0
-    return tqdm(
-        iterable,
-        disable=disable,
-        mininterval=mininterval,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        **kwargs,
-    )
+def progress(iterable=None, enabled: bool = True, **kwargs):
+    """A tqdm bar on stderr, shown when ``enabled`` and stderr is a terminal."""
+    # Bars are for terminals; in a log file (CI, a sweep worker) the per-epoch lines suffice.
+    # SIAMESE_FACES_PROGRESS=1 forces them on, =0 off.
+    env = os.environ.get(PROGRESS_ENV, "")
+    disable = not enabled or env == "0" or (env != "1" and not sys.stderr.isatty())
+    return tqdm(iterable, disable=disable, file=sys.stderr, dynamic_ncols=True, **kwargs)

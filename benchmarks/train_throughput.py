@@ -1,0 +1,193 @@
+"""Training throughput of the presets, against this machine's own fp32 matmul peak.
+
+    python benchmarks/train_throughput.py [--data ../shared/lfw-a] [--seconds 3] [--json]
+
+For each preset (study2019, koch2015) and batch (32, 128) it times the training step
+(forward + backward + Adam/SGD update on random pairs) in three variants: plain fp32,
+channels_last fp32, and channels_last with bf16 autocast (the default training path where
+the CPU has native bf16). FLOPs are counted by PyTorch's FlopCounterMode on one step; the
+peak is a large fp32 matmul's GFLOP/s measured in the same run, so the fraction is fair to
+whatever else the machine is doing. With --data, it also times one real epoch of the
+default path (image gather included) against the pure compute of the same steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from siamese_faces.config import apply_overrides, load_file, preset_path
+from siamese_faces.models import model_from_config
+from siamese_faces.training.trainer import bf16_supported, make_optimizer, train_step
+
+VARIANTS = {  # name: (channels_last, bf16)
+    "fp32": (False, False),
+    "channels_last": (True, False),
+    "channels_last+bf16": (True, True),
+}
+
+
+def matmul_peak(seconds: float, n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            a @ b
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def setup(preset: str, batch: int, channels_last: bool):
+    cfg = load_file(preset_path(preset))
+    cfg = apply_overrides(cfg, [f"train.batch_size={batch}"])
+    net = model_from_config(cfg, torch.Generator().manual_seed(0))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    opt = make_optimizer(net.parameters(), cfg)
+    s = cfg.data.size
+    x1 = torch.rand(batch, 1, s, s).contiguous(memory_format=fmt)
+    x2 = torch.rand(batch, 1, s, s).contiguous(memory_format=fmt)
+    y = (torch.arange(batch) % 2).float()
+    return cfg, net, opt, x1, x2, y
+
+
+def step_flops(preset: str, batch: int) -> float:
+    _, net, opt, x1, x2, y = setup(preset, batch, False)
+    with FlopCounterMode(display=False) as counter:
+        train_step(net, net, opt, x1, x2, y, False)
+    return float(counter.get_total_flops())
+
+
+def time_steps(preset: str, batch: int, channels_last: bool, bf16: bool, seconds: float) -> float:
+    _, net, opt, x1, x2, y = setup(preset, batch, channels_last)
+    for _ in range(3):
+        train_step(net, net, opt, x1, x2, y, bf16)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or steps < 3:
+        train_step(net, net, opt, x1, x2, y, bf16)
+        steps += 1
+    return (time.perf_counter() - t0) / steps
+
+
+def epoch_vs_compute(data_dir: str) -> dict:
+    """One real epoch of the default path vs the same steps on pre-gathered tensors."""
+    from siamese_faces.training.distributed import DistContext
+    from siamese_faces.training.rundata import batch_images, prepare
+    from siamese_faces.training.trainer import train_epoch
+
+    cfg = load_file(preset_path("study2019"))
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dir=data_dir))
+    data = prepare(cfg)
+    ctx = DistContext()
+    bf16 = cfg.train.bf16 and bf16_supported(ctx.device)
+    net = model_from_config(cfg).to(memory_format=torch.channels_last)
+    opt = make_optimizer(net.parameters(), cfg)
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0)).tolist()
+    train_epoch(net, net, opt, data, order, cfg, ctx, 0, None)  # warm-up epoch
+    t0 = time.perf_counter()
+    train_epoch(net, net, opt, data, order, cfg, ctx, 1, None)
+    epoch = time.perf_counter() - t0
+    bs, batches = cfg.train.batch_size, []
+    for i in range(0, len(order), bs):
+        idx = torch.tensor(order[i : i + bs])
+        batches.append(
+            [
+                batch_images(data.images, r, ctx.device).contiguous(
+                    memory_format=torch.channels_last
+                )
+                for r in (data.train.a[idx], data.train.b[idx])
+            ]
+            + [data.train.y[idx]]
+        )
+    t0 = time.perf_counter()
+    for x1, x2, y in batches:
+        train_step(net, net, opt, x1, x2, y, bf16)
+    compute = time.perf_counter() - t0
+    return {
+        "epoch_s": round(epoch, 3),
+        "compute_s": round(compute, 3),
+        "overhead": round(epoch / compute - 1, 4),
+        "pairs": len(order),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--presets", nargs="+", default=["study2019", "koch2015"])
+    p.add_argument("--batches", nargs="+", type=int, default=[32, 128])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--data", help="also time a real epoch on this dataset")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    native_bf16 = bf16_supported(torch.device("cpu"))
+    peak = matmul_peak(args.seconds)
+    rows = []
+    for preset in args.presets:
+        for batch in args.batches:
+            flops = step_flops(preset, batch)
+            for variant in args.variants:
+                cl, bf16 = VARIANTS[variant]
+                sec = time_steps(preset, batch, cl, bf16, args.seconds)
+                gflops = flops / sec / 1e9
+                rows.append(
+                    {
+                        "preset": preset,
+                        "batch": batch,
+                        "variant": variant,
+                        "images_per_s": round(2 * batch / sec, 1),
+                        "step_ms": round(1000 * sec, 2),
+                        "gflop_per_step": round(flops / 1e9, 2),
+                        "gflops": round(gflops, 1),
+                        "of_peak": round(gflops / peak, 3),
+                    }
+                )
+                if not args.json:
+                    r = rows[-1]
+                    print(
+                        f"{preset:<10} batch {batch:>3}  {variant:<19} {r['images_per_s']:>7.0f} "
+                        f"img/s  {r['gflops']:>6.1f} GFLOP/s  {100 * r['of_peak']:>5.0f}% of peak",
+                        flush=True,
+                    )
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "threads": torch.get_num_threads(),
+        "native_bf16": native_bf16,
+        "matmul_peak_gflops": round(peak, 1),
+        "rows": rows,
+    }
+    if args.data:
+        result["epoch"] = epoch_vs_compute(args.data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"fp32 matmul peak {peak:.1f} GFLOP/s, {result['threads']} threads, "
+            f"native bf16: {native_bf16}"
+        )
+        if args.data:
+            e = result["epoch"]
+            print(
+                f"real epoch {e['epoch_s']:.2f} s vs pure compute {e['compute_s']:.2f} s "
+                f"({100 * e['overhead']:+.1f}%)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Mean ± std over seeds of finished runs, grouped by the name before ``-seed``.
+
+python experiments/summarize.py runs/study2019/*  [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from pathlib import Path
+
+
+def load(run: Path) -> dict:
+    r = json.loads((run / "results.json").read_text())
+    r["run"] = str(run)
+    return r
+
+
+def summarize(runs: list[Path]) -> dict[str, dict]:
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        if (run / "results.json").is_file():
+            groups.setdefault(re.sub(r"-seed\d+$", "", run.name), []).append(load(run))
+    out = {}
+    for name, rs in sorted(groups.items()):
+        accs = [r["test/acc"] for r in rs]
+        out[name] = {
+            "seeds": len(rs),
+            "test_acc": accs,
+            "test_acc_mean": statistics.mean(accs),
+            "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "val_acc": [r["val/acc"] for r in rs],
+            "epochs_run": [r["epochs_run"] for r in rs],
+            "best_epoch": [r["best_epoch"] for r in rs],
+            "train_seconds": [r["train_seconds"] for r in rs],
+        }
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    s = summarize(args.runs)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return
+    print(
+        "| runs | seeds | DevTest acc per seed | mean ± std | val acc | epochs (best) | "
+        "train time s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, g in s.items():
+        per = ", ".join(f"{100 * a:.1f}%" for a in g["test_acc"])
+        val = ", ".join(f"{100 * a:.1f}%" for a in g["val_acc"])
+        ep = ", ".join(f"{e} ({b})" for e, b in zip(g["epochs_run"], g["best_epoch"], strict=True))
+        secs = ", ".join(f"{t:.0f}" for t in g["train_seconds"])
+        print(
+            f"| {name} | {g['seeds']} | {per} | {100 * g['test_acc_mean']:.1f} ± "
+            f"{100 * g['test_acc_std']:.1f}% | {val} | {ep} | {secs} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

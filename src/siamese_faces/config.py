@@ -1,0 +1,256 @@
+"""Typed, validated configuration: frozen dataclasses are the single source of truth.
+
+One name per setting everywhere: the dataclass field ``train.lr`` is the experiment-file key
+``[train] lr``, the override ``--set train.lr=3e-4``, the key in ``config.json`` and inside
+every checkpoint, and the column in sweep results. Every value is checked when the object
+is built, so a bad value stops before anything trains, with a message that says how to fix it.
+
+An experiment file is TOML with ``[data]``, ``[model]`` and ``[train]`` tables; a top-level
+``base = "study2019"`` starts from a preset (``siamese_faces/configs/<name>.toml``) or
+another file, and the tables override it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the setting and the fix."""
+
+
+def _check(ok: bool, setting: str, value, fix: str) -> None:
+    if not ok:
+        raise ConfigError(f"{setting}={value!r}: {fix}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: str = ""  # the --data folder; filled from the command line
+    pairs_train: str = ""  # default: pairsDevTrain.txt beside or above the images
+    pairs_test: str = ""
+    size: int = 125  # model input side, pixels (the study: 250 -> 125; Koch: 105)
+    crop: tuple[float, ...] = ()  # (left, top, right, bottom) fractions of the frame; () = none
+    split: Literal["people", "letters"] = "people"
+    val_fraction: float = 0.3
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
+        if self.crop:
+            l, t, r, b = self.crop if len(self.crop) == 4 else (1, 1, 0, 0)
+            _check(
+                len(self.crop) == 4 and 0 <= l < r <= 1 and 0 <= t < b <= 1,
+                "data.crop",
+                self.crop,
+                "give left,top,right,bottom as fractions, e.g. 0.2,0.2,0.8,0.8.",
+            )
+        _check(
+            0 < self.val_fraction < 1,
+            "data.val_fraction",
+            self.val_fraction,
+            "use a fraction between 0 and 1 (e.g. 0.3).",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "koch"  # a registered model, see siamese_faces.models.registry
+    filters: tuple[int, ...] = (8, 16, 32, 64)  # conv channels per layer
+    kernels: tuple[int, ...] = (10, 7, 4, 4)  # conv kernel side per layer
+    pool_layers: int = 3  # the first N conv layers are followed by a 2x2 max-pool
+    fc: int = 2048  # units of the fully connected embedding layer
+    fc_activation: Literal["sigmoid", "relu", "none"] = "sigmoid"
+    init: Literal["koch", "glorot", "lecun", "default"] = "koch"
+    dropout: float = 0.0  # first layer's rate, 0.05 less per layer, never below 0.1
+    batchnorm: bool = False
+    head: Literal["l1_sigmoid", "euclidean"] = "l1_sigmoid"
+    margin: float = 1.0  # contrastive-loss margin (euclidean head)
+
+    def __post_init__(self) -> None:
+        _check(
+            len(self.filters) >= 1 and all(f > 0 for f in self.filters),
+            "model.filters",
+            self.filters,
+            "give one positive channel count per conv layer, e.g. 8,16,32,64.",
+        )
+        _check(
+            len(self.kernels) == len(self.filters) and all(k > 0 for k in self.kernels),
+            "model.kernels",
+            self.kernels,
+            f"give one positive kernel size per conv layer ({len(self.filters)} here).",
+        )
+        _check(
+            0 <= self.pool_layers <= len(self.filters),
+            "model.pool_layers",
+            self.pool_layers,
+            f"use 0..{len(self.filters)}.",
+        )
+        _check(self.fc > 0, "model.fc", self.fc, "use a positive number of units, e.g. 2048.")
+        _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "use a rate in [0, 1).")
+        _check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD and RMSprop
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 100  # at most; early stopping usually ends sooner
+    patience: int = 3  # epochs without a better validation loss before stopping
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0  # CPU threads per process; 0 = all cores (shared among DDP processes)
+    channels_last: bool = True
+    bf16: bool = True  # bfloat16 autocast for the forward pass (CPU with AVX512-BF16, or GPU)
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "train.lr", self.lr, "use a positive learning rate, e.g. 1e-3.")
+        _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "use a value in [0, 1).")
+        _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "use >= 0.")
+        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "use >= 1, e.g. 128.")
+        _check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
+        _check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
+        _check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def _section_class(name: str) -> type:
+    return typing.get_type_hints(Config)[name]
+
+
+def _coerce(setting: str, hint, value):
+    """Turn ``value`` (TOML value, JSON value or override string) into ``hint``'s type."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{setting}={value!r}: choose one of {', '.join(map(str, choices))}.")
+        return value
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{setting}={value!r}: give a comma-separated list, e.g. 8,16,32.")
+        return tuple(_coerce(setting, inner, v) for v in value)
+    if origin in (types.UnionType, typing.Union):
+        raise TypeError(f"unsupported config type {hint}")  # keep the schema simple
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{setting}={value!r}: use true or false.")
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"{setting}={value!r}: use a whole number.")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{setting}={value!r}: use a whole number.") from None
+    if hint is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{setting}={value!r}: use a number, e.g. 3e-4.") from None
+    if hint is str:
+        return str(value)
+    raise TypeError(f"unsupported config type {hint}")
+
+
+def _apply(config: Config, section: str, values: dict, source: str) -> Config:
+    if section not in SECTIONS:
+        raise ConfigError(f"{source}: unknown section [{section}]; use {', '.join(SECTIONS)}.")
+    cls = _section_class(section)
+    hints = typing.get_type_hints(cls)
+    changes = {}
+    for key, value in values.items():
+        if key not in hints:
+            near = difflib.get_close_matches(key, hints, n=1)
+            hint = f" Did you mean {section}.{near[0]}?" if near else ""
+            raise ConfigError(
+                f"{source}: unknown setting {section}.{key}.{hint} Valid: {', '.join(hints)}."
+            )
+        changes[key] = _coerce(f"{section}.{key}", hints[key], value)
+    return dataclasses.replace(
+        config, **{section: dataclasses.replace(getattr(config, section), **changes)}
+    )
+
+
+def from_dict(d: dict, base: Config | None = None, source: str = "config") -> Config:
+    config = base or Config()
+    for section, values in d.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: '{section}' must be a table ([{section}]).")
+        config = _apply(config, section, values, source)
+    return config
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_file(path: str | Path, _seen: tuple = ()) -> Config:
+    """Read an experiment file (TOML), following its ``base`` chain."""
+    path = Path(path)
+    if path in _seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself.")
+    try:
+        d = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    base_name = d.pop("base", None)
+    d.pop("description", None)
+    base = None
+    if base_name:
+        base_path = (path.parent / base_name) if base_name.endswith(".toml") else None
+        base = load_file(base_path or preset_path(base_name), (*_seen, path))
+    return from_dict(d, base, str(path))
+
+
+def preset_path(name: str) -> Path:
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())}.")
+    return path
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``section.key=value`` strings (``--set``), each type-checked."""
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set {item!r}: write section.key=value, e.g. train.lr=3e-4.")
+        key, value = item.split("=", 1)
+        section, name = key.strip().split(".", 1)
+        config = _apply(config, section, {name: value.strip()}, f"--set {item}")
+    return config

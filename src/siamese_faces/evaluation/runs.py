@@ -1,0 +1,95 @@
+"""Loading a finished run: its configuration and best weights, without unpickling anything."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from ..config import Config, from_dict
+from ..data.images import Preprocess, load_image
+from ..models import model_from_config
+from ..models.siamese import SiameseNet
+from .predict import autocast, embed_rows
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready to score: the run's own preprocessing, device and threshold."""
+
+    path: Path
+    config: Config
+    net: SiameseNet
+    device: torch.device
+    bf16: bool
+    threshold: float  # "same" when score > threshold; chosen on validation for distance heads
+    results: dict
+
+    @property
+    def preprocess(self) -> Preprocess:
+        d = self.config.data
+        return Preprocess(d.size, tuple(d.crop) if d.crop else None)
+
+    def embed(self, images: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of uint8 ``images`` ``(N, S, S)`` (or of ``images[rows]``), float32."""
+        rows = torch.arange(len(images)) if rows is None else rows
+        return embed_rows(
+            self.net,
+            images,
+            rows,
+            self.device,
+            self.bf16,
+            channels_last=self.config.train.channels_last,
+        )
+
+    def embed_files(self, paths) -> torch.Tensor:
+        """Embeddings of image files of any size, mode or format, preprocessed as in training."""
+        arr = np.stack([load_image(p, self.preprocess) for p in paths])
+        return self.embed(torch.from_numpy(arr))
+
+    @torch.no_grad()
+    def scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """Score of each embedding pair; higher means more alike."""
+        with autocast(self.device, False):
+            return self.net.score(self.net.head(h1.to(self.device), h2.to(self.device))).cpu()
+
+
+def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedRun:
+    """The config stored inside ``best.safetensors`` and the model rebuilt from it."""
+    from ..training.trainer import bf16_supported
+
+    run_dir = Path(run_dir)
+    weights = run_dir / "best.safetensors"
+    if not weights.is_file():
+        raise ValueError(
+            f"{run_dir}: no best.safetensors; is this a `siamese-faces train` "
+            "output folder? (An interrupted run can be finished with --resume.)"
+        )
+    with safe_open(str(weights), framework="pt") as fh:
+        meta = fh.metadata() or {}
+        state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open API)
+    if "config" not in meta:
+        raise ValueError(f"{weights}: no config in its metadata; not written by siamese-faces.")
+    config = from_dict(json.loads(meta["config"]), source=str(weights))
+    device = device or torch.device("cpu")
+    net = model_from_config(config)
+    net.load_state_dict(state)
+    net.eval().to(device)
+    if config.train.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    results_file = run_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    threshold = results.get("threshold", net.head.default_threshold)
+    return LoadedRun(
+        run_dir,
+        config,
+        net,
+        device,
+        config.train.bf16 and bf16_supported(device),
+        float(threshold),
+        results,
+    )

@@ -1,0 +1,53 @@
+"""Heads: compare two embeddings. Each knows its loss and how its output becomes a score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses.bce import PairBCELoss
+from ..losses.contrastive import ContrastiveLoss
+
+
+class L1SigmoidHead(nn.Module):
+    """Koch's head: a weighted L1 distance |h1 - h2| into one sigmoid unit (a logit here)."""
+
+    uses_fixed_threshold = True  # a probability: "same" above 0.5
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, 1)
+        self.loss = PairBCELoss()
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B, D) x2 -> (B,)
+        return self.linear(torch.abs(h1 - h2)).squeeze(1)
+
+    @staticmethod
+    def score(out: torch.Tensor) -> torch.Tensor:
+        """Probability of "same"; higher is more alike."""
+        return torch.sigmoid(out.float())
+
+    default_threshold = 0.5
+
+
+class EuclideanHead(nn.Module):
+    """Euclidean distance between embeddings, trained with the contrastive loss."""
+
+    uses_fixed_threshold = False  # the distance threshold is chosen on validation pairs
+
+    def __init__(self, dim: int, margin: float = 1.0) -> None:
+        super().__init__()
+        self.loss = ContrastiveLoss(margin)
+        self.default_threshold = -margin / 2  # only a starting point; chosen on validation
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) distances
+        # The epsilon keeps the gradient finite when the two embeddings coincide.
+        return torch.sqrt(((h1.float() - h2.float()) ** 2).sum(1) + 1e-12)
+
+    @staticmethod
+    def score(out: torch.Tensor) -> torch.Tensor:
+        """Minus the distance, so that higher is more alike for every head."""
+        return -out.float()
+
+
+HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead}

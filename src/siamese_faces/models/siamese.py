@@ -1,0 +1,30 @@
+"""The Siamese network: one tower embeds both faces, a head compares the embeddings."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SiameseNet(nn.Module):
+    def __init__(self, tower: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.tower = tower
+        self.head = head
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``."""
+        return self.tower(x)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        # One pass through the tower for both sides: half the kernel launches, same result.
+        h = self.tower(torch.cat([x1, x2]))  # (2B, D)
+        h1, h2 = h.chunk(2)
+        return self.head(h1, h2)  # (B,) logit or distance
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head.loss(out, y)
+
+    def score(self, out: torch.Tensor) -> torch.Tensor:
+        """Higher means more likely the same person, for every head."""
+        return self.head.score(out)

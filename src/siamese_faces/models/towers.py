@@ -1,0 +1,71 @@
+"""Towers: the shared network that turns one face into an embedding."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def dropout_schedule(first: float, layers: int) -> list[float]:
+    """The study's decreasing dropout: ``first`` after layer 1, 0.05 less per layer, >= 0.1.
+
+    A first rate of 0 means no dropout; a first rate under 0.1 stays constant.
+    """
+    if first <= 0:
+        return [0.0] * layers
+    return [round(max(first - 0.05 * k, min(first, 0.1)), 4) for k in range(layers)]
+
+
+class KochTower(nn.Module):
+    """Koch et al.'s convolutional tower, as configurable as the study explored it.
+
+    conv(k_i) -> [BatchNorm] -> [2x2 max-pool for the first ``pool_layers``] -> ReLU
+    -> [dropout] for each layer, then flatten -> Linear(fc) -> activation.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        filters,
+        kernels,
+        pool_layers: int = 3,
+        fc: int = 2048,
+        fc_activation: str = "sigmoid",
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, side = 1, input_size
+        for i, (f, k) in enumerate(zip(filters, kernels, strict=True)):
+            layers.append(nn.Conv2d(channels, f, k, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(f))
+            side = side - k + 1
+            if i < pool_layers:
+                # Pool, then ReLU: the same values as ReLU-then-pool (both are monotone, so
+                # max(relu(a), relu(b)) = relu(max(a, b))), with ReLU on 4x fewer elements.
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            layers.append(nn.ReLU(inplace=True))
+            rate = dropout_schedule(dropout, len(filters))[i]
+            if rate > 0:
+                layers.append(nn.Dropout(rate))
+            if side < 1:
+                raise ValueError(
+                    f"model: a {input_size}x{input_size} input shrinks to nothing at conv layer "
+                    f"{i + 1} (kernel {k}); use a larger data.size or smaller model.kernels."
+                )
+            channels = f
+        self.features = nn.Sequential(*layers)
+        self.flat_features = channels * side * side
+        self.fc = nn.Linear(self.flat_features, fc)
+        self.activation = {"sigmoid": nn.Sigmoid(), "relu": nn.ReLU(), "none": nn.Identity()}[
+            fc_activation
+        ]
+        self.embedding_dim = fc
+        self.dropout_rates = dropout_schedule(dropout, len(filters))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
+        h = self.features(x)  # (B, C, s, s)
+        return self.activation(self.fc(torch.flatten(h, 1)))

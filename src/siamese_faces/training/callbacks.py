@@ -1,0 +1,135 @@
+"""Small objects the training loop calls: early stopping, checkpoints, metric logging."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+
+from ..io import atomic_write, atomic_write_text, csv_text
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a lower validation loss; remember the best."""
+
+    patience: int = 3
+    best: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, val_loss: float, epoch: int) -> bool:
+        """Record an epoch; True if it is the best so far."""
+        if val_loss < self.best:
+            self.best, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+    def state(self) -> dict:
+        return asdict(self)
+
+
+class MetricLogger:
+    """One row per epoch to ``metrics.csv`` and TensorBoard; names carry their split."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, purge_step: int | None = None):
+        self.run_dir, self.enabled, self.rows = Path(run_dir), enabled, []
+        self.writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a crashed run wrote after its last checkpoint.
+            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge_step)
+
+    def log(self, row: dict) -> None:
+        self.rows.append(row)
+        if not self.enabled:
+            return
+        for key, value in row.items():
+            if key != "epoch":
+                self.writer.add_scalar(key, value, row["epoch"])
+        self.writer.flush()
+        self.write_csv()
+
+    def write_csv(self) -> None:
+        atomic_write_text(self.run_dir / "metrics.csv", csv_text(self.rows))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # channels_last weights are not contiguous; safetensors stores plain row-major tensors.
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save_weights(path: Path, model: torch.nn.Module, config_json: str, epoch: int) -> None:
+    data = safetensors_bytes(_plain_state(model), {"config": config_json, "epoch": str(epoch)})
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> None:
+    model.load_state_dict(load_file(str(path)))
+
+
+class CheckpointSaver:
+    """``best.safetensors`` whenever validation improves; ``last.pt`` every epoch for resuming."""
+
+    def __init__(self, run_dir: Path, config_json: str, enabled: bool = True):
+        self.run_dir, self.config_json, self.enabled = Path(run_dir), config_json, enabled
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.safetensors"
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    def save(
+        self, model, optimizer, epoch: int, stopper: EarlyStopping, rows: list[dict], improved: bool
+    ) -> None:
+        if not self.enabled:
+            return
+        if improved:
+            save_weights(self.best_path, model, self.config_json, epoch)
+        state = {
+            "config": self.config_json,
+            "epoch": epoch,
+            "model": _plain_state(model),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "stopper": stopper.state(),
+            "rows": rows,
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(self.last_path, lambda fh: fh.write(buf.getvalue()))
+
+    def load_last(self) -> dict:
+        # weights_only: a checkpoint can hold tensors and plain data, never code to run.
+        state = torch.load(self.last_path, map_location="cpu", weights_only=True)
+        saved, ours = json.loads(state["config"]), json.loads(self.config_json)
+        if saved != ours:
+            diff = [
+                f"{s}.{k}" for s in ours for k in ours[s] if saved.get(s, {}).get(k) != ours[s][k]
+            ]
+            raise ValueError(
+                f"{self.last_path}: --resume with a different configuration ({', '.join(diff)} "
+                "changed); resume with the same settings, or train into a new --out folder."
+            )
+        return state

@@ -1,0 +1,104 @@
+"""Everything a run reads from disk, prepared once: images in memory, pairs as row indices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+from ..data.cache import load_images
+from ..data.images import Preprocess
+from ..data.pairs import PairsFile
+from ..data.source import DataSource, open_source
+from ..data.splits import Split, make_split
+
+
+@dataclass
+class PairSet:
+    """Pairs as rows of the image array: ``images[a[i]]`` vs ``images[b[i]]``, label ``y[i]``."""
+
+    a: torch.Tensor  # (P,) int64
+    b: torch.Tensor  # (P,) int64
+    y: torch.Tensor  # (P,) float32, 1 = same person
+    pairs: list  # the Pair records kept, for reports and examples
+    dropped: int = 0  # pairs left out because an image was skipped as bad
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class RunData:
+    images: torch.Tensor  # (N, S, S) uint8, every image of the dataset
+    paths: list[Path]
+    train: PairSet
+    val: PairSet
+    test: PairSet | None
+    split: Split
+    train_pairs: PairsFile
+    skipped: list
+    source: DataSource
+
+    def people_rows(self, names) -> dict[str, list[int]]:
+        """Image rows of each named person (those left out as bad images are not there)."""
+        rows = {p: i for i, p in enumerate(self.paths)}
+        people = self.source.dataset.people
+        return {n: [rows[p] for p in people[n].images if p in rows] for n in names}
+
+
+def pair_set(pairs, rows: dict[Path, int], files) -> PairSet:
+    keep = [
+        (p, rows[f1], rows[f2])
+        for p, (f1, f2) in zip(pairs, files, strict=True)
+        if f1 in rows and f2 in rows
+    ]
+    a = torch.tensor([k[1] for k in keep], dtype=torch.int64)
+    b = torch.tensor([k[2] for k in keep], dtype=torch.int64)
+    y = torch.tensor([float(k[0].same) for k in keep], dtype=torch.float32)
+    return PairSet(a, b, y, [k[0] for k in keep], len(pairs) - len(keep))
+
+
+def prepare(
+    config: Config,
+    skip_bad_images: bool = False,
+    cache_dir: Path | None = None,
+    allow_overlap: bool = False,
+    split: Split | None = None,
+) -> RunData:
+    """Open the data named by ``config.data``, split it, and load every image through the cache."""
+    from ..data.pairs import resolve_images
+
+    d = config.data
+    source = open_source(d.dir, d.pairs_train or None, d.pairs_test or None, allow_overlap)
+    train_pairs = source.require_train()
+    split = split or make_split(train_pairs, d.split, d.val_fraction, d.split_seed)
+    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
+    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
+    rows = loaded.row_of
+    files = resolve_images(train_pairs, source.dataset)
+
+    def subset(idx):
+        return pair_set([train_pairs.pairs[i] for i in idx], rows, [files[i] for i in idx])
+
+    test = None
+    if source.test is not None:
+        test = pair_set(source.test.pairs, rows, resolve_images(source.test, source.dataset))
+    return RunData(
+        torch.from_numpy(loaded.images),
+        loaded.paths,
+        subset(split.train),
+        subset(split.val),
+        test,
+        split,
+        train_pairs,
+        loaded.skipped,
+        source,
+    )
+
+
+def batch_images(images: torch.Tensor, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 rows -> float ``(B, 1, S, S)`` in [0, 1] on ``device`` (gathered before the copy)."""
+    x = images.index_select(0, rows).to(device, non_blocking=True)
+    return x.unsqueeze(1).float().div_(255.0)

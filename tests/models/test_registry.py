@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from siamese_faces.config import load_file, preset_names, preset_path
+from siamese_faces.models import MODELS, create_model, model_from_config
+from siamese_faces.models.init import initialise
+from siamese_faces.models.towers import KochTower, dropout_schedule
+
+SMALL = dict(input_size=32, filters=(4, 8), kernels=(5, 3), pool_layers=2, fc=16)
+HEAD_VARIANTS = [
+    dict(head="l1_sigmoid"),
+    dict(head="euclidean", margin=2.0),
+    dict(batchnorm=True),
+    dict(dropout=0.3),
+    dict(fc_activation="relu"),
+]
+
+
+def check_model(net, size, batch=3):
+    gen = torch.Generator().manual_seed(1)
+    x1, x2 = torch.rand(batch, 1, size, size, generator=gen), torch.rand(batch, 1, size, size)
+    net.train()
+    out = net(x1, x2)
+    assert out.shape == (batch,)
+    assert torch.isfinite(out).all()
+    assert net.embed(x1).shape[0] == batch
+    loss = net.loss(out, torch.tensor([1.0, 0.0, 1.0][:batch]))
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("variant", HEAD_VARIANTS, ids=lambda v: ",".join(map(str, v.values())))
+def test_every_registered_model(name, variant):
+    # Sigmoid embeddings with the N(0.5, 1e-2) bias saturate; glorot keeps every gradient alive.
+    net = create_model(name, **SMALL, init="glorot", **variant)
+    check_model(net, SMALL["input_size"])
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_preset_builds_and_trains_a_step(preset):
+    cfg = load_file(preset_path(preset))
+    net = model_from_config(cfg)
+    check_model(net, cfg.data.size, batch=2)
+
+
+def test_unknown_model_lists_the_registered_ones():
+    with pytest.raises(ValueError, match="registered models are"):
+        create_model("nope")
+
+
+def test_too_small_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="shrinks to nothing"):
+        create_model("koch", input_size=20, filters=(4, 8, 8), kernels=(10, 7, 4))
+
+
+def test_pool_then_relu_equals_relu_then_pool():
+    net = create_model("koch", **SMALL, init="glorot")
+    tower = net.tower
+    reference = []
+    for m in tower.features:  # rebuild in the textbook order: conv, ReLU, pool
+        if isinstance(m, nn.Conv2d):
+            reference += [m, nn.ReLU()]
+        elif isinstance(m, nn.MaxPool2d):
+            reference.append(m)
+    x = torch.randn(4, 1, 32, 32)
+    assert torch.allclose(tower.features(x), nn.Sequential(*reference)(x))
+
+
+def layers(net):
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def test_koch_initialisation_statistics():
+    net = create_model("koch", input_size=64, filters=(32, 64), kernels=(5, 5), fc=512, init="koch")
+    weights = torch.cat([m.weight.flatten() for m in layers(net)])
+    biases = torch.cat([m.bias.flatten() for m in layers(net)])
+    assert abs(weights.mean()) < 1e-3 and abs(weights.std() - 1e-2) < 5e-4
+    assert abs(biases.mean() - 0.5) < 2e-3 and abs(biases.std() - 1e-2) < 2e-3
+
+
+@pytest.mark.parametrize("scheme", ["glorot", "lecun"])
+def test_glorot_and_lecun_statistics(scheme):
+    net = create_model("koch", input_size=64, filters=(32, 64), kernels=(5, 5), fc=512, init=scheme)
+    for m in layers(net):
+        w = m.weight
+        fan_in, fan_out = w[0].numel(), w.shape[0] * w[0][0].numel()
+        want = math.sqrt(2 / (fan_in + fan_out)) if scheme == "glorot" else math.sqrt(1 / fan_in)
+        if w.numel() > 5000:
+            assert abs(w.std().item() - want) / want < 0.05, (m, w.std(), want)
+        assert torch.all(m.bias == 0)
+
+
+def test_initialisation_comes_from_the_generator():
+    a = create_model("koch", **SMALL, generator=torch.Generator().manual_seed(3), init="default")
+    b = create_model("koch", **SMALL, generator=torch.Generator().manual_seed(3), init="default")
+    c = create_model("koch", **SMALL, generator=torch.Generator().manual_seed(4), init="default")
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not all(
+        torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True)
+    )
+    with pytest.raises(ValueError, match="choose one of"):
+        initialise(a, "uniform", torch.Generator())
+
+
+def test_dropout_schedule_decreases_to_one_tenth():
+    assert dropout_schedule(0.25, 4) == [0.25, 0.2, 0.15, 0.1]
+    assert dropout_schedule(0.2, 4) == [0.2, 0.15, 0.1, 0.1]
+    assert dropout_schedule(0.05, 3) == [0.05, 0.05, 0.05]
+    assert dropout_schedule(0.0, 4) == [0.0] * 4
+    tower = KochTower(64, (4, 8, 8, 8), (3, 3, 3, 3), dropout=0.25)
+    assert [m.p for m in tower.modules() if isinstance(m, nn.Dropout)] == [0.25, 0.2, 0.15, 0.1]

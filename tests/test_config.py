@@ -1,0 +1,94 @@
+import json
+
+import pytest
+
+from siamese_faces.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_file,
+    preset_names,
+    preset_path,
+)
+
+
+def test_presets_load_and_match_the_reference():
+    assert {"study2019", "koch2015"} <= set(preset_names())
+    s = load_file(preset_path("study2019"))
+    assert (s.data.size, s.model.filters, s.model.kernels, s.model.fc) == (
+        125,
+        (8, 16, 32, 64),
+        (10, 7, 4, 4),
+        2048,
+    )
+    assert (
+        s.model.init,
+        s.model.head,
+        s.train.optimizer,
+        s.train.lr,
+        s.train.batch_size,
+        s.train.patience,
+    ) == ("koch", "l1_sigmoid", "adam", 1e-3, 128, 3)
+    k = load_file(preset_path("koch2015"))
+    assert (k.data.size, k.model.filters, k.model.fc) == (105, (64, 128, 128, 256), 4096)
+
+
+def test_overrides_are_typed():
+    c = apply_overrides(
+        Config(),
+        [
+            "train.lr=3e-4",
+            "train.batch_size=64",
+            "model.filters=4,8",
+            "model.kernels=3,3",
+            "train.bf16=false",
+            "data.split=letters",
+            "data.crop=0.1,0.1,0.9,0.9",
+        ],
+    )
+    assert c.train.lr == 3e-4 and c.train.batch_size == 64 and c.model.filters == (4, 8)
+    assert (
+        c.train.bf16 is False and c.data.split == "letters" and c.data.crop == (0.1, 0.1, 0.9, 0.9)
+    )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=-1", "positive learning rate"),
+        ("train.lr=fast", "use a number"),
+        ("train.batch_size=1.5", "whole number"),
+        ("train.optimizer=adamw", "choose one of adam, rmsprop, sgd"),
+        ("train.bf16=maybe", "true or false"),
+        ("train.learning_rate=1", "Did you mean train.lr"),
+        ("training.lr=1", "unknown section"),
+        ("lr=1", "section.key=value"),
+        ("model.kernels=3,3,3", "one positive kernel size per conv layer"),
+        ("data.crop=0.5,0.5,0.2,0.9", "fractions"),
+        ("data.val_fraction=1.2", "between 0 and 1"),
+    ],
+)
+def test_bad_values_fail_with_a_fix(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(Config(), [override])
+
+
+def test_experiment_file_with_base_and_roundtrip(tmp_path):
+    f = tmp_path / "exp.toml"
+    f.write_text('base = "study2019"\n[train]\nlr = 5e-4\noptimizer = "sgd"\n')
+    c = load_file(f)
+    assert c.train.lr == 5e-4 and c.train.optimizer == "sgd" and c.model.fc == 2048
+    assert from_dict(json.loads(c.to_json())) == c  # config.json rebuilds the same config
+
+
+def test_bad_file_names_the_file(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[train]\nlr = 'x'\n")
+    with pytest.raises(ConfigError, match="train.lr='x'"):
+        load_file(f)
+    f.write_text("[train\n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_file(f)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset_path("nope")

@@ -1,0 +1,222 @@
+"""The trainer on a tiny synthetic dataset: determinism, early stopping, resume, errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from siamese_faces.cli import main
+from siamese_faces.config import Config, apply_overrides
+from siamese_faces.training.callbacks import EarlyStopping
+from siamese_faces.training.distributed import DistContext
+from siamese_faces.training.rundata import prepare
+from siamese_faces.training.trainer import fit
+
+TINY = [
+    "data.size=16",
+    "model.filters=4,8",
+    "model.kernels=3,3",
+    "model.pool_layers=2",
+    "model.fc=16",
+    "train.batch_size=2",
+    "train.threads=1",
+    "train.lr=0.01",
+]
+
+
+def tiny(lfw_like, *extra) -> Config:
+    return apply_overrides(Config(), [f"data.dir={lfw_like}", *TINY, *extra])
+
+
+def rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+def test_run_folder_has_every_artifact(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=2")
+    results = fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = tmp_path / "run"
+    for name in (
+        "config.json",
+        "split.json",
+        "metrics.csv",
+        "best.safetensors",
+        "last.pt",
+        "results.json",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.01
+    assert set(rows(run)[0]) == {"epoch", "train/loss", "train/acc", "val/loss", "val/acc"}
+    assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
+    assert not list(run.glob("*.tmp"))
+
+
+def test_same_seed_same_numbers(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=3", "model.dropout=0.3")
+    fit(cfg, prepare(cfg), tmp_path / "a", DistContext())
+    fit(cfg, prepare(cfg), tmp_path / "b", DistContext())
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+    other = tiny(lfw_like, "train.epochs=3", "model.dropout=0.3", "train.seed=1")
+    fit(other, prepare(other), tmp_path / "c", DistContext())
+    assert rows(tmp_path / "a") != rows(tmp_path / "c")
+
+
+def test_early_stopping_logic():
+    stop = EarlyStopping(patience=2)
+    improved = [stop.update(v, e) for e, v in enumerate([1.0, 0.8, 0.9, 0.7, 0.75, 0.71])]
+    assert improved == [True, True, False, True, False, False]
+    assert stop.should_stop and stop.best_epoch == 3 and stop.best == 0.7
+
+
+def test_early_stopping_restores_the_best_epoch(lfw_like, tmp_path):
+    # A high learning rate on 5 pairs overfits fast: validation loss rises, training stops.
+    cfg = tiny(lfw_like, "train.epochs=30", "train.patience=2", "train.lr=0.05", "train.bf16=false")
+    results = fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    val = [float(r["val/loss"]) for r in rows(tmp_path / "run")]
+    best = min(range(len(val)), key=val.__getitem__)
+    assert results["best_epoch"] == best + 1
+    assert results["val/loss"] == pytest.approx(val[best], rel=1e-5)  # best weights restored
+    if results["stopped_early"]:
+        assert len(val) == best + 1 + 2
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_mid_epoch_and_resumed_ends_identical(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=4", "model.dropout=0.3")
+    fit(cfg, prepare(cfg), tmp_path / "whole", DistContext())
+
+    def die(epoch, step):
+        if epoch == 2 and step == 1:
+            raise Interrupt  # as Ctrl-C would, in the middle of the third epoch
+
+    with pytest.raises(Interrupt):
+        fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), hook=die)
+    assert len(rows(tmp_path / "cut")) == 2
+    fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), resume=True)
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
+    a = json.loads((tmp_path / "whole" / "results.json").read_text())
+    b = json.loads((tmp_path / "cut" / "results.json").read_text())
+    assert (a["val/loss"], a["test/acc"]) == (b["val/loss"], b["test/acc"])
+
+
+def cli_train(lfw_like, out, *extra):
+    args = [
+        sys.executable,
+        "-m",
+        "siamese_faces",
+        "train",
+        "--data",
+        str(lfw_like),
+        "--out",
+        str(out),
+    ]
+    for s in TINY + list(extra):
+        args += ["--set", s]
+    return args
+
+
+def test_process_killed_and_resumed_ends_identical(lfw_like, tmp_path):
+    env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0"}
+    # Slow each step a little so that the kill lands inside a later epoch, not at its end.
+    extra = ["train.epochs=5", "train.batch_size=1"]
+    subprocess.run(
+        cli_train(lfw_like, tmp_path / "whole", *extra), check=True, env=env, capture_output=True
+    )
+    proc = subprocess.Popen(
+        cli_train(lfw_like, tmp_path / "cut", *extra),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "cut" / "last.pt").exists():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "cut" / "results.json").exists(), "killed too late to test resume"
+    subprocess.run(
+        cli_train(lfw_like, tmp_path / "cut", *extra) + ["--resume"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
+
+
+def test_bad_config_fails_before_training(lfw_like, tmp_path, capsys):
+    code = main(
+        ["train", "--data", str(lfw_like), "--out", str(tmp_path / "r"), "--set", "train.lr=-3"]
+    )
+    assert code == 2 and "train.lr=-3.0: use a positive learning rate" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_needs_resume(lfw_like, tmp_path, capsys):
+    cfg = tiny(lfw_like, "train.epochs=1")
+    fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    code = main(["train", "--data", str(lfw_like), "--out", str(tmp_path / "r")])
+    assert code == 2 and "--resume" in capsys.readouterr().err
+
+
+def test_resume_with_changed_config_is_refused(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=1")
+    fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    changed = tiny(lfw_like, "train.epochs=1", "train.lr=0.02")
+    with pytest.raises(ValueError, match="train.lr changed"):
+        fit(changed, prepare(changed), tmp_path / "r", DistContext(), resume=True)
+
+
+def test_evaluate_cli(lfw_like, tmp_path, capsys):
+    cfg = tiny(lfw_like, "train.epochs=2")
+    results = fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pairs"] == 4 and out["acc"] == results["test/acc"]
+    assert out["loss"] == pytest.approx(results["test/loss"], rel=1e-5)
+
+
+def test_contrastive_head_chooses_threshold_on_validation(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=2", "model.head=euclidean", "model.fc_activation=none")
+    results = fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    assert results["threshold"] != -0.5  # chosen on validation scores, not the default
+    assert torch.isfinite(torch.tensor(results["val/loss"]))
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_ddp(lfw_like, tmp_path):
+    out = tmp_path / "ddp"
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "siamese_faces",
+        "train",
+        "--data",
+        str(lfw_like),
+        "--out",
+        str(out),
+    ]
+    for s in TINY + ["train.epochs=2", "train.batch_size=4"]:
+        args += ["--set", s]
+    env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["world_size"] == 2 and results["epochs_run"] == 2
+    assert len(rows(out)) == 2  # one writer: rank 0

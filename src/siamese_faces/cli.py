@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.cli import add_evaluation_commands
 
     add_evaluation_commands(sub)
+    from .reporting.cli import add_reporting_commands
+
+    add_reporting_commands(sub)
     return parser
 
 

@@ -246,11 +246,18 @@ def preset_path(name: str) -> Path:
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Apply ``section.key=value`` strings (``--set``), each type-checked."""
+    """Apply ``section.key=value`` strings (``--set``), each type-checked.
+
+    All overrides of a section are applied together before it is validated, so that
+    settings that must agree (``model.filters`` and ``model.kernels``) can change at once.
+    """
+    grouped: dict[str, dict[str, str]] = {}
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(f"--set {item!r}: write section.key=value, e.g. train.lr=3e-4.")
         key, value = item.split("=", 1)
         section, name = key.strip().split(".", 1)
-        config = _apply(config, section, {name: value.strip()}, f"--set {item}")
+        grouped.setdefault(section, {})[name] = value.strip()
+    for section, values in grouped.items():
+        config = _apply(config, section, values, "--set")
     return config

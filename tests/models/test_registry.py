@@ -78,7 +78,9 @@ def layers(net):
 
 
 def test_koch_initialisation_statistics():
-    net = create_model("koch", input_size=64, filters=(32, 64), kernels=(5, 5), fc=512, init="koch")
+    net = create_model(
+        "koch", input_size=64, filters=(32, 64), kernels=(5, 5), pool_layers=2, fc=512, init="koch"
+    )
     weights = torch.cat([m.weight.flatten() for m in layers(net)])
     biases = torch.cat([m.bias.flatten() for m in layers(net)])
     assert abs(weights.mean()) < 1e-3 and abs(weights.std() - 1e-2) < 5e-4
@@ -87,7 +89,9 @@ def test_koch_initialisation_statistics():
 
 @pytest.mark.parametrize("scheme", ["glorot", "lecun"])
 def test_glorot_and_lecun_statistics(scheme):
-    net = create_model("koch", input_size=64, filters=(32, 64), kernels=(5, 5), fc=512, init=scheme)
+    net = create_model(
+        "koch", input_size=64, filters=(32, 64), kernels=(5, 5), pool_layers=2, fc=512, init=scheme
+    )
     for m in layers(net):
         w = m.weight
         fan_in, fan_out = w[0].numel(), w.shape[0] * w[0][0].numel()
@@ -117,3 +121,20 @@ def test_dropout_schedule_decreases_to_one_tenth():
     assert dropout_schedule(0.0, 4) == [0.0] * 4
     tower = KochTower(64, (4, 8, 8, 8), (3, 3, 3, 3), dropout=0.25)
     assert [m.p for m in tower.modules() if isinstance(m, nn.Dropout)] == [0.25, 0.2, 0.15, 0.1]
+
+
+@pytest.mark.parametrize("head", ["l1_sigmoid", "euclidean"])
+def test_pairwise_matches_the_head_pair_by_pair(head):
+    net = create_model("koch", **SMALL, init="glorot", head=head)
+    with torch.no_grad():
+        net.head.linear.weight.normal_() if head == "l1_sigmoid" else None  # mixed signs
+        a, b = torch.randn(5, 16), torch.randn(7, 16)
+        grid = net.head.pairwise(a, b)
+        slow = torch.stack(
+            [
+                torch.stack([net.head(a[i : i + 1], b[j : j + 1])[0] for j in range(7)])
+                for i in range(5)
+            ]
+        )
+    assert grid.shape == (5, 7)
+    assert torch.allclose(grid, slow, atol=1e-4)

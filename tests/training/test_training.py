@@ -183,7 +183,8 @@ def test_evaluate_cli(lfw_like, tmp_path, capsys):
     results = fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
     assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["pairs"] == 4 and out["acc"] == results["test/acc"]
+    m = out["at_model_threshold"]
+    assert m["pairs"] == 4 and m["acc"] == results["test/acc"]
     assert out["loss"] == pytest.approx(results["test/loss"], rel=1e-5)
 
 

@@ -27,6 +27,21 @@ class L1SigmoidHead(nn.Module):
         """Probability of "same"; higher is more alike."""
         return torch.sigmoid(out.float())
 
+    def pairwise(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """Outputs for every (row of h1, row of h2): ``(N, M)``, without an (N, M, D) tensor.
+
+        sum_k w_k |a_k - b_k| is an L1 distance of |w|-scaled embeddings over the dimensions
+        where w_k > 0, minus the same over those where w_k < 0.
+        """
+        w, bias = self.linear.weight[0].float(), self.linear.bias[0].float()
+        h1, h2 = h1.float(), h2.float()
+        out = torch.full((len(h1), len(h2)), float(bias), device=h1.device)
+        for sign, keep in ((1.0, w > 0), (-1.0, w < 0)):
+            if keep.any():
+                scale = w[keep].abs()
+                out += sign * torch.cdist(h1[:, keep] * scale, h2[:, keep] * scale, p=1)
+        return out
+
     default_threshold = 0.5
 
 
@@ -48,6 +63,10 @@ class EuclideanHead(nn.Module):
     def score(out: torch.Tensor) -> torch.Tensor:
         """Minus the distance, so that higher is more alike for every head."""
         return -out.float()
+
+    def pairwise(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """Distances for every (row of h1, row of h2): ``(N, M)``."""
+        return torch.cdist(h1.float(), h2.float())
 
 
 HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead}

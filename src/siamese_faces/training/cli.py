@@ -76,11 +76,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def add_training_commands(sub) -> None:
-    from ..cli import _data_args
-
-    p = sub.add_parser("train", help="train a Siamese network into a run folder")
-    _data_args(p)
+def add_config_args(p, default_out: str | None = None) -> None:
     g = p.add_argument_group("configuration")
     g.add_argument(
         "--preset",
@@ -94,7 +90,20 @@ def add_training_commands(sub) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set train.lr=3e-4 (repeatable)",
     )
-    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<name>-seed<seed>)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=default_out,
+        help=f"run folder (default: {default_out or 'runs/<name>-seed<seed>'})",
+    )
+
+
+def add_training_commands(sub) -> None:
+    from ..cli import _data_args
+
+    p = sub.add_parser("train", help="train a Siamese network into a run folder")
+    _data_args(p)
+    add_config_args(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--json", action="store_true", help="print results.json at the end")
     p.set_defaults(func=cmd_train)

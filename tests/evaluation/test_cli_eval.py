@@ -1,0 +1,101 @@
+"""evaluate, verify and oneshot on a tiny trained run."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from siamese_faces.cli import main
+from siamese_faces.config import Config, apply_overrides
+from siamese_faces.data.pairs import DuplicatePairsWarning
+from siamese_faces.training.distributed import DistContext
+from siamese_faces.training.rundata import prepare
+from siamese_faces.training.trainer import fit
+
+from ..training.test_training import TINY
+
+
+@pytest.fixture
+def run(lfw_like, tmp_path):
+    cfg = apply_overrides(Config(), [f"data.dir={lfw_like}", *TINY, "train.epochs=2"])
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    return tmp_path / "run"
+
+
+def test_evaluate_writes_every_metric_and_the_scores(run, capsys):
+    assert main(["evaluate", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("at_model_threshold", "at_val_threshold"):
+        assert {
+            "acc",
+            "acc_ci95",
+            "auc",
+            "eer",
+            "tar_at_far_1e-2",
+            "tar_at_far_1e-3",
+            "confusion",
+        } <= set(out[key])
+    with open(run / "scores-pairsDevTest.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 4
+
+
+def test_view2_pairs_get_the_ten_fold_protocol(run, lfw_like, capsys):
+    lines = ["10 1"] + ["Gus_G\t1\t2\nGus_G\t1\tHal_H\t1" for _ in range(10)]
+    (lfw_like / "pairs.txt").write_text("\n".join(lines) + "\n")
+    with pytest.warns(DuplicatePairsWarning):  # the same two pairs in every fold
+        assert main(["evaluate", str(run), "--pairs", str(lfw_like / "pairs.txt"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["ten_fold"]["fold_acc"]) == 10
+
+
+@pytest.mark.parametrize(
+    "mode, size, ext",
+    [("L", (40, 40), ".jpg"), ("RGB", (77, 51), ".png"), ("RGBA", (300, 200), ".png")],
+)
+def test_verify_any_image(run, lfw_like, tmp_path, capsys, mode, size, ext):
+    src = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
+    other = tmp_path / f"other{ext}"
+    Image.open(src).convert(mode).resize(size).save(other)
+    assert main(["verify", str(run), str(src), str(other), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out["same"], bool) and np.isfinite(out["score"])
+    assert out["threshold"] == 0.5
+
+
+def test_verify_same_file_scores_highest(run, lfw_like, capsys):
+    a = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
+    b = lfw_like / "lfw2" / "Hal_H" / "Hal_H_0001.jpg"
+    main(["verify", str(run), str(a), str(a), "--json"])
+    same = json.loads(capsys.readouterr().out)["score"]
+    main(["verify", str(run), str(a), str(b), "--json"])
+    assert same >= json.loads(capsys.readouterr().out)["score"]
+
+
+def test_verify_csv_batch(run, lfw_like, tmp_path, capsys):
+    lfw2 = lfw_like / "lfw2"
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        f"image1,image2\n{lfw2}/Gus_G/Gus_G_0001.jpg,{lfw2}/Gus_G/Gus_G_0002.jpg\n"
+        f"{lfw2}/Gus_G/Gus_G_0001.jpg,{lfw2}/Hal_H/Hal_H_0001.jpg\n"
+    )
+    assert main(["verify", str(run), "--csv", str(pairs), "--out", str(tmp_path / "o.csv")]) == 0
+    with open(tmp_path / "o.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and set(rows[0]) == {"image1", "image2", "score", "same"}
+
+
+def test_verify_bad_file_is_a_clear_error(run, tmp_path, capsys):
+    (tmp_path / "x.jpg").write_bytes(b"")
+    assert main(["verify", str(run), str(tmp_path / "x.jpg"), str(tmp_path / "x.jpg")]) == 2
+    assert "x.jpg" in capsys.readouterr().err
+
+
+def test_oneshot_is_reproducible(run, capsys):
+    args = ["oneshot", str(run), "--ways", "2", "--trials", "30", "--seed", "1", "--json"]
+    assert main(args) == 0
+    a = json.loads(capsys.readouterr().out)
+    main(args)
+    assert json.loads(capsys.readouterr().out) == a
+    assert a["ways"] == 2 and a["trials"] == 30 and 0 <= a["acc"] <= 1

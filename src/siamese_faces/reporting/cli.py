@@ -38,7 +38,7 @@ def cmd_run(args) -> int:
     """Analyse the data, train the default recipe, evaluate, one-shot, report."""
     from ..data.source import open_source
     from ..data.stats import dataset_stats, format_stats
-    from ..training.cli import cmd_train
+    from ..training.cli import DEFAULT_PRESET, cmd_train
     from .report import build
 
     start = time.perf_counter()
@@ -59,7 +59,7 @@ def cmd_run(args) -> int:
     if (run_dir / "results.json").is_file():
         step(2, f"training: {run_dir} is already trained; using it (--out NEW to train again)")
     else:
-        step(2, f"training {args.config or args.preset} -> {run_dir}")
+        step(2, f"training {args.config or args.preset or DEFAULT_PRESET} -> {run_dir}")
         args.resume = (run_dir / "last.pt").is_file()  # an interrupted main job continues
         args.json = False
         cmd_train(args)

@@ -99,6 +99,8 @@ def error_rate_by(values, errors, label: str, bins: int = 5, ax=None):
     """Error rate within quantile bins of ``values`` (e.g. brightness): what makes pairs hard."""
     values, errors = np.asarray(values, float), np.asarray(errors, bool)
     edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:  # every value equal: one bin holding every pair
+        edges = np.array([edges[0], edges[0]])
     which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
     rates = [
         errors[which == b].mean() if (which == b).any() else np.nan for b in range(len(edges) - 1)

@@ -1,0 +1,72 @@
+import re
+
+from siamese_faces.cli import main
+from siamese_faces.reporting.report import Section, to_html, to_markdown
+
+from ..evaluation.test_cli_eval import run  # noqa: F401 (fixture)
+from ..training.test_training import TINY
+
+SECTIONS = [
+    "Dataset",
+    "Experimental setup",
+    "Training and convergence",
+    "Results",
+    "Examples of right and wrong, and what makes pairs hard",
+    "Compared with the 2019 study",
+]
+
+
+def test_report_has_every_section(run, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out), "--ways", "2", "--trials", "20"]) == 0
+    assert "index.html" in capsys.readouterr().out
+    md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md and f"<h2>{title}</h2>" in page.replace("&#x27;", "'")
+    for needed in (
+        "AUC",
+        "equal error rate",
+        "TAR at FAR 1e-3",
+        "2-way one-shot accuracy",
+        "parameters",
+        "model.filters",
+        "brightness",
+        "left-right asymmetry",
+        "training images that resemble",
+        "study 5.1",
+    ):
+        assert needed in md, needed
+    # Self-contained: every figure is embedded, nothing is fetched.
+    assert page.count("data:image/png;base64,") >= 6
+    assert not re.search(r'src="(?!data:)', page)
+    for image in re.findall(r"\]\(([^)]+\.png)\)", md):
+        assert (out / image).is_file()
+
+
+def test_renderers_escape_and_link():
+    s = Section("A <b>").p("x < y").table(["k"], [["<v>"]])
+    page = to_html("T", [s])
+    assert "<b>" not in page.split("<nav>")[1] and "&lt;v&gt;" in page
+    assert "| <v> |" in to_markdown("T", [s], base=__import__("pathlib").Path("."))
+
+
+def test_main_job_runs_end_to_end(lfw_like, tmp_path, capsys):
+    args = [
+        "run",
+        "--data",
+        str(lfw_like),
+        "--out",
+        str(tmp_path / "main"),
+        "--ways",
+        "2",
+        "--trials",
+        "10",
+    ]
+    for s in TINY + ["train.epochs=2"]:
+        args += ["--set", s]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Report:" in out and (tmp_path / "main" / "report" / "index.html").is_file()
+    # A second run reuses the trained model instead of training again.
+    assert main(args) == 0
+    assert "already trained" in capsys.readouterr().err

@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .reporting.cli import add_reporting_commands
 
     add_reporting_commands(sub)
+    from .experiments.cli import add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 

@@ -231,6 +231,7 @@ def load_file(path: str | Path, _seen: tuple = ()) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
     base_name = d.pop("base", None)
     d.pop("description", None)
+    d.pop("sweep", None)  # a sweep file's own table, read by siamese_faces.experiments.sweep
     base = None
     if base_name:
         base_path = (path.parent / base_name) if base_name.endswith(".toml") else None

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from ..config import Config
-from ..evaluation.metrics import accuracy, best_threshold
+from ..evaluation.metrics import accuracy, auc, best_threshold
 from ..evaluation.predict import autocast, pair_metrics, pair_outputs
 from ..io import atomic_write_text
 from ..models import model_from_config
@@ -237,6 +237,7 @@ def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, second
         results.update(
             {"test/loss": test["loss"], "test/acc": test["acc"], "test_pairs": len(data.test)}
         )
+        results["test/auc"] = auc(net.score(out).numpy(), data.test.y.numpy())
         results["test/acc_at_val_threshold"] = accuracy(
             net.score(out).numpy(),
             data.test.y.numpy(),

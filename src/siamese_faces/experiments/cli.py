@@ -1,0 +1,66 @@
+"""``siamese-faces sweep``: run (or resume) a sweep, then write its table and figures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def cmd_sweep(args) -> int:
+    from ..data.layout import resolve_data_dir
+    from .results import write
+    from .sweep import default_storage, load_sweep, run_sweep
+
+    spec = load_sweep(args.file)  # every point validated before anything runs
+    root = Path(args.root)
+    storage = args.storage or default_storage(spec, root)
+    if not args.tables_only:
+        if args.workers < 1 or args.seeds < 1:
+            raise ValueError("--workers and --seeds must be at least 1.")
+        data = str(resolve_data_dir(args.data))
+        summary = run_sweep(
+            args.file,
+            data,
+            storage,
+            args.workers,
+            args.seeds,
+            str(root),
+            args.cache_dir,
+            args.max_trials,
+            args.heartbeat,
+        )
+        print(f"sweep {summary['name']} ran for {summary['seconds']:.0f} s", file=sys.stderr)
+    md = write(spec, storage, Path(args.out or root / spec.name / "results"))
+    print(f"results: {md} (and results.csv, figures beside it)")
+    return 0
+
+
+def add_sweep_commands(sub) -> None:
+    p = sub.add_parser("sweep", help="run a grid or search of trainings on Optuna, then tabulate")
+    p.add_argument("file", metavar="FILE", help="a sweep file (TOML with a [sweep] table)")
+    p.add_argument("--data", metavar="DIR", help="image folder (default: $SIAMESE_FACES_DATA)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: default a SQLite file under --root; a PostgreSQL URL "
+        "(postgresql://user:pw@host/db) lets many machines share one sweep",
+    )
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point (mean ± std)")
+    p.add_argument("--root", default="runs/sweeps", help="where trial run folders go")
+    p.add_argument("--out", metavar="DIR", help="where the table and figures go")
+    p.add_argument("--cache-dir", metavar="DIR")
+    p.add_argument("--max-trials", type=int, help="stop each worker after this many trials")
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between a worker's heartbeats; a trial silent for two is "
+        "taken as dead and run again (default 10)",
+    )
+    p.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="only rebuild the table and figures from the storage",
+    )
+    p.set_defaults(func=cmd_sweep)

@@ -1,0 +1,222 @@
+"""A sweep's results: one table (Markdown + CSV) in the study's columns, and figures.
+
+Built from the Optuna storage and the trials' run folders only (never by training).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+from ..io import atomic_write_text, csv_text
+from .sweep import SweepSpec, _study, trial_key
+
+COLUMNS = [("train.batch_size", "batch"), ("train.lr", "lr"), ("train.optimizer", "optimizer")]
+
+
+def completed(spec: SweepSpec, storage: str) -> list[dict]:
+    """Every finished trial: its settings and the numbers its run wrote."""
+    from optuna.trial import TrialState
+
+    study = _study(spec, storage)
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        out.append({"trial": t.number, "params": t.user_attrs["params"], **t.user_attrs})
+    return out
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _fmt(values: list[float], pct: bool = False, digits: int = 4) -> str:
+    m, s = _mean_std(values)
+    if pct:
+        return f"{100 * m:.1f}%" if len(values) < 2 else f"{100 * m:.1f} ± {100 * s:.1f}%"
+    return f"{m:.{digits}g}" if len(values) < 2 else f"{m:.{digits}g} ± {s:.2g}"
+
+
+def _reference_for(spec: SweepSpec, point: dict) -> dict | None:
+    for ref in spec.reference:
+        if all(point.get(k) == v for k, v in ref.items() if "." in k):
+            return ref
+    return None
+
+
+def table(spec: SweepSpec, trials: list[dict]) -> tuple[list[str], list[list], list[dict]]:
+    """Rows grouped by setting (seeds averaged), with the study's reported numbers beside."""
+    groups: dict[str, list[dict]] = {}
+    for t in trials:
+        point = {k: v for k, v in t["params"].items() if k != "train.seed"}
+        groups.setdefault(trial_key(point), []).append(t)
+    varied = sorted({k for t in trials for k in t["params"] if k != "train.seed"})
+    extra = [k for k in varied if k not in dict(COLUMNS)]
+    head = (
+        ["experiment"]
+        + [name for _, name in COLUMNS]
+        + extra
+        + [
+            "seeds",
+            "time s",
+            "test loss",
+            "test acc",
+            "val loss",
+            "val acc",
+            "test AUC",
+            "epochs",
+            "study: test acc",
+            "study: val acc",
+            "study: time s (K80)",
+        ]
+    )
+    rows, flat = [], []
+    for key in sorted(groups, key=lambda k: min(t["trial"] for t in groups[k])):
+        ts = groups[key]
+        point = {k: v for k, v in ts[0]["params"].items() if k != "train.seed"}
+        cfg = spec.config_for(point)
+        ref = _reference_for(spec, point) or {}
+        col = {
+            "train.batch_size": cfg.train.batch_size,
+            "train.lr": cfg.train.lr,
+            "train.optimizer": cfg.train.optimizer,
+        }
+
+        def get(name, ts=ts):
+            return [float(t.get(name, float("nan"))) for t in ts]
+
+        rows.append(
+            [ref.get("exp", "")]
+            + [col[k] for k, _ in COLUMNS]
+            + [point.get(k, "") for k in extra]
+            + [
+                len(ts),
+                _fmt(get("train_seconds"), digits=3),
+                _fmt(get("test/loss")),
+                _fmt(get("test/acc"), pct=True),
+                _fmt(get("val/loss")),
+                _fmt(get("val/acc"), pct=True),
+                _fmt(get("test/auc")),
+                _fmt(get("epochs_run"), digits=3),
+                f"{ref['test_acc']}%" if "test_acc" in ref else "",
+                f"{ref['val_acc']}%" if "val_acc" in ref else "",
+                ref.get("time_s", ""),
+            ]
+        )
+        for t in ts:
+            flat.append(
+                {
+                    "experiment": ref.get("exp", ""),
+                    **{
+                        k: t["params"].get(k, col.get(k))
+                        for k in dict(COLUMNS) | dict.fromkeys(extra)
+                    },
+                    "seed": t["params"].get("train.seed", 0),
+                    **{
+                        k: t.get(k, "")
+                        for k in (
+                            "train_seconds",
+                            "test/loss",
+                            "test/acc",
+                            "val/loss",
+                            "val/acc",
+                            "test/auc",
+                            "epochs_run",
+                            "best_epoch",
+                            "run_dir",
+                        )
+                    },
+                }
+            )
+    return head, rows, flat
+
+
+def write(spec: SweepSpec, storage: str, out: Path) -> Path:
+    """results.md, results.csv and figures in ``out``; returns the Markdown file."""
+    from ..reporting import figures
+    from ..reporting.report import Section, to_markdown
+
+    trials = completed(spec, storage)
+    head, rows, flat = table(spec, trials)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.csv", csv_text(flat))
+    sec = Section(f"{spec.name}: {len(trials)} finished trial(s)").table(head, rows)
+    sec.p(
+        "Test = the 1,000 DevTest pairs, reported only; every choice (epoch, threshold) was "
+        "made on the validation pairs. Study columns: the numbers its report gives for the "
+        "same setting (one run each, on a K80, with its letter split)."
+    )
+    if trials:
+        for path, caption in draw(trials, out, figures):
+            sec.img(path, caption)
+    md = out / "results.md"
+    atomic_write_text(md, to_markdown(f"Sweep {spec.name}", [sec], out))
+    return md
+
+
+def draw(trials: list[dict], out: Path, figures) -> list[tuple[Path, str]]:
+    import matplotlib.pyplot as plt
+
+    made = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for t in trials:
+        metrics = Path(t["run_dir"]) / "metrics.csv"
+        if not metrics.is_file():
+            continue
+        rows = list(csv.DictReader(open(metrics)))
+        label = Path(t["run_dir"]).name
+        for ax, key in zip(axes, ("val/acc", "val/loss"), strict=True):
+            ax.plot(
+                [int(r["epoch"]) for r in rows],
+                [float(r[key]) for r in rows],
+                alpha=0.6,
+                label=label,
+            )
+    for ax, key in zip(axes, ("validation accuracy", "validation loss"), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    if len(trials) <= 16:
+        axes[1].legend(fontsize=6)
+    made.append(
+        (
+            figures.save(fig, out / "validation-curves.png"),
+            "Validation accuracy and loss per epoch, every trial overlaid",
+        )
+    )
+
+    varied = sorted({k for t in trials for k in t["params"] if k != "train.seed"})
+    if varied:
+        fig, axes = plt.subplots(1, len(varied), figsize=(4 * len(varied), 3.4), squeeze=False)
+        for ax, k in zip(axes[0], varied, strict=True):
+            values = sorted({str(t["params"][k]) for t in trials})
+            for metric, marker in (("test/acc", "o"), ("val/acc", "x")):
+                ax.scatter(
+                    [values.index(str(t["params"][k])) for t in trials],
+                    [t.get(metric, float("nan")) for t in trials],
+                    marker=marker,
+                    label=metric,
+                    alpha=0.7,
+                )
+            ax.set_xticks(range(len(values)), values, fontsize=7)
+            ax.set_xlabel(k)
+            ax.set_ylabel("accuracy")
+            ax.grid(alpha=0.3)
+        axes[0][0].legend()
+        made.append(
+            (
+                figures.save(fig, out / "accuracy-by-setting.png"),
+                "Test and validation accuracy against each swept setting",
+            )
+        )
+
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(trials)), 3.4))
+    names = [Path(t["run_dir"]).name for t in trials]
+    ax.bar(range(len(trials)), [t.get("train_seconds", 0) for t in trials])
+    ax.set_xticks(range(len(trials)), names, rotation=80, fontsize=6)
+    ax.set_ylabel("training time, s")
+    made.append((figures.save(fig, out / "time-per-trial.png"), "Training time of each trial"))
+    return made

@@ -1,0 +1,363 @@
+"""Hyper-parameter sweeps on Optuna: one machine or many, each trial an ordinary run folder.
+
+A sweep file is an experiment file (TOML, see :mod:`siamese_faces.config`) with a
+``[sweep]`` table::
+
+    base = "study2019"
+    [sweep]
+    name = "study-table1"
+    [sweep.grid]                       # every combination (GridSampler)
+    "train.optimizer" = ["adam", "rmsprop", "sgd"]
+    "train.batch_size+train.lr" = [[32, 1e-4], [128, 1e-3]]   # settings that move together
+    [[sweep.reference]]                # the study's reported numbers for a point (optional)
+    exp = "1.1"
+    "train.optimizer" = "adam"
+    ...
+
+or ``[sweep.search]`` (TPE) with ``"train.lr" = {low = 1e-5, high = 1e-2, log = true}`` and
+``trials = N``.
+
+How the guarantees are kept, with Optuna's own machinery and no scheduler of ours:
+- grid points (x seeds) go into Optuna's trial queue; a worker takes a queued trial by an
+  atomic state change in the database, so two workers never take the same one (Optuna's
+  GridSampler, which hands out points without such a lock, is not used for that reason);
+- a killed worker stops its heartbeat; the next worker to start a trial marks it failed and
+  Optuna's retry callback queues it again; the retry resumes the run folder's last checkpoint;
+- a trial whose settings match a lower-numbered running or finished trial is pruned as a
+  duplicate before it trains, so re-queueing from several machines at once is harmless;
+- running the command again queues only points with no finished trial, so nothing finished
+  is trained again and crashed trials get another go.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config, ConfigError, apply_overrides, load_file
+
+HEARTBEAT_S = 10  # default; a killed worker's trial is declared dead after 2 missed beats
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    base: Config
+    grid: dict[str, list] = field(default_factory=dict)  # "a.b+c.d" -> values
+    search: dict[str, dict] = field(default_factory=dict)  # "a.b" -> {low, high, log} | {choices}
+    trials: int = 0
+    reference: list[dict] = field(default_factory=list)
+    file: Path | None = None
+
+    def points(self) -> list[dict[str, object]]:
+        """Every grid point as {setting: value}; settings joined by '+' move together."""
+        keys = list(self.grid)
+        out = []
+        for combo in itertools.product(*(self.grid[k] for k in keys)):
+            point = {}
+            for key, value in zip(keys, combo, strict=True):
+                names = key.split("+")
+                values = value if len(names) > 1 else [value]
+                if len(values) != len(names):
+                    raise ConfigError(
+                        f"{self.file}: sweep.grid {key!r} value {value!r} needs "
+                        f"{len(names)} entries, one per setting."
+                    )
+                point.update(dict(zip(names, values, strict=True)))
+            out.append(point)
+        return out
+
+    def config_for(self, params: dict[str, object]) -> Config:
+        """The base config with ``params`` applied (``seed`` -> train.seed), validated."""
+        return apply_overrides(self.base, [f"{k}={_str(v)}" for k, v in params.items()])
+
+
+def _str(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file: every point must make a valid configuration."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such sweep file.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    sweep = raw.pop("sweep", None)
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{path}: no [sweep] table; add [sweep] with name and a grid or search.")
+    base = load_file(path) if raw else Config()
+    allowed = {"name", "grid", "search", "trials", "reference"}
+    if set(sweep) - allowed:
+        raise ConfigError(
+            f"{path}: unknown [sweep] keys {sorted(set(sweep) - allowed)}; use {sorted(allowed)}."
+        )
+    spec = SweepSpec(
+        sweep.get("name") or path.stem,
+        base,
+        sweep.get("grid", {}),
+        sweep.get("search", {}),
+        int(sweep.get("trials", 0)),
+        sweep.get("reference", []),
+        path,
+    )
+    if bool(spec.grid) == bool(spec.search):
+        raise ConfigError(f"{path}: give either [sweep.grid] or [sweep.search] (with trials).")
+    if spec.search and spec.trials < 1:
+        raise ConfigError(f"{path}: a search needs trials = N (how many to run).")
+    for point in spec.points() if spec.grid else []:
+        spec.config_for(point)  # a bad point fails now, before any worker starts
+    for key, dist in spec.search.items():
+        if not ({"low", "high"} <= set(dist) or "choices" in dist):
+            raise ConfigError(f"{path}: sweep.search {key!r} needs low/high (and log) or choices.")
+    return spec
+
+
+def default_storage(spec: SweepSpec, root: Path) -> str:
+    return f"sqlite:///{(root / f'{spec.name}.db').resolve()}"
+
+
+def _storage(url: str, heartbeat: int = HEARTBEAT_S):
+    import optuna
+
+    kwargs = {}
+    if url.startswith("sqlite"):
+        # Several worker processes write to one SQLite file: wait for the lock, don't fail.
+        kwargs = {"connect_args": {"timeout": 60}}
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=kwargs,
+        heartbeat_interval=HEARTBEAT_S,
+        grace_period=2 * HEARTBEAT_S,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=3
+        ),
+    )
+
+
+def _study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
+    import optuna
+
+    # Grid points are all queued trials with fixed settings, so no sampler draws them.
+    # (GridSampler assigns points to workers without a lock and can run one twice when
+    # several machines share a study; the queue's atomic pop cannot.) Searches use TPE.
+    return optuna.create_study(
+        study_name=spec.name,
+        storage=_storage(storage_url),
+        sampler=optuna.samplers.TPESampler(seed=0),
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def trial_key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def queue_points(
+    spec: SweepSpec, storage_url: str, seeds: int, heartbeat: int = HEARTBEAT_S
+) -> int:
+    """Queue every grid point x seed that has no finished, queued or running trial."""
+    from optuna.trial import TrialState
+
+    study = _study(spec, storage_url, heartbeat)
+    live = {TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING}
+    have = {
+        trial_key(t.user_attrs.get("params", {}))
+        for t in study.get_trials(deepcopy=False)
+        if t.state in live
+    }
+    added = 0
+    for point in spec.points():
+        for seed in range(seeds):
+            params = {**point, "train.seed": seed}
+            if trial_key(params) not in have:
+                study.enqueue_trial({}, user_attrs={"params": params})
+                added += 1
+    return added
+
+
+@dataclass
+class WorkerArgs:
+    spec_file: str
+    storage: str
+    data: str
+    root: str
+    threads: int
+    seeds: int
+    max_trials: int | None
+    cache_dir: str | None
+    heartbeat: int = HEARTBEAT_S
+
+
+def _objective_factory(spec: SweepSpec, args: WorkerArgs):
+    import optuna
+    from optuna.trial import TrialState
+
+    from ..training.distributed import DistContext
+    from ..training.rundata import prepare
+    from ..training.trainer import fit
+
+    def objective(trial: optuna.Trial) -> float:
+        params = trial.user_attrs.get("params")
+        if params is None:  # a search trial: TPE proposes, we record it the same way
+            params = {
+                k: (
+                    trial.suggest_categorical(k, d["choices"])
+                    if "choices" in d
+                    else trial.suggest_float(k, d["low"], d["high"], log=d.get("log", False))
+                )
+                for k, d in spec.search.items()
+            }
+            params["train.seed"] = trial.number % max(1, args.seeds)
+            trial.set_user_attr("params", params)
+        key = trial_key(params)
+        for other in trial.study.get_trials(deepcopy=False):
+            if (
+                other.number < trial.number
+                and other.state in (TrialState.COMPLETE, TrialState.RUNNING)
+                and trial_key(other.user_attrs.get("params", {})) == key
+            ):
+                raise optuna.TrialPruned(f"duplicate of trial {other.number}")
+        cfg = spec.config_for(params)
+        cfg = apply_overrides(cfg, [f"data.dir={args.data}", f"train.threads={args.threads}"])
+        run_dir = Path(args.root) / spec.name / run_name(params)
+        trial.set_user_attr("run_dir", str(run_dir))
+        resume = (run_dir / "last.pt").is_file()  # a retried trial continues where it died
+        results = fit(
+            cfg, prepare(cfg, cache_dir=args.cache_dir), run_dir, DistContext(), resume=resume
+        )
+        for k, v in results.items():
+            if isinstance(v, (int, float, str, bool)):
+                trial.set_user_attr(k, v)
+        return float(results["val/acc"])  # chosen on validation; test is only recorded
+
+    return objective
+
+
+def run_name(params: dict) -> str:
+    parts = []
+    for k, v in sorted(params.items()):
+        if k != "train.seed":
+            parts.append(f"{k.split('.')[-1]}={_str(v)}")
+    return ("__".join(parts) or "base") + f"-seed{params.get('train.seed', 0)}"
+
+
+def worker(args: WorkerArgs) -> None:
+    """One process: take queued trials (or TPE ones) until none are queued or running.
+
+    A trial still RUNNING may belong to a worker that died: waiting for it, and failing it
+    once its heartbeat is stale (which queues a retry), is what makes sure no trial is lost.
+    """
+    import optuna
+    import torch
+    from optuna.trial import TrialState
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("SIAMESE_FACES_PROGRESS", "0")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_sweep(args.spec_file)
+    study = _study(spec, args.storage, args.heartbeat)
+    objective = _objective_factory(spec, args)
+
+    def count(*states):
+        return len(study.get_trials(deepcopy=False, states=states))
+
+    def nothing_to_take() -> bool:
+        if spec.grid:
+            return count(TrialState.WAITING) == 0
+        # Enough finished or under way; or give up on a search whose trials only crash.
+        return (
+            count(TrialState.COMPLETE, TrialState.RUNNING) >= spec.trials
+            or count(TrialState.FAIL) >= spec.trials
+        )
+
+    def stop_when_done(study, trial) -> None:
+        if nothing_to_take():
+            study.stop()
+
+    taken = 0
+    while True:
+        if not nothing_to_take():
+            before = count(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+            left = None if args.max_trials is None else args.max_trials - taken
+            if left is not None and left <= 0:
+                return
+            study.optimize(
+                objective,
+                n_trials=left,
+                callbacks=[stop_when_done],
+                catch=(Exception,),
+                gc_after_trial=True,
+            )
+            taken += count(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED) - before
+            continue
+        if count(TrialState.RUNNING) == 0:
+            return
+        optuna.storages.fail_stale_trials(study)  # a dead worker's trial is queued again
+        time.sleep(args.heartbeat)
+
+
+def run_sweep(
+    spec_file: str,
+    data: str,
+    storage: str | None,
+    workers: int,
+    seeds: int,
+    root: str = "runs/sweeps",
+    cache_dir: str | None = None,
+    max_trials: int | None = None,
+    heartbeat: int = HEARTBEAT_S,
+) -> dict:
+    """Queue the sweep and run ``workers`` processes on this machine; returns a summary."""
+    spec = load_sweep(spec_file)
+    root_path = Path(root)
+    root_path.mkdir(parents=True, exist_ok=True)
+    storage = storage or default_storage(spec, root_path)
+    queued = queue_points(spec, storage, seeds, heartbeat) if spec.grid else 0
+    print(f"sweep {spec.name}: {queued} trial(s) queued, storage {storage}", file=sys.stderr)
+    if spec.grid:
+        # Decode the image cache once here, not in every worker at the same time.
+        from ..training.rundata import prepare
+
+        prepare(
+            apply_overrides(spec.config_for(spec.points()[0]), [f"data.dir={data}"]),
+            cache_dir=cache_dir,
+        )
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    wargs = WorkerArgs(
+        str(spec_file),
+        storage,
+        data,
+        str(root_path),
+        threads,
+        seeds,
+        max_trials,
+        cache_dir,
+        heartbeat,
+    )
+    start = time.perf_counter()
+    if workers == 1:
+        worker(wargs)
+    else:
+        ctx = mp.get_context("spawn")  # a fresh interpreter each: no torch state shared
+        procs = [ctx.Process(target=worker, args=(wargs,)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    return {
+        "name": spec.name,
+        "storage": storage,
+        "queued": queued,
+        "seconds": round(time.perf_counter() - start, 1),
+    }

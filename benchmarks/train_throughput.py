@@ -84,8 +84,9 @@ def time_steps(preset: str, batch: int, channels_last: bool, bf16: bool, seconds
 def epoch_vs_compute(data_dir: str) -> dict:
     """One real epoch of the default path vs the same steps on pre-gathered tensors."""
     from siamese_faces.training.distributed import DistContext
+    from siamese_faces.training.objectives import make_objective
     from siamese_faces.training.rundata import batch_images, prepare
-    from siamese_faces.training.trainer import train_epoch
+    from siamese_faces.training.trainer import make_scheduler, train_epoch
 
     cfg = load_file(preset_path("study2019"))
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dir=data_dir))
@@ -93,24 +94,21 @@ def epoch_vs_compute(data_dir: str) -> dict:
     ctx = DistContext()
     bf16 = cfg.train.bf16 and bf16_supported(ctx.device)
     net = model_from_config(cfg).to(memory_format=torch.channels_last)
+    objective = make_objective(net, data, cfg, ctx)
     opt = make_optimizer(net.parameters(), cfg)
-    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0)).tolist()
-    train_epoch(net, net, opt, data, order, cfg, ctx, 0, None)  # warm-up epoch
+    sched = make_scheduler(opt, cfg, 1)
+    train_epoch(net, objective, opt, sched, cfg, ctx, 0, None)  # warm-up epoch
     t0 = time.perf_counter()
-    train_epoch(net, net, opt, data, order, cfg, ctx, 1, None)
+    train_epoch(net, objective, opt, sched, cfg, ctx, 1, None)
     epoch = time.perf_counter() - t0
-    bs, batches = cfg.train.batch_size, []
-    for i in range(0, len(order), bs):
-        idx = torch.tensor(order[i : i + bs])
-        batches.append(
-            [
-                batch_images(data.images, r, ctx.device).contiguous(
-                    memory_format=torch.channels_last
-                )
-                for r in (data.train.a[idx], data.train.b[idx])
-            ]
-            + [data.train.y[idx]]
-        )
+    batches = [
+        [
+            batch_images(data.images, r, ctx.device).contiguous(memory_format=torch.channels_last)
+            for r in (a, b)
+        ]
+        + [y]
+        for a, b, y in objective.batches(1)
+    ]
     t0 = time.perf_counter()
     for x1, x2, y in batches:
         train_step(net, net, opt, x1, x2, y, bf16)
@@ -119,7 +117,7 @@ def epoch_vs_compute(data_dir: str) -> dict:
         "epoch_s": round(epoch, 3),
         "compute_s": round(compute, 3),
         "overhead": round(epoch / compute - 1, 4),
-        "pairs": len(order),
+        "pairs": len(data.train),
     }
 
 

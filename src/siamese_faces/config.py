@@ -42,6 +42,9 @@ class DataConfig:
     size: int = 125  # model input side, pixels (the study: 250 -> 125; Koch: 105)
     crop: tuple[float, ...] = ()  # (left, top, right, bottom) fractions of the frame; () = none
     split: Literal["people", "letters"] = "people"
+    # restricted: train on the training file's pairs only (LFW's restricted protocol);
+    # unrestricted: any image of the training people, identities from folder names.
+    protocol: Literal["restricted", "unrestricted"] = "restricted"
     val_fraction: float = 0.3
     split_seed: int = 0
 
@@ -74,8 +77,11 @@ class ModelConfig:
     init: Literal["koch", "glorot", "lecun", "default"] = "koch"
     dropout: float = 0.0  # first layer's rate, 0.05 less per layer, never below 0.1
     batchnorm: bool = False
-    head: Literal["l1_sigmoid", "euclidean"] = "l1_sigmoid"
-    margin: float = 1.0  # contrastive-loss margin (euclidean head)
+    head: Literal["l1_sigmoid", "euclidean", "cosine"] = "l1_sigmoid"
+    margin: float = 1.0  # loss margin: contrastive distance margin, or CosFace cosine margin
+    scale: float = 30.0  # CosFace logit scale (train.objective = "cosface")
+    blocks: int = 1  # residual blocks per stage (model.name = "resnet")
+    flip_tta: bool = False  # embed each face and its mirror image, average (at evaluation)
 
     def __post_init__(self) -> None:
         _check(
@@ -99,17 +105,27 @@ class ModelConfig:
         _check(self.fc > 0, "model.fc", self.fc, "use a positive number of units, e.g. 2048.")
         _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "use a rate in [0, 1).")
         _check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
+        _check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
+        _check(self.blocks >= 1, "model.blocks", self.blocks, "use 1 or more.")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.9  # SGD and RMSprop
     weight_decay: float = 0.0
     batch_size: int = 128
     epochs: int = 100  # at most; early stopping usually ends sooner
-    patience: int = 3  # epochs without a better validation loss before stopping
+    patience: int = 3  # epochs without a better monitored value before stopping
+    monitor: Literal["loss", "auc"] = "loss"  # early stopping on validation loss or AUC
+    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over train.epochs
+    # pairs: the head's pair loss; cosface: margin softmax over training identities
+    # (needs data.protocol = "unrestricted").
+    objective: Literal["pairs", "cosface"] = "pairs"
+    augment: bool = False  # random flips, small affine jitter, brightness/contrast
+    same_fraction: float = 0.0  # re-draw each epoch's pairs with this share of same pairs
+    pairs_per_epoch: int = 0  # unrestricted pairs drawn per epoch (0: as many as train pairs)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads per process; 0 = all cores (shared among DDP processes)
@@ -124,6 +140,18 @@ class TrainConfig:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
         _check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
         _check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
+        _check(
+            0 <= self.same_fraction < 1,
+            "train.same_fraction",
+            self.same_fraction,
+            "use 0 (pairs as they are) or a share of same pairs below 1, e.g. 0.5.",
+        )
+        _check(
+            self.pairs_per_epoch >= 0,
+            "train.pairs_per_epoch",
+            self.pairs_per_epoch,
+            "use 0 (as many as the training pairs) or more.",
+        )
 
 
 @dataclass(frozen=True)
@@ -131,6 +159,13 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.objective == "cosface" and self.data.protocol != "unrestricted":
+            raise ConfigError(
+                "train.objective='cosface' learns from identities, which the restricted "
+                "protocol forbids: set data.protocol=unrestricted, or use train.objective=pairs."
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -55,7 +55,14 @@ def test_run_folder_has_every_artifact(lfw_like, tmp_path):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.01
-    assert set(rows(run)[0]) == {"epoch", "train/loss", "train/acc", "val/loss", "val/acc"}
+    assert set(rows(run)[0]) == {
+        "epoch",
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "val/auc",
+    }
     assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
     assert not list(run.glob("*.tmp"))
 

@@ -35,7 +35,10 @@ def embed_rows(
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
-            out.append(net.embed(x).float())
+            h = net.embed(x).float()
+            if getattr(net, "flip_tta", False):  # the mirror image is the same person
+                h = (h + net.embed(x.flip(-1)).float()) / 2
+            out.append(h)
     net.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..losses.bce import PairBCELoss
 from ..losses.contrastive import ContrastiveLoss
@@ -69,4 +70,34 @@ class EuclideanHead(nn.Module):
         return torch.cdist(h1.float(), h2.float())
 
 
-HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead}
+class CosineHead(nn.Module):
+    """Cosine similarity of the embeddings; for pair training, BCE on ``a * cos + b``.
+
+    The scale ``a`` and offset ``b`` are learned, so a pair loss can train the tower, while
+    "same" is decided by a cosine threshold chosen on validation pairs.
+    """
+
+    uses_fixed_threshold = False
+    default_threshold = 0.5
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(10.0))
+        self.b = nn.Parameter(torch.tensor(-5.0))
+        self.bce = PairBCELoss()
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
+        return F.cosine_similarity(h1.float(), h2.float(), dim=1)
+
+    def loss(self, cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.bce(self.a * cos + self.b, y)
+
+    @staticmethod
+    def score(out: torch.Tensor) -> torch.Tensor:
+        return out.float()
+
+    def pairwise(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        return F.normalize(h1.float(), dim=1) @ F.normalize(h2.float(), dim=1).T
+
+
+HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead, "cosine": CosineHead}

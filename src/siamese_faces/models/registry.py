@@ -15,6 +15,7 @@ import torch
 from ..config import Config, ModelConfig
 from .heads import HEADS
 from .init import initialise
+from .resnet import ResNetTower
 from .siamese import SiameseNet
 from .towers import KochTower
 
@@ -59,7 +60,30 @@ def koch(input_size: int = 105, generator: torch.Generator | None = None, **kwar
         m.dropout,
         m.batchnorm,
     )
+    return _assemble(tower, m, generator)
+
+
+def _assemble(tower, m: ModelConfig, generator: torch.Generator | None) -> SiameseNet:
     head = HEADS[m.head](m.fc) if m.head != "euclidean" else HEADS[m.head](m.fc, m.margin)
     net = SiameseNet(tower, head)
     initialise(net, m.init, generator if generator is not None else torch.Generator())
+    net.flip_tta = m.flip_tta
     return net
+
+
+@register_model("resnet")
+def resnet(input_size: int = 64, generator: torch.Generator | None = None, **kwargs) -> SiameseNet:
+    """A small residual tower with BatchNorm (``filters`` = stage widths, ``fc`` = embedding)."""
+    m = dataclasses.replace(
+        ModelConfig(
+            name="resnet",
+            filters=(32, 64, 128, 256),
+            kernels=(3, 3, 3, 3),
+            fc=256,
+            init="default",
+            head="cosine",
+        ),
+        **kwargs,
+    )
+    tower = ResNetTower(input_size, m.filters, m.fc, m.dropout, m.blocks)
+    return _assemble(tower, m, generator)

@@ -11,6 +11,7 @@ class SiameseNet(nn.Module):
         super().__init__()
         self.tower = tower
         self.head = head
+        self.flip_tta = False  # evaluation embeds a face and its mirror image, averaged
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``."""

@@ -99,17 +99,27 @@ class CheckpointSaver:
         return self.run_dir / "last.pt"
 
     def save(
-        self, model, optimizer, epoch: int, stopper: EarlyStopping, rows: list[dict], improved: bool
+        self,
+        net,
+        module,
+        optimizer,
+        scheduler,
+        epoch: int,
+        stopper: EarlyStopping,
+        rows: list[dict],
+        improved: bool,
     ) -> None:
+        """``net``'s weights as the best if ``improved``; everything to resume from as last."""
         if not self.enabled:
             return
         if improved:
-            save_weights(self.best_path, model, self.config_json, epoch)
+            save_weights(self.best_path, net, self.config_json, epoch)
         state = {
             "config": self.config_json,
             "epoch": epoch,
-            "model": _plain_state(model),
+            "model": _plain_state(module),
             "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "stopper": stopper.state(),
             "rows": rows,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,6 +40,10 @@ class RunData:
     train_pairs: PairsFile
     skipped: list
     source: DataSource
+    # Unrestricted protocol: every image of the training-side people (never a validation or
+    # test person), with a class index per person. Empty under the restricted protocol.
+    identity_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    identity_labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
 
     def people_rows(self, names) -> dict[str, list[int]]:
         """Image rows of each named person (those left out as bad images are not there)."""
@@ -85,7 +89,7 @@ def prepare(
     test = None
     if source.test is not None:
         test = pair_set(source.test.pairs, rows, resolve_images(source.test, source.dataset))
-    return RunData(
+    data = RunData(
         torch.from_numpy(loaded.images),
         loaded.paths,
         subset(split.train),
@@ -96,6 +100,13 @@ def prepare(
         loaded.skipped,
         source,
     )
+    if d.protocol == "unrestricted":
+        val_people = {n for i in split.val for n in train_pairs.pairs[i].people}
+        people = sorted({n for i in split.train for n in train_pairs.pairs[i].people} - val_people)
+        by_person = data.people_rows(people)
+        data.identity_rows = torch.tensor([r for n in people for r in by_person[n]])
+        data.identity_labels = torch.tensor([k for k, n in enumerate(people) for _ in by_person[n]])
+    return data
 
 
 def batch_images(images: torch.Tensor, rows: torch.Tensor, device: torch.device) -> torch.Tensor:

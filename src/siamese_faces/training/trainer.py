@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
 from ..config import Config
 from ..evaluation.metrics import accuracy, auc, best_threshold
@@ -21,7 +21,8 @@ from ..models import model_from_config
 from ..progress import progress
 from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights
 from .distributed import DistContext, all_sum
-from .rundata import RunData, batch_images
+from .objectives import make_objective
+from .rundata import RunData
 
 StepHook = Callable[[int, int], None]  # (epoch, step) -> None, called after every step
 
@@ -31,6 +32,8 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     if t.optimizer == "adam":
         # fused: one kernel per parameter instead of ~8 elementwise passes (5% of a step).
         return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay, fused=True)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay, fused=True)
     if t.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
@@ -86,11 +89,16 @@ def set_threads(cfg: Config, ctx: DistContext) -> int:
     return threads
 
 
+def pair_loss(model, net, x1, x2, y):
+    """Head outputs and loss of a batch of pairs (forward only)."""
+    out = model(x1, x2)
+    return out, net.loss(out, y)  # the loss in float32 whatever the autocast dtype
+
+
 def train_step(model, net, opt, x1, x2, y, bf16: bool):
-    """One optimiser step on a batch of pairs; returns the head outputs and the loss."""
+    """One optimiser step on pre-gathered pairs (the benchmark's pure compute)."""
     with autocast(x1.device, bf16):
-        out = model(x1, x2)
-    loss = net.loss(out, y)  # in float32 whatever the autocast dtype
+        out, loss = pair_loss(model, net, x1, x2, y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -98,34 +106,59 @@ def train_step(model, net, opt, x1, x2, y, bf16: bool):
 
 
 def train_epoch(
-    model, net, opt, data: RunData, order: list[int], cfg: Config, ctx, epoch, hook: StepHook | None
+    module, objective, opt, sched, cfg: Config, ctx, epoch: int, hook: StepHook | None
 ) -> dict[str, float]:
-    """One pass over this process's share of the training pairs; loss/acc over all processes."""
-    t, bs = cfg.train, max(1, cfg.train.batch_size // ctx.world)
+    """One pass over this process's share of the epoch; loss/acc summed over all processes."""
+    t = cfg.train
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
-    fmt = torch.channels_last if t.channels_last else torch.contiguous_format
-    model.train()
+    gen = torch.Generator().manual_seed(t.seed * 100_003 + epoch)  # augmentation draws
+    module.train()
     total_loss = correct = count = 0.0
-    steps = range(0, len(order), bs)
     bar = progress(
-        steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, enabled=ctx.is_main
+        objective.batches(epoch),
+        desc=f"epoch {epoch + 1}/{t.epochs}",
+        unit="step",
+        leave=False,
+        enabled=ctx.is_main,
     )
-    for step, i in enumerate(bar):
-        idx = torch.tensor(order[i : i + bs])
-        x1 = batch_images(data.images, data.train.a[idx], ctx.device).contiguous(memory_format=fmt)
-        x2 = batch_images(data.images, data.train.b[idx], ctx.device).contiguous(memory_format=fmt)
-        y = data.train.y[idx].to(ctx.device)
-        out, loss = train_step(model, net, opt, x1, x2, y, use_bf16)
-        with torch.no_grad():
-            pred = net.score(out) > net.head.default_threshold
-            total_loss += float(loss) * len(idx)
-            correct += float((pred == y.bool()).sum())
-            count += len(idx)
+    for step, batch in enumerate(bar):
+        with autocast(ctx.device, use_bf16):
+            loss, right = objective.forward(module, batch, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        n = len(batch[-1])
+        total_loss, correct, count = total_loss + float(loss) * n, correct + right, count + n
         bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}")
         if hook is not None:
             hook(epoch, step)
     total_loss, correct, count = all_sum([total_loss, correct, count], ctx)
     return {"train/loss": total_loss / count, "train/acc": correct / count}
+
+
+@torch.no_grad()
+def validate(net, data: RunData, cfg: Config, ctx, bf16: bool) -> dict[str, float]:
+    """Validation loss, AUC and accuracy (at the head's threshold, or the best one here)."""
+    out = pair_outputs(net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last)
+    scores, y = net.score(out).numpy(), data.val.y.numpy()
+    threshold = (
+        net.head.default_threshold if net.head.uses_fixed_threshold else best_threshold(scores, y)
+    )
+    return {
+        "val/loss": float(net.loss(out, data.val.y)),
+        "val/acc": accuracy(scores, y, threshold),
+        "val/auc": auc(scores, y),
+    }
+
+
+def make_scheduler(opt, cfg: Config, steps_per_epoch: int):
+    total = max(1, cfg.train.epochs * steps_per_epoch)
+    if cfg.train.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
 def fit(
@@ -143,15 +176,19 @@ def fit(
     net = model_from_config(cfg, torch.Generator().manual_seed(t.seed)).to(ctx.device)
     if t.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    model = DistributedDataParallel(net) if ctx.distributed else net
-    opt = make_optimizer(net.parameters(), cfg)
+    objective = make_objective(net, data, cfg, ctx)
+    module = objective.module  # what is trained: the net, plus any loss parameters
+    model = DistributedDataParallel(module) if ctx.distributed else module
+    opt = make_optimizer(module.parameters(), cfg)
+    sched = make_scheduler(opt, cfg, sum(1 for _ in objective.batches(0)))
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
     stopper, saver = EarlyStopping(t.patience), CheckpointSaver(run_dir, config_json, ctx.is_main)
     start, rows = 0, []
     if resume and saver.last_path.is_file():
         state = saver.load_last()
-        net.load_state_dict(state["model"])
+        module.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         stopper = EarlyStopping(**state["stopper"])
         start, rows = state["epoch"] + 1, state["rows"]
@@ -160,37 +197,28 @@ def fit(
     if ctx.is_main:
         atomic_write_text(run_dir / "config.json", config_json)
         data.split.save(run_dir / "split.json", data.train_pairs)
-    sampler = DistributedSampler(
-        range(len(data.train)), ctx.world, ctx.rank, shuffle=True, seed=t.seed
-    )
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
     t0 = time.perf_counter() - sum(r["seconds"] for r in rows)
     for epoch in range(start, t.epochs):
         if stopper.should_stop:
             break
         tick = time.perf_counter()
-        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every run and rank
         row = {
             "epoch": epoch + 1,
-            **train_epoch(model, net, opt, data, list(sampler), cfg, ctx, epoch, hook),
+            **train_epoch(model, objective, opt, sched, cfg, ctx, epoch, hook),
+            **validate(net, data, cfg, ctx, use_bf16),
         }
-        out = pair_outputs(net, data.images, data.val, ctx.device, use_bf16, t.channels_last)
-        val = pair_metrics(net, out, data.val.y, net.head.default_threshold)
-        row.update(
-            {
-                "val/loss": val["loss"],
-                "val/acc": val["acc"],
-                "seconds": round(time.perf_counter() - tick, 3),
-            }
-        )
+        row["seconds"] = round(time.perf_counter() - tick, 3)
         logger.log(row)
-        improved = stopper.update(val["loss"], epoch)
-        saver.save(net, opt, epoch, stopper, logger.rows, improved)
+        watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
+        improved = stopper.update(watched, epoch)
+        saver.save(net, module, opt, sched, epoch, stopper, logger.rows, improved)
         if ctx.is_main:
             print(
                 f"epoch {epoch + 1:3d}  train/loss {row['train/loss']:.4f}  train/acc "
-                f"{row['train/acc']:.3f}  val/loss {val['loss']:.4f}  val/acc {val['acc']:.3f}"
-                f"  {row['seconds']:.1f}s{'  *best' if improved else ''}",
+                f"{row['train/acc']:.3f}  val/loss {row['val/loss']:.4f}  val/acc "
+                f"{row['val/acc']:.3f}  val/auc {row['val/auc']:.3f}  {row['seconds']:.1f}s"
+                f"{'  *best' if improved else ''}",
                 file=sys.stderr,
             )
     logger.close()

@@ -1,0 +1,78 @@
+"""What each epoch trains on: seeded orders of pairs or images, one function per protocol.
+
+Every sampler takes ``seed`` and ``epoch`` and returns the same answer for the same two,
+so a resumed run redraws exactly the epoch it lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch])
+
+
+def restricted_pairs(same: np.ndarray, same_fraction: float, seed: int, epoch: int) -> np.ndarray:
+    """Indices into the given pairs (never a new pair): all of them shuffled, or, with a
+    ``same_fraction``, as many as there are pairs drawn with that share of same pairs."""
+    same = np.asarray(same, dtype=bool)
+    rng = _rng(seed, epoch)
+    if same_fraction <= 0:
+        return rng.permutation(len(same))
+    n = len(same)
+    n_same = int(round(same_fraction * n))
+    pos, neg = np.flatnonzero(same), np.flatnonzero(~same)
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("train.same_fraction needs both same and different training pairs.")
+    picks = np.concatenate(
+        [
+            rng.choice(pos, n_same, replace=n_same > len(pos)),
+            rng.choice(neg, n - n_same, replace=n - n_same > len(neg)),
+        ]
+    )
+    return rng.permutation(picks)
+
+
+def identity_pairs(
+    labels: np.ndarray, n_pairs: int, same_fraction: float, seed: int, epoch: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New pairs from identity labels (unrestricted protocol): ``(a, b, same)`` as indices
+    into ``labels``. Same pairs come from people with two or more images."""
+    labels = np.asarray(labels)
+    rng = _rng(seed, epoch)
+    by_person: dict[int, np.ndarray] = {}
+    for i, lab in enumerate(labels):
+        by_person.setdefault(int(lab), []).append(i)
+    multi = [np.array(v) for v in by_person.values() if len(v) >= 2]
+    if not multi:
+        raise ValueError("unrestricted pairs need people with two or more images.")
+    n_same = int(round((same_fraction or 0.5) * n_pairs))
+    a, b = [], []
+    for k in rng.integers(len(multi), size=n_same):
+        i, j = rng.choice(multi[k], 2, replace=False)
+        a.append(i)
+        b.append(j)
+    while len(a) < n_pairs:
+        i, j = rng.integers(len(labels), size=2)
+        if labels[i] != labels[j]:
+            a.append(i)
+            b.append(j)
+    same = np.zeros(n_pairs, dtype=bool)
+    same[:n_same] = True
+    order = rng.permutation(n_pairs)
+    return np.array(a)[order], np.array(b)[order], same[order]
+
+
+def identity_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """A shuffled order of the ``n`` training images (identity objectives)."""
+    return _rng(seed, epoch).permutation(n)
+
+
+def shard(order: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's share of an epoch: padded so every process takes as many steps."""
+    if world == 1:
+        return order
+    pad = (-len(order)) % world
+    order = np.concatenate([order, order[:pad]])
+    return order[rank::world]

@@ -1,0 +1,63 @@
+"""A small residual tower (He et al., 2016) with BatchNorm, for compact face embeddings."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + self.skip(x))
+
+
+class ResNetTower(nn.Module):
+    """stem conv(3x3, stride 2) -> one stage per ``filters`` entry (``blocks`` basic blocks,
+    stride 2 from the second stage) -> global average pool -> [dropout] -> Linear(fc) -> BN.
+
+    The embedding is not squashed: a cosine head normalises it, a distance head uses it as is.
+    """
+
+    def __init__(
+        self, input_size: int, filters, fc: int = 256, dropout: float = 0.0, blocks: int = 1
+    ) -> None:
+        super().__init__()
+        if input_size < 2 ** len(filters):
+            raise ValueError(
+                f"model: a {input_size}x{input_size} input is too small for "
+                f"{len(filters)} stages; use a larger data.size or fewer filters."
+            )
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, filters[0], 3, 2, 1, bias=False),
+            nn.BatchNorm2d(filters[0]),
+            nn.ReLU(inplace=True),
+        )
+        stages, cin = [], filters[0]
+        for i, cout in enumerate(filters):
+            for b in range(blocks):
+                stages.append(BasicBlock(cin, cout, 2 if (i > 0 and b == 0) else 1))
+                cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(cin, fc)
+        self.bn = nn.BatchNorm1d(fc)
+        self.embedding_dim = fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
+        h = self.pool(self.stages(self.stem(x))).flatten(1)  # (B, C)
+        return self.bn(self.fc(self.dropout(h)))

@@ -1,0 +1,44 @@
+"""Augmentation of a batch of faces, on the tensor (no per-image Python), from a generator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def augment(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    rotate_deg: float = 10.0,
+    scale: float = 0.1,
+    shift: float = 0.06,
+    contrast: float = 0.2,
+    brightness: float = 0.1,
+) -> torch.Tensor:
+    """Random mirror, small rotation/scale/shift (Koch's affine distortions), and contrast
+    and brightness jitter, each image its own draw. ``x``: ``(B, 1, S, S)`` in [0, 1]."""
+    b = x.shape[0]
+
+    def u(lo, hi):
+        return torch.rand(b, generator=gen) * (hi - lo) + lo
+
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    angle = u(-rotate_deg, rotate_deg) * math.pi / 180
+    s = u(1 - scale, 1 + scale)
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin, u(-shift, shift) * 2], 1),
+            torch.stack([sin, cos, u(-shift, shift) * 2], 1),
+        ],
+        1,
+    )  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid.to(x.device), padding_mode="border", align_corners=False)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    c = u(1 - contrast, 1 + contrast)[:, None, None, None].to(x.device)
+    d = u(-brightness, brightness)[:, None, None, None].to(x.device)
+    return ((x - mean) * c + mean + d).clamp_(0.0, 1.0)

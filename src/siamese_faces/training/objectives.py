@@ -1,0 +1,120 @@
+"""What a training step optimises: pairs through the head, or identities through CosFace.
+
+An objective gives each epoch's batches (seeded, sharded over DDP processes) and the module
+that DDP wraps: the Siamese net itself for pairs; the net plus CosFace's class weights for
+identities (so those weights are trained and synchronised too). Inference always uses the
+Siamese net alone: one tower embeds both faces and the head compares them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import Config
+from ..data.samplers import identity_order, identity_pairs, restricted_pairs, shard
+from ..losses.cosface import CosFaceLoss
+from .augment import augment
+from .rundata import RunData, batch_images
+
+
+def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.Tensor:
+    x = batch_images(data.images, rows, ctx.device)
+    if cfg.train.augment:
+        x = augment(x, gen)
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    return x.contiguous(memory_format=fmt)
+
+
+class PairObjective:
+    """The head's pair loss. Restricted: the training file's pairs only (re-balanced with
+    ``train.same_fraction`` if set). Unrestricted: new pairs drawn from identities each epoch."""
+
+    def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
+        self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
+        self.module = net
+
+    def epoch_pairs(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t, d = self.cfg.train, self.data
+        if self.cfg.data.protocol == "restricted":
+            order = torch.from_numpy(
+                restricted_pairs(d.train.y.numpy() > 0.5, t.same_fraction, t.seed, epoch)
+            )
+            return d.train.a[order], d.train.b[order], d.train.y[order]
+        n = t.pairs_per_epoch or len(d.train)
+        ia, ib, same = identity_pairs(d.identity_labels.numpy(), n, t.same_fraction, t.seed, epoch)
+        rows = d.identity_rows
+        return rows[ia], rows[ib], torch.from_numpy(same.astype(np.float32))
+
+    def batches(self, epoch: int):
+        a, b, y = self.epoch_pairs(epoch)
+        mine = torch.from_numpy(shard(np.arange(len(y)), self.ctx.rank, self.ctx.world))
+        bs = max(1, self.cfg.train.batch_size // self.ctx.world)
+        for i in range(0, len(mine), bs):
+            idx = mine[i : i + bs]
+            yield a[idx], b[idx], y[idx]
+
+    def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
+        """Loss and the number of correct decisions in ``batch``."""
+        from .trainer import pair_loss
+
+        a, b, y = batch
+        x1, x2 = (_images(self.data, r, self.ctx, self.cfg, gen) for r in (a, b))
+        y = y.to(self.ctx.device)
+        out, loss = pair_loss(model, self.net, x1, x2, y)
+        with torch.no_grad():
+            correct = float(
+                ((self.net.score(out) > self.net.head.default_threshold) == y.bool()).sum()
+            )
+        return loss, correct
+
+
+class IdentityModule(nn.Module):
+    """The Siamese net's tower plus CosFace's class weights, as one module for DDP."""
+
+    def __init__(self, net, criterion: CosFaceLoss) -> None:
+        super().__init__()
+        self.net, self.criterion = net, criterion
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor):
+        h = self.net.embed(x)  # (B, D)
+        return self.criterion(h, labels), self.criterion.logits(h.detach())
+
+
+class CosFaceObjective:
+    """Margin softmax over the training people (unrestricted protocol only)."""
+
+    def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
+        self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
+        classes = int(data.identity_labels.max()) + 1
+        gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+        crit = CosFaceLoss(
+            classes, net.tower.embedding_dim, cfg.model.scale, cfg.model.margin, generator=gen
+        ).to(ctx.device)
+        self.module = IdentityModule(net, crit)
+
+    def batches(self, epoch: int):
+        d, t = self.data, self.cfg.train
+        order = identity_order(len(d.identity_rows), t.seed, epoch)
+        mine = torch.from_numpy(shard(order, self.ctx.rank, self.ctx.world))
+        bs = max(1, t.batch_size // self.ctx.world)
+        for i in range(0, len(mine), bs):
+            idx = mine[i : i + bs]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two faces
+            yield d.identity_rows[idx], d.identity_labels[idx]
+
+    def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
+        rows, labels = batch
+        x = _images(self.data, rows, self.ctx, self.cfg, gen)
+        labels = labels.to(self.ctx.device)
+        loss, logits = model(x, labels)
+        return loss, float((logits.argmax(1) == labels).sum())
+
+
+OBJECTIVES = {"pairs": PairObjective, "cosface": CosFaceObjective}
+
+
+def make_objective(net, data: RunData, cfg: Config, ctx):
+    return OBJECTIVES[cfg.train.objective](net, data, cfg, ctx)

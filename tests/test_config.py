@@ -60,7 +60,7 @@ def test_overrides_are_typed():
         ("train.lr=-1", "positive learning rate"),
         ("train.lr=fast", "use a number"),
         ("train.batch_size=1.5", "whole number"),
-        ("train.optimizer=adamw", "choose one of adam, rmsprop, sgd"),
+        ("train.optimizer=lion", "choose one of adam, adamw, rmsprop, sgd"),
         ("train.bf16=maybe", "true or false"),
         ("train.batchsize=1", "Did you mean train.batch_size"),
         ("training.lr=1", "unknown section"),
@@ -93,3 +93,23 @@ def test_bad_file_names_the_file(tmp_path):
         load_file(f)
     with pytest.raises(ConfigError, match="unknown preset"):
         preset_path("nope")
+
+
+def test_cosface_needs_the_unrestricted_protocol():
+    with pytest.raises(ConfigError, match="restricted protocol forbids"):
+        apply_overrides(Config(), ["train.objective=cosface"])
+    ok = apply_overrides(Config(), ["train.objective=cosface", "data.protocol=unrestricted"])
+    assert ok.train.objective == "cosface"
+
+
+@pytest.mark.parametrize("name", ["restricted", "unrestricted", "default"])
+def test_every_recipe_loads_and_builds(name):
+    from pathlib import Path
+
+    from siamese_faces.models import model_from_config
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"{name}.toml"
+    cfg = load_file(path)
+    assert cfg.data.protocol == ("restricted" if name == "restricted" else "unrestricted")
+    net = model_from_config(cfg)
+    assert net.tower.embedding_dim == cfg.model.fc

@@ -221,7 +221,13 @@ def _coerce(setting: str, hint, value):
     raise TypeError(f"unsupported config type {hint}")
 
 
-def _apply(config: Config, section: str, values: dict, source: str) -> Config:
+def _apply(config: Config, sections: dict[str, dict], source: str) -> Config:
+    """Every section's changes first, then one Config: cross-section checks see them all."""
+    new = {name: _section(config, name, values, source) for name, values in sections.items()}
+    return dataclasses.replace(config, **new)
+
+
+def _section(config: Config, section: str, values: dict, source: str):
     if section not in SECTIONS:
         raise ConfigError(f"{source}: unknown section [{section}]; use {', '.join(SECTIONS)}.")
     cls = _section_class(section)
@@ -235,18 +241,14 @@ def _apply(config: Config, section: str, values: dict, source: str) -> Config:
                 f"{source}: unknown setting {section}.{key}.{hint} Valid: {', '.join(hints)}."
             )
         changes[key] = _coerce(f"{section}.{key}", hints[key], value)
-    return dataclasses.replace(
-        config, **{section: dataclasses.replace(getattr(config, section), **changes)}
-    )
+    return dataclasses.replace(getattr(config, section), **changes)
 
 
 def from_dict(d: dict, base: Config | None = None, source: str = "config") -> Config:
-    config = base or Config()
     for section, values in d.items():
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: '{section}' must be a table ([{section}]).")
-        config = _apply(config, section, values, source)
-    return config
+    return _apply(base or Config(), d, source)
 
 
 def preset_names() -> list[str]:
@@ -294,6 +296,4 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         key, value = item.split("=", 1)
         section, name = key.strip().split(".", 1)
         grouped.setdefault(section, {})[name] = value.strip()
-    for section, values in grouped.items():
-        config = _apply(config, section, values, "--set")
-    return config
+    return _apply(config, grouped, "--set")

@@ -11,6 +11,7 @@ from siamese_faces.models.towers import KochTower, dropout_schedule
 
 SMALL = dict(input_size=32, filters=(4, 8), kernels=(5, 3), pool_layers=2, fc=16)
 HEAD_VARIANTS = [
+    dict(head="cosine"),
     dict(head="l1_sigmoid"),
     dict(head="euclidean", margin=2.0),
     dict(batchnorm=True),
@@ -123,7 +124,7 @@ def test_dropout_schedule_decreases_to_one_tenth():
     assert [m.p for m in tower.modules() if isinstance(m, nn.Dropout)] == [0.25, 0.2, 0.15, 0.1]
 
 
-@pytest.mark.parametrize("head", ["l1_sigmoid", "euclidean"])
+@pytest.mark.parametrize("head", ["l1_sigmoid", "euclidean", "cosine"])
 def test_pairwise_matches_the_head_pair_by_pair(head):
     net = create_model("koch", **SMALL, init="glorot", head=head)
     with torch.no_grad():

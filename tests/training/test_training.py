@@ -228,3 +228,41 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["world_size"] == 2 and results["epochs_run"] == 2
     assert len(rows(out)) == 2  # one writer: rank 0
+
+
+def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path):
+    cfg = tiny(
+        lfw_like,
+        "train.epochs=2",
+        "data.protocol=unrestricted",
+        "train.objective=cosface",
+        "model.head=cosine",
+        "model.name=resnet",
+        "model.filters=4,8",
+        "model.kernels=3,3",
+        "model.init=default",
+        "train.augment=true",
+        "train.schedule=cosine",
+        "train.monitor=auc",
+        "model.flip_tta=true",
+        "train.batch_size=4",
+    )
+    data = prepare(cfg)
+    people = {data.paths[r].parent.name for r in data.identity_rows.tolist()}
+    val_people = {n for p in data.val.pairs for n in p.people}
+    test_people = {n for p in data.test.pairs for n in p.people}
+    assert people and not people & val_people and not people & test_people
+    results = fit(cfg, data, tmp_path / "run", DistContext())
+    assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
+
+
+def test_restricted_pairs_objective_with_resampling(lfw_like, tmp_path):
+    cfg = tiny(
+        lfw_like,
+        "train.epochs=2",
+        "train.same_fraction=0.5",
+        "train.augment=true",
+        "model.head=cosine",
+    )
+    results = fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    assert results["epochs_run"] == 2

@@ -1,12 +1,13 @@
 """Mean ± std over seeds of finished runs, grouped by the name before ``-seed``.
 
-python experiments/summarize.py runs/study2019/*  [--json]
+python experiments/summarize.py runs/accuracy/*  [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 def load(run: Path) -> dict:
     r = json.loads((run / "results.json").read_text())
     r["run"] = str(run)
+    one = run / "oneshot-20way-1shot.json"
+    r["oneshot20"] = json.loads(one.read_text())["acc"] if one.is_file() else math.nan
     return r
 
 
@@ -31,12 +34,18 @@ def summarize(runs: list[Path]) -> dict[str, dict]:
             "test_acc": accs,
             "test_acc_mean": statistics.mean(accs),
             "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "test_auc": [r.get("test/auc", math.nan) for r in rs],
+            "oneshot20": [r["oneshot20"] for r in rs],
             "val_acc": [r["val/acc"] for r in rs],
             "epochs_run": [r["epochs_run"] for r in rs],
             "best_epoch": [r["best_epoch"] for r in rs],
             "train_seconds": [r["train_seconds"] for r in rs],
         }
     return out
+
+
+def pct(values) -> str:
+    return ", ".join("—" if math.isnan(v) else f"{100 * v:.1f}%" for v in values)
 
 
 def main() -> None:
@@ -49,18 +58,18 @@ def main() -> None:
         print(json.dumps(s, indent=2))
         return
     print(
-        "| runs | seeds | DevTest acc per seed | mean ± std | val acc | epochs (best) | "
-        "train time s |"
+        "| runs | seeds | DevTest acc per seed | mean ± std | AUC | 20-way one-shot | "
+        "val acc | epochs (best) | train time s |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, g in s.items():
-        per = ", ".join(f"{100 * a:.1f}%" for a in g["test_acc"])
-        val = ", ".join(f"{100 * a:.1f}%" for a in g["val_acc"])
         ep = ", ".join(f"{e} ({b})" for e, b in zip(g["epochs_run"], g["best_epoch"], strict=True))
+        aucs = ", ".join("—" if math.isnan(a) else f"{a:.3f}" for a in g["test_auc"])
         secs = ", ".join(f"{t:.0f}" for t in g["train_seconds"])
         print(
-            f"| {name} | {g['seeds']} | {per} | {100 * g['test_acc_mean']:.1f} ± "
-            f"{100 * g['test_acc_std']:.1f}% | {val} | {ep} | {secs} |"
+            f"| {name} | {g['seeds']} | {pct(g['test_acc'])} | {100 * g['test_acc_mean']:.1f} "
+            f"± {100 * g['test_acc_std']:.1f}% | {aucs} | {pct(g['oneshot20'])} | "
+            f"{pct(g['val_acc'])} | {ep} | {secs} |"
         )
 
 

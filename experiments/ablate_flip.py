@@ -42,7 +42,10 @@ def main() -> None:
         )
     on = [r["flip=True"] for r in rows]
     off = [r["flip=False"] for r in rows]
-    sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
+
+    def sd(v):
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
     print(
         f"mean: with {100 * statistics.mean(on):.1f} ± {100 * sd(on):.1f}%, without "
         f"{100 * statistics.mean(off):.1f} ± {100 * sd(off):.1f}%"

@@ -62,7 +62,7 @@ def evaluate_run(run, val_data, data) -> tuple[dict, list[dict]]:
     result = {
         "run": str(run.path),
         "pairs_file": str(data.source.test.path),
-        "loss": float(net.loss(out, data.test.y)),
+        "loss": float(net.loss(out, data.test.y).detach()),
         "at_model_threshold": verification_report(scores, y, run.threshold),
         "at_val_threshold": verification_report(scores, y, val_threshold),
         "dropped_pairs": data.test.dropped,

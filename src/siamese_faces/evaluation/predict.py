@@ -69,6 +69,6 @@ def pair_metrics(
     from .metrics import accuracy
 
     return {
-        "loss": float(net.loss(out, y)),
+        "loss": float(net.loss(out, y).detach()),
         "acc": accuracy(net.score(out).numpy(), y.numpy(), threshold),
     }

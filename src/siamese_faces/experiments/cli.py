@@ -7,10 +7,13 @@ from pathlib import Path
 
 
 def cmd_sweep(args) -> int:
+    import optuna
+
     from ..data.layout import resolve_data_dir
     from .results import write
     from .sweep import default_storage, load_sweep, run_sweep
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_sweep(args.file)  # every point validated before anything runs
     root = Path(args.root)
     storage = args.storage or default_storage(spec, root)

@@ -129,7 +129,11 @@ def train_epoch(
         opt.step()
         sched.step()
         n = len(batch[-1])
-        total_loss, correct, count = total_loss + float(loss) * n, correct + right, count + n
+        total_loss, correct, count = (
+            total_loss + loss.detach().item() * n,
+            correct + right,
+            count + n,
+        )
         bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}")
         if hook is not None:
             hook(epoch, step)

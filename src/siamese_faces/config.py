@@ -255,17 +255,22 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
+def read_toml(path: Path, what: str = "config file") -> dict:
+    """A TOML file as a dict; a missing or malformed file is a ConfigError naming it."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+
+
 def load_file(path: str | Path, _seen: tuple = ()) -> Config:
     """Read an experiment file (TOML), following its ``base`` chain."""
     path = Path(path)
     if path in _seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself.")
-    try:
-        d = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    d = read_toml(path)
     base_name = d.pop("base", None)
     d.pop("description", None)
     d.pop("sweep", None)  # a sweep file's own table, read by siamese_faces.experiments.sweep

@@ -205,23 +205,15 @@ def test_contrastive_head_chooses_threshold_on_validation(lfw_like, tmp_path):
 @pytest.mark.slow
 def test_torchrun_two_process_ddp(lfw_like, tmp_path):
     out = tmp_path / "ddp"
-    args = [
+    launcher = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node",
         "2",
-        "-m",
-        "siamese_faces",
-        "train",
-        "--data",
-        str(lfw_like),
-        "--out",
-        str(out),
     ]
-    for s in TINY + ["train.epochs=2", "train.batch_size=4"]:
-        args += ["--set", s]
+    args = launcher + cli_train(lfw_like, out, "train.epochs=2", "train.batch_size=4")[1:]
     env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -37,11 +37,10 @@ import multiprocessing as mp
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, ConfigError, apply_overrides, load_file
+from ..config import Config, ConfigError, apply_overrides, load_file, read_toml
 
 HEARTBEAT_S = 10  # default; a killed worker's trial is declared dead after 2 missed beats
 
@@ -86,12 +85,7 @@ def _str(v) -> str:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file: every point must make a valid configuration."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such sweep file.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    raw = read_toml(path, "sweep file")
     sweep = raw.pop("sweep", None)
     if not isinstance(sweep, dict):
         raise ConfigError(f"{path}: no [sweep] table; add [sweep] with name and a grid or search.")

@@ -113,3 +113,8 @@ def test_every_recipe_loads_and_builds(name):
     assert cfg.data.protocol == ("restricted" if name == "restricted" else "unrestricted")
     net = model_from_config(cfg)
     assert net.tower.embedding_dim == cfg.model.fc
+
+
+def test_batchnorm_needs_two_faces_a_batch():
+    with pytest.raises(ConfigError, match="BatchNorm needs at least 2"):
+        apply_overrides(Config(), ["model.name=resnet", "train.batch_size=1"])

@@ -161,6 +161,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        if (self.model.name == "resnet" or self.model.batchnorm) and self.train.batch_size < 2:
+            raise ConfigError(
+                f"train.batch_size={self.train.batch_size}: BatchNorm needs at least 2 faces a "
+                "batch; use 2 or more (e.g. 128)."
+            )
         if self.train.objective == "cosface" and self.data.protocol != "unrestricted":
             raise ConfigError(
                 "train.objective='cosface' learns from identities, which the restricted "

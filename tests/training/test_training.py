@@ -118,7 +118,7 @@ def test_interrupted_mid_epoch_and_resumed_ends_identical(lfw_like, tmp_path):
     assert (a["val/loss"], a["test/acc"]) == (b["val/loss"], b["test/acc"])
 
 
-def cli_train(lfw_like, out, *extra):
+def cli_train(lfw_like, out, *extra, preset="study2019"):
     args = [
         sys.executable,
         "-m",
@@ -128,6 +128,8 @@ def cli_train(lfw_like, out, *extra):
         str(lfw_like),
         "--out",
         str(out),
+        "--preset",
+        preset,
     ]
     for s in TINY + list(extra):
         args += ["--set", s]
@@ -203,7 +205,8 @@ def test_contrastive_head_chooses_threshold_on_validation(lfw_like, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_two_process_ddp(lfw_like, tmp_path):
+@pytest.mark.parametrize("preset", ["study2019", "default"])  # pairs, and CosFace
+def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     out = tmp_path / "ddp"
     launcher = [
         sys.executable,
@@ -213,7 +216,10 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path):
         "--nproc_per_node",
         "2",
     ]
-    args = launcher + cli_train(lfw_like, out, "train.epochs=2", "train.batch_size=4")[1:]
+    args = (
+        launcher
+        + cli_train(lfw_like, out, "train.epochs=2", "train.batch_size=4", preset=preset)[1:]
+    )
     env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -71,14 +71,18 @@ class PairObjective:
 
 
 class IdentityModule(nn.Module):
-    """The Siamese net's tower plus CosFace's class weights, as one module for DDP."""
+    """The Siamese net's tower plus CosFace's class weights, as one module for DDP.
+
+    Not the head: its parameters take no part in this loss, and DDP needs a gradient for
+    every parameter it wraps.
+    """
 
     def __init__(self, net, criterion: CosFaceLoss) -> None:
         super().__init__()
-        self.net, self.criterion = net, criterion
+        self.tower, self.criterion = net.tower, criterion
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor):
-        h = self.net.embed(x)  # (B, D)
+        h = self.tower(x)  # (B, D)
         return self.criterion(h, labels), self.criterion.logits(h.detach())
 
 

@@ -141,14 +141,20 @@ def train_epoch(
     return {"train/loss": total_loss / count, "train/acc": correct / count}
 
 
+def head_threshold(net, val_scores, val_y) -> float:
+    """The head's own threshold (0.5 for a probability), or for heads without one (distance,
+    cosine) the best on these validation pairs; never chosen on the reported pairs."""
+    if net.head.uses_fixed_threshold:
+        return net.head.default_threshold
+    return best_threshold(val_scores, val_y)
+
+
 @torch.no_grad()
 def validate(net, data: RunData, cfg: Config, ctx, bf16: bool) -> dict[str, float]:
     """Validation loss, AUC and accuracy (at the head's threshold, or the best one here)."""
     out = pair_outputs(net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last)
     scores, y = net.score(out).numpy(), data.val.y.numpy()
-    threshold = (
-        net.head.default_threshold if net.head.uses_fixed_threshold else best_threshold(scores, y)
-    )
+    threshold = head_threshold(net, scores, y)
     return {
         "val/loss": float(net.loss(out, data.val.y)),
         "val/acc": accuracy(scores, y, threshold),
@@ -242,9 +248,7 @@ def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, second
     val_out = pair_outputs(
         net, data.images, data.val, ctx.device, use_bf16, cfg.train.channels_last
     )
-    threshold = net.head.default_threshold
-    if not net.head.uses_fixed_threshold:  # e.g. a distance: chosen on validation, never test
-        threshold = best_threshold(net.score(val_out).numpy(), data.val.y.numpy())
+    threshold = head_threshold(net, net.score(val_out).numpy(), data.val.y.numpy())
     val = pair_metrics(net, val_out, data.val.y, threshold)
     results = {
         "best_epoch": stopper.best_epoch + 1,

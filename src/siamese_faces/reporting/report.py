@@ -358,10 +358,15 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     sections.append(sec)
 
     m, v = result["at_model_threshold"], result["at_val_threshold"]
+    loss_label = (
+        "loss"
+        if run.config.train.objective == "pairs"
+        else ("pair loss of the head (this run trained CosFace instead; compare accuracy and AUC)")
+    )
     sec = Section("Results").table(
         ["metric", "validation", "test (DevTest)"],
         [
-            ["loss", f"{res.get('val/loss', float('nan')):.4f}", f"{result['loss']:.4f}"],
+            [loss_label, f"{res.get('val/loss', float('nan')):.4f}", f"{result['loss']:.4f}"],
             [
                 "accuracy at the model threshold",
                 pct(res.get("val/acc", float("nan"))),

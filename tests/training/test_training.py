@@ -264,3 +264,21 @@ def test_restricted_pairs_objective_with_resampling(lfw_like, tmp_path):
     )
     results = fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
     assert results["epochs_run"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this checks the error without CUDA")
+def test_device_flag_is_the_train_device_setting(lfw_like, tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "--data",
+            str(lfw_like),
+            "--out",
+            str(tmp_path / "r"),
+            "--device",
+            "cuda",
+            "--preset",
+            "study2019",
+        ]
+    )
+    assert code == 2 and "train.device='cuda' but no CUDA device" in capsys.readouterr().err

@@ -28,7 +28,8 @@ def resolve_config(args) -> tuple[Config, str]:
         if v
     }
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, **data))
-    config = apply_overrides(config, args.set or [])
+    device = [f"train.device={args.device}"] if getattr(args, "device", None) else []
+    config = apply_overrides(config, device + (args.set or []))
     if not config.data.dir:
         from ..data.layout import resolve_data_dir
 
@@ -89,6 +90,11 @@ def add_config_args(p, default_out: str | None = None) -> None:
         action="append",
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    g.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="where to train: the setting train.device (default auto: CUDA when present)",
     )
     p.add_argument(
         "--out",

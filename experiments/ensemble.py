@@ -1,0 +1,75 @@
+"""An ensemble of trained seeds as one verifier: the mean of their scores.
+
+    python experiments/ensemble.py runs/accuracy/restricted-seed* [--json]
+
+For cosine heads the mean of the seeds' cosines is the cosine-style score of their
+concatenated unit embeddings: still one (composite) tower that embeds both faces, and one
+number that decides. The runs must share a validation split (same data.split_seed); the
+threshold is chosen on those validation pairs, never on DevTest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from siamese_faces.evaluation.cli import open_run_data
+from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
+from siamese_faces.evaluation.predict import pair_outputs
+from siamese_faces.evaluation.runs import load_run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    data_args = argparse.Namespace(
+        data=None, pairs=None, skip_bad_images=False, cache_dir=None, allow_overlap=False
+    )
+    val_scores, test_scores, splits, seconds = [], [], set(), 0.0
+    for path in args.runs:
+        run = load_run(path)
+        val_data, data = open_run_data(data_args, run)
+        splits.add((tuple(val_data.split.val), run.config.data.split_seed))
+        cl = run.config.train.channels_last
+        for pairs, store, d in (
+            (val_data.val, val_scores, val_data),
+            (data.test, test_scores, data),
+        ):
+            out = pair_outputs(run.net, d.images, pairs, run.device, run.bf16, cl)
+            store.append(run.net.score(out).numpy())
+        y_val, y_test = val_data.val.y.numpy(), data.test.y.numpy()
+        seconds += run.results.get("train_seconds", 0.0)
+    if len(splits) != 1:
+        raise SystemExit("the runs have different validation splits; an ensemble needs one.")
+    v, t = np.mean(val_scores, axis=0), np.mean(test_scores, axis=0)
+    threshold = best_threshold(v, y_val)
+    result = {
+        "runs": args.runs,
+        "members": len(args.runs),
+        "threshold": threshold,
+        "val/acc": accuracy(v, y_val, threshold),
+        "test/acc": accuracy(t, y_test, threshold),
+        "test/auc": auc(t, y_test),
+        "train_seconds_total": round(seconds, 1),
+        "members_test_acc": [
+            accuracy(s, y_test, best_threshold(sv, y_val))
+            for s, sv in zip(test_scores, val_scores, strict=True)
+        ],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"ensemble of {len(args.runs)}: DevTest accuracy {100 * result['test/acc']:.1f}% "
+            f"(AUC {result['test/auc']:.3f}; validation {100 * result['val/acc']:.1f}%); "
+            f"members alone {', '.join(f'{100 * a:.1f}%' for a in result['members_test_acc'])};"
+            f" training time {result['train_seconds_total']:.0f} s in all"
+        )
+
+
+if __name__ == "__main__":
+    main()

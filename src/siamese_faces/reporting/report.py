@@ -351,10 +351,17 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     sec = Section("Training and convergence").p(
         f"{res.get('epochs_run')} epochs in {res.get('train_seconds', 0):.0f} s on "
         f"{res.get('device')} ({res.get('threads')} threads, bf16 {res.get('bf16')}); best "
-        f"validation loss at epoch {res.get('best_epoch')}, whose weights are kept."
+        f"validation {run.config.train.monitor} at epoch {res.get('best_epoch')}, whose "
+        "weights are kept."
     )
     ax = figures.curves(rows)
-    sec.img(figures.save(ax[0].figure, out / "curves.png"), "Loss and accuracy per epoch")
+    caption = "Loss and accuracy per epoch"
+    if run.config.train.objective != "pairs":
+        caption += (
+            f" (train: the {run.config.train.objective} objective and its identity "
+            "accuracy; validation: the head's pair loss and verification accuracy)"
+        )
+    sec.img(figures.save(ax[0].figure, out / "curves.png"), caption)
     sections.append(sec)
 
     m, v = result["at_model_threshold"], result["at_val_threshold"]

@@ -18,13 +18,10 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    data_args = argparse.Namespace(
-        data=None, pairs=None, skip_bad_images=False, cache_dir=None, allow_overlap=False
-    )
     rows = []
     for path in args.runs:
         run = load_run(path)
-        val_data, data = open_run_data(data_args, run)
+        val_data, data = open_run_data(None, run)
         row = {"run": path}
         for flip in (True, False):
             run.net.flip_tta = flip

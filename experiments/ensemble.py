@@ -26,13 +26,10 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    data_args = argparse.Namespace(
-        data=None, pairs=None, skip_bad_images=False, cache_dir=None, allow_overlap=False
-    )
     val_scores, test_scores, splits, seconds = [], [], set(), 0.0
     for path in args.runs:
         run = load_run(path)
-        val_data, data = open_run_data(data_args, run)
+        val_data, data = open_run_data(None, run)
         splits.add((tuple(val_data.split.val), run.config.data.split_seed))
         cl = run.config.train.channels_last
         for pairs, store, d in (

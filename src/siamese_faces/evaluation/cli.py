@@ -14,7 +14,13 @@ from ..io import atomic_write_text, csv_text
 
 
 def open_run_data(args, run):
-    """The run's data (or ``--data``/``--pairs`` instead), with the run's own validation split."""
+    """The run's data (or ``--data``/``--pairs`` instead), with the run's own validation split.
+
+    ``args`` carries the command-line options (``data``, ``pairs``, ``skip_bad_images``,
+    ``cache_dir``, ``allow_overlap``); None, or any left out, means the run's own data.
+    """
+    skip_bad = getattr(args, "skip_bad_images", False)
+    cache_dir = getattr(args, "cache_dir", None)
     from ..data.source import open_source
     from ..data.splits import load_split
     from ..training.rundata import prepare
@@ -33,16 +39,13 @@ def open_run_data(args, run):
     # threshold is chosen. --data only changes the images and pairs being scored.
     own = dataclasses.replace(run.config.data, pairs_test="")
     val_data = prepare(
-        dataclasses.replace(config, data=own),
-        args.skip_bad_images,
-        args.cache_dir,
-        True,
-        split=split,
+        dataclasses.replace(config, data=own), skip_bad, cache_dir, True, split=split
     )
+    allow_overlap = getattr(args, "allow_overlap", False)
     data = (
         val_data
         if config.data == own
-        else prepare(config, args.skip_bad_images, args.cache_dir, args.allow_overlap, split=split)
+        else prepare(config, skip_bad, cache_dir, allow_overlap, split=split)
     )
     return val_data, data
 

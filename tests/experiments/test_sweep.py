@@ -151,7 +151,7 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     f = sweep_file(tmp_path, '"train.lr" = [0.01, 0.02, 0.03]', extra="")
     text = (
         f.read_text()
-        .replace("epochs = 2", "epochs = 6")
+        .replace("epochs = 2", "epochs = 20")  # long trials: the kill lands inside one
         .replace("batch_size = 2", "batch_size = 1")
     )
     f.write_text(text)
@@ -173,8 +173,8 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     ]
     env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, killed = time.time() + 120, None
-    while time.time() < deadline and killed is None:
+    deadline, sent = time.time() + 120, False
+    while time.time() < deadline and not sent:
         time.sleep(0.05)
         try:
             ts = trials(storage, "mini")
@@ -184,10 +184,14 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
             run = t.user_attrs.get("run_dir")
             if t.state == TrialState.RUNNING and run and (Path(run) / "last.pt").exists():
                 proc.send_signal(signal.SIGKILL)  # mid-trial: after an epoch, before the end
-                killed = t.number
+                sent = True
                 break
     proc.wait()
-    assert killed is not None, "the sweep finished before it could be killed"
+    assert sent, "the sweep finished before it could be killed"
+    # Which trial died is read after the fact: the one the dead worker left RUNNING.
+    running = [t.number for t in trials(storage, "mini") if t.state == TrialState.RUNNING]
+    assert len(running) == 1, running
+    killed = running[0]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     ts = trials(storage, "mini")
     assert ts[killed].state == TrialState.FAIL  # the dead worker's trial, failed by heartbeat

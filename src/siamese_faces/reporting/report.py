@@ -135,8 +135,11 @@ def architecture(run) -> list[list]:
     return rows
 
 
-def ensure_evaluation(run, args) -> tuple[dict, list[dict], dict]:
-    """The run's saved evaluation, scores and 20-way one-shot result; computed if missing."""
+def ensure_evaluation(run, args) -> tuple[dict, list[dict], dict, object]:
+    """The run's saved evaluation, scores and 20-way one-shot result; computed if missing.
+
+    Also returns the run's prepared data when computing needed it (else None), for reuse.
+    """
     from ..evaluation.cli import evaluate_run, open_run_data
     from ..evaluation.oneshot import run_trials, sample_trials
 
@@ -169,15 +172,12 @@ def ensure_evaluation(run, args) -> tuple[dict, list[dict], dict]:
         atomic_write_text(one_file, json.dumps(one, indent=2))
     with open(scores_file) as fh:
         scores = list(csv.DictReader(fh))
-    return json.loads(eval_file.read_text()), scores, json.loads(one_file.read_text())
+    return json.loads(eval_file.read_text()), scores, json.loads(one_file.read_text()), data
 
 
 @torch.no_grad()
-def resemblance(run, scores: list[dict], threshold: float, args) -> list[int]:
+def resemblance(run, scores: list[dict], threshold: float, data) -> list[int]:
     """For each pair, how many training images the model calls the same as its first face."""
-    from ..evaluation.cli import open_run_data
-
-    _, data = open_run_data(args, run)
     train_people = data.people_rows(data.source.train.people).values()
     train_rows = torch.tensor(sorted({r for rs in train_people for r in rs}))
     h_train = run.embed(data.images, train_rows)
@@ -192,22 +192,20 @@ def resemblance(run, scores: list[dict], threshold: float, args) -> list[int]:
 
 
 def error_analysis(
-    run, scores: list[dict], threshold: float, out: Path, sec: Section, args
+    run, scores: list[dict], threshold: float, out: Path, sec: Section, data
 ) -> None:
     """Examples of right and wrong, and error rate against measurable image properties."""
-    from ..data.images import load_image
-    from ..data.layout import open_dataset
-
-    ds = open_dataset(run.config.data.dir)
-    pre = run.preprocess
+    # The run's preprocessed images are in memory already: no file is decoded again.
+    row_of = {p: i for i, p in enumerate(data.paths)}
+    ds = data.source.dataset
     s = np.array([float(r["score"]) for r in scores])
     y = np.array([int(r["same"]) for r in scores]).astype(bool)
     wrong = (s > threshold) != y
 
     def images(r):
-        return (
-            load_image(ds.image_of(r["name1"], int(r["index1"])), pre),
-            load_image(ds.image_of(r["name2"], int(r["index2"])), pre),
+        return tuple(
+            data.images[row_of[ds.image_of(r[f"name{k}"], int(r[f"index{k}"]))]].numpy()
+            for k in (1, 2)
         )
 
     def examples(idx, kind):
@@ -251,7 +249,7 @@ def error_analysis(
         props["contrast (pixel std)"].append(pair.reshape(2, -1).std(1).mean())
         props["left-right asymmetry (pose proxy)"].append(np.abs(pair - pair[:, :, ::-1]).mean())
     props["training images that resemble the first face"] = resemblance(
-        run, scores, threshold, args
+        run, scores, threshold, data
     )
     rows = []
     for label, values in props.items():
@@ -283,8 +281,8 @@ def error_analysis(
 
 
 def build(run_dirs: list[Path], out: Path, args) -> Path:
-    from ..data.source import open_source
     from ..data.stats import dataset_stats, example_grid
+    from ..evaluation.cli import open_run_data
     from ..evaluation.runs import load_run
 
     out.mkdir(parents=True, exist_ok=True)
@@ -292,16 +290,13 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     runs = [load_run(r) for r in run_dirs]
     run = runs[0]
     evals = [ensure_evaluation(r, args) for r in runs]
-    result, scores, one = evals[0]
+    result, scores, one, data = evals[0]
+    if data is None:
+        _, data = open_run_data(args, run)
     res = run.results
     sections = []
 
-    source = open_source(
-        run.config.data.dir,
-        run.config.data.pairs_train or None,
-        run.config.data.pairs_test or None,
-        allow_overlap=True,
-    )
+    source = data.source  # the run's own images and pairs files, opened once above
     st = dataset_stats(source)
     sec = Section("Dataset").p(
         f"{st['people']:,} people and {st['images']:,} images in {st['data']} "
@@ -413,7 +408,7 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     sections.append(sec)
 
     sec = Section("Examples of right and wrong, and what makes pairs hard")
-    error_analysis(run, scores, run.threshold, out, sec, args)
+    error_analysis(run, scores, run.threshold, out, sec, data)
     sections.append(sec)
 
     sec = Section("Compared with the 2019 study").p(
@@ -424,7 +419,7 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     table = [
         [f"study {name}", pct(acc), pct(val), f"{secs:.0f} (K80)"] for name, acc, val, secs in STUDY
     ]
-    for r, (ev, _, _) in zip(runs, evals, strict=True):
+    for r, (ev, _, _, _) in zip(runs, evals, strict=True):
         table.append(
             [
                 f"this run: {r.path.name}",

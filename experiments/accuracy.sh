@@ -35,6 +35,10 @@ lane_b() {
   for g in $GROUPS_TO_RUN; do case $g in
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;
+    ablations)  # the restricted recipe with one tower instead of three
+      for s in 0 1 2; do
+        train abl-restricted-one-tower recipes/restricted.toml $s --set model.members=1
+      done ;;
   esac; done
 }
 lane_a & a=$!

@@ -112,7 +112,24 @@ def test_every_recipe_loads_and_builds(name):
     cfg = load_file(path)
     assert cfg.data.protocol == ("restricted" if name == "restricted" else "unrestricted")
     net = model_from_config(cfg)
-    assert net.tower.embedding_dim == cfg.model.fc
+    assert net.tower.embedding_dim == cfg.model.fc * cfg.model.members
+
+
+def test_members_need_a_cosine_head_and_pair_losses():
+    with pytest.raises(ConfigError, match="model.members=3: an ensemble averages cosines"):
+        apply_overrides(Config(), ["model.members=3"])
+    with pytest.raises(ConfigError, match="use train.objective=pairs"):
+        apply_overrides(
+            Config(),
+            [
+                "model.members=2",
+                "model.head=cosine",
+                "data.protocol=unrestricted",
+                "train.objective=cosface",
+            ],
+        )
+    with pytest.raises(ConfigError, match="use 1 or more"):
+        apply_overrides(Config(), ["model.members=0"])
 
 
 def test_batchnorm_needs_two_faces_a_batch():

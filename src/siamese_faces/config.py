@@ -82,6 +82,9 @@ class ModelConfig:
     scale: float = 30.0  # CosFace logit scale (train.objective = "cosface")
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
     flip_tta: bool = False  # embed each face and its mirror image, average (at evaluation)
+    # Independent towers in one net (an ensemble): each member its own pair loss, and the
+    # verdict the mean of their cosines (needs head = "cosine" and train.objective = "pairs")
+    members: int = 1
 
     def __post_init__(self) -> None:
         _check(
@@ -107,6 +110,13 @@ class ModelConfig:
         _check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
         _check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
         _check(self.blocks >= 1, "model.blocks", self.blocks, "use 1 or more.")
+        _check(self.members >= 1, "model.members", self.members, "use 1 or more.")
+        _check(
+            self.members == 1 or self.head == "cosine",
+            "model.members",
+            self.members,
+            'an ensemble averages cosines: set model.head = "cosine", or members = 1.',
+        )
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,13 @@ class Config:
             raise ConfigError(
                 "train.objective='cosface' learns from identities, which the restricted "
                 "protocol forbids: set data.protocol=unrestricted, or use train.objective=pairs."
+            )
+
+        if self.model.members > 1 and self.train.objective != "pairs":
+            raise ConfigError(
+                f"model.members={self.model.members} trains each member on its own pair loss; "
+                "CosFace would train their joined embedding as one: use train.objective=pairs, "
+                "or model.members=1."
             )
 
     def to_dict(self) -> dict:

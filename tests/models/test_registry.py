@@ -124,12 +124,14 @@ def test_dropout_schedule_decreases_to_one_tenth():
     assert [m.p for m in tower.modules() if isinstance(m, nn.Dropout)] == [0.25, 0.2, 0.15, 0.1]
 
 
-@pytest.mark.parametrize("head", ["l1_sigmoid", "euclidean", "cosine"])
-def test_pairwise_matches_the_head_pair_by_pair(head):
-    net = create_model("koch", **SMALL, init="glorot", head=head)
+@pytest.mark.parametrize(
+    "head, members", [("l1_sigmoid", 1), ("euclidean", 1), ("cosine", 1), ("cosine", 3)]
+)
+def test_pairwise_matches_the_head_pair_by_pair(head, members):
+    net = create_model("koch", **SMALL, init="glorot", head=head, members=members).eval()
     with torch.no_grad():
         net.head.linear.weight.normal_() if head == "l1_sigmoid" else None  # mixed signs
-        a, b = torch.randn(5, 16), torch.randn(7, 16)
+        a, b = torch.randn(5, 16 * members), torch.randn(7, 16 * members)
         grid = net.head.pairwise(a, b)
         slow = torch.stack(
             [
@@ -139,3 +141,36 @@ def test_pairwise_matches_the_head_pair_by_pair(head):
         )
     assert grid.shape == (5, 7)
     assert torch.allclose(grid, slow, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_members_train_independently_and_vote_by_mean_cosine(name):
+    net = create_model(name, **SMALL, init="glorot", head="cosine", members=2)
+    assert net.tower.embedding_dim == 2 * SMALL["fc"]
+    first, second = net.tower.members
+    assert not torch.equal(  # each member its own initial weights
+        next(first.parameters()), next(second.parameters())
+    )
+    gen = torch.Generator().manual_seed(3)
+    x1, x2 = (torch.rand(4, 1, 32, 32, generator=gen) for _ in range(2))
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+
+    def grads_of_first_member():
+        net.zero_grad()
+        net.train()
+        out = net(x1, x2)
+        assert out.shape == (4, 2)  # one cosine per member while training
+        net.loss(out, y).backward()
+        return [p.grad.clone() for p in first.parameters()]
+
+    before = grads_of_first_member()
+    with torch.no_grad():  # another second member: the first one's gradients must not move
+        for p in second.parameters():
+            p.add_(torch.randn(p.shape, generator=gen))
+    after = grads_of_first_member()
+    assert all(torch.allclose(g, h, atol=1e-6) for g, h in zip(before, after, strict=True))
+
+    net.eval()  # the verdict: the mean of the members' cosines
+    with torch.no_grad():
+        cos = [nn.functional.cosine_similarity(t(x1), t(x2), dim=1) for t in net.tower.members]
+        assert torch.allclose(net.score(net(x1, x2)), (cos[0] + cos[1]) / 2, atol=1e-5)

@@ -266,6 +266,15 @@ def test_restricted_pairs_objective_with_resampling(lfw_like, tmp_path):
     assert results["epochs_run"] == 2
 
 
+def test_members_train_and_evaluate_as_one_net(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, "train.epochs=2", "model.head=cosine", "model.members=2")
+    results = fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    assert results["epochs_run"] == 2
+    assert 0.0 <= results["test/acc"] <= 1.0
+    # one decision a pair (the mean cosine), not one a member
+    assert all(0.0 <= float(r["train/acc"]) <= 1.0 for r in rows(tmp_path / "run"))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this checks the error without CUDA")
 def test_device_flag_is_the_train_device_setting(lfw_like, tmp_path, capsys):
     code = main(

@@ -75,29 +75,52 @@ class CosineHead(nn.Module):
 
     The scale ``a`` and offset ``b`` are learned, so a pair loss can train the tower, while
     "same" is decided by a cosine threshold chosen on validation pairs.
+
+    With ``groups`` > 1 the embedding is the concatenation of that many members' embeddings
+    (``model.members``): the score is the mean of the members' cosines, and while training
+    ``forward`` gives one cosine per member, ``(B, groups)``, so that each member has its own
+    loss. Trained on the mean instead, the members co-adapt and the ensemble gains less.
     """
 
     uses_fixed_threshold = False
     default_threshold = 0.5
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, groups: int = 1) -> None:
         super().__init__()
+        if dim % groups:
+            raise ValueError(f"a {dim}-d embedding does not split into {groups} equal members")
+        self.groups = groups
         self.a = nn.Parameter(torch.tensor(10.0))
         self.b = nn.Parameter(torch.tensor(-5.0))
         self.bce = PairBCELoss()
 
+    def _units(self, h: torch.Tensor) -> torch.Tensor:
+        """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
+        g = self.groups
+        return F.normalize(h.float().unflatten(1, (g, -1)), dim=2).flatten(1) / g**0.5
+
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
-        return F.cosine_similarity(h1.float(), h2.float(), dim=1)
+        if self.groups == 1:
+            return F.cosine_similarity(h1.float(), h2.float(), dim=1)
+        cos = F.cosine_similarity(
+            h1.float().unflatten(1, (self.groups, -1)),
+            h2.float().unflatten(1, (self.groups, -1)),
+            dim=2,
+        )  # (B, groups)
+        return cos if self.training else cos.mean(1)
 
     def loss(self, cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if cos.dim() == 2:  # one cosine per member: each member's own loss, averaged
+            y = y[:, None].expand_as(cos)
         return self.bce(self.a * cos + self.b, y)
 
-    @staticmethod
-    def score(out: torch.Tensor) -> torch.Tensor:
+    def score(self, out: torch.Tensor) -> torch.Tensor:
+        if self.groups > 1 and self.training and out.dim() == 2:  # per-member training output
+            return out.float().mean(1)
         return out.float()
 
     def pairwise(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
-        return F.normalize(h1.float(), dim=1) @ F.normalize(h2.float(), dim=1).T
+        return self._units(h1) @ self._units(h2).T
 
 
 HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead, "cosine": CosineHead}

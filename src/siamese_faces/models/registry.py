@@ -11,12 +11,13 @@ import dataclasses
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from ..config import Config, ModelConfig
 from .heads import HEADS
 from .init import initialise
 from .resnet import ResNetTower
-from .siamese import SiameseNet
+from .siamese import MemberTowers, SiameseNet
 from .towers import KochTower
 
 MODELS: dict[str, Callable[..., SiameseNet]] = {}
@@ -50,21 +51,35 @@ def model_from_config(config: Config, generator: torch.Generator | None = None) 
 def koch(input_size: int = 105, generator: torch.Generator | None = None, **kwargs) -> SiameseNet:
     """Koch et al.'s tower with the weighted-L1 or Euclidean head; see ModelConfig."""
     m = dataclasses.replace(ModelConfig(name="koch"), **kwargs)
-    tower = KochTower(
-        input_size,
-        m.filters,
-        m.kernels,
-        m.pool_layers,
-        m.fc,
-        m.fc_activation,
-        m.dropout,
-        m.batchnorm,
+    return _assemble(
+        lambda: KochTower(
+            input_size,
+            m.filters,
+            m.kernels,
+            m.pool_layers,
+            m.fc,
+            m.fc_activation,
+            m.dropout,
+            m.batchnorm,
+        ),
+        m,
+        generator,
     )
-    return _assemble(tower, m, generator)
 
 
-def _assemble(tower, m: ModelConfig, generator: torch.Generator | None) -> SiameseNet:
-    head = HEADS[m.head](m.fc) if m.head != "euclidean" else HEADS[m.head](m.fc, m.margin)
+def _assemble(
+    make_tower: Callable[[], nn.Module], m: ModelConfig, generator: torch.Generator | None
+) -> SiameseNet:
+    """The net around ``model.members`` towers from ``make_tower``, weights from ``generator``."""
+    tower = (
+        make_tower() if m.members == 1 else MemberTowers([make_tower() for _ in range(m.members)])
+    )
+    if m.head == "euclidean":
+        head = HEADS[m.head](tower.embedding_dim, m.margin)
+    elif m.head == "cosine":
+        head = HEADS[m.head](tower.embedding_dim, m.members)
+    else:
+        head = HEADS[m.head](tower.embedding_dim)
     net = SiameseNet(tower, head)
     initialise(net, m.init, generator if generator is not None else torch.Generator())
     net.flip_tta = m.flip_tta
@@ -85,5 +100,6 @@ def resnet(input_size: int = 64, generator: torch.Generator | None = None, **kwa
         ),
         **kwargs,
     )
-    tower = ResNetTower(input_size, m.filters, m.fc, m.dropout, m.blocks)
-    return _assemble(tower, m, generator)
+    return _assemble(
+        lambda: ResNetTower(input_size, m.filters, m.fc, m.dropout, m.blocks), m, generator
+    )

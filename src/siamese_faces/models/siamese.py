@@ -29,3 +29,19 @@ class SiameseNet(nn.Module):
     def score(self, out: torch.Tensor) -> torch.Tensor:
         """Higher means more likely the same person, for every head."""
         return self.head.score(out)
+
+
+class MemberTowers(nn.Module):
+    """Several independent towers as one: each face's embedding is their embeddings joined.
+
+    An ensemble that stays a Siamese verifier: one (composite) tower embeds both faces and
+    one number, the mean of the members' cosines (see ``CosineHead``), decides.
+    """
+
+    def __init__(self, towers: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(towers)
+        self.embedding_dim = sum(t.embedding_dim for t in towers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, members * D)
+        return torch.cat([t(x) for t in self.members], 1)

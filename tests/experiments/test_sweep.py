@@ -197,3 +197,11 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     assert ts[killed].state == TrialState.FAIL  # the dead worker's trial, failed by heartbeat
     done = keys_done(storage, "mini")
     assert len(done) == 3 and len(set(done)) == 3  # nothing lost, nothing done twice
+
+
+def test_seconds_and_epochs_print_whole():
+    from siamese_faces.experiments.results import _fmt
+
+    assert _fmt([2192.4], whole=True) == "2192"  # not 2.19e+03
+    assert _fmt([100.0, 120.0], whole=True) == "110 ± 14"
+    assert _fmt([0.65, 0.67], pct=True) == "66.0 ± 1.4%"

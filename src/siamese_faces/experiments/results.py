@@ -33,10 +33,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _fmt(values: list[float], pct: bool = False, digits: int = 4) -> str:
+def _fmt(values: list[float], pct: bool = False, digits: int = 4, whole: bool = False) -> str:
     m, s = _mean_std(values)
     if pct:
         return f"{100 * m:.1f}%" if len(values) < 2 else f"{100 * m:.1f} ± {100 * s:.1f}%"
+    if whole:  # seconds and epochs: 2192, not 2.19e+03
+        return f"{m:.0f}" if len(values) < 2 else f"{m:.0f} ± {s:.0f}"
     return f"{m:.{digits}g}" if len(values) < 2 else f"{m:.{digits}g} ± {s:.2g}"
 
 
@@ -94,13 +96,13 @@ def table(spec: SweepSpec, trials: list[dict]) -> tuple[list[str], list[list], l
             + [point.get(k, "") for k in extra]
             + [
                 len(ts),
-                _fmt(get("train_seconds"), digits=3),
+                _fmt(get("train_seconds"), whole=True),
                 _fmt(get("test/loss")),
                 _fmt(get("test/acc"), pct=True),
                 _fmt(get("val/loss")),
                 _fmt(get("val/acc"), pct=True),
                 _fmt(get("test/auc")),
-                _fmt(get("epochs_run"), digits=3),
+                _fmt(get("epochs_run"), whole=True),
                 f"{ref['test_acc']}%" if "test_acc" in ref else "",
                 f"{ref['val_acc']}%" if "val_acc" in ref else "",
                 ref.get("time_s", ""),
@@ -192,7 +194,10 @@ def draw(trials: list[dict], out: Path, figures) -> list[tuple[Path, str]]:
     if varied:
         fig, axes = plt.subplots(1, len(varied), figsize=(4 * len(varied), 3.4), squeeze=False)
         for ax, k in zip(axes[0], varied, strict=True):
-            values = sorted({str(t["params"][k]) for t in trials})
+            # numbers in numeric order (32 before 128), other settings by name
+            raw = {t["params"][k] for t in trials}
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+            values = [str(v) for v in sorted(raw, key=None if numeric else str)]
             for metric, marker in (("test/acc", "o"), ("val/acc", "x")):
                 ax.scatter(
                     [values.index(str(t["params"][k])) for t in trials],

@@ -27,8 +27,10 @@ lane_a() {
     ablations)
       train abl-no-crop recipes/default.toml 0 --set data.crop= --set data.size=64
       train abl-no-augment recipes/default.toml 0 --set train.augment=false
-      train abl-pairs-not-cosface recipes/default.toml 0 --set train.objective=pairs \
-        --set train.same_fraction=0.5 --set train.pairs_per_epoch=4000 ;;
+      for s in 0 1 2; do
+        train abl-pairs-not-cosface recipes/default.toml $s --set train.objective=pairs \
+          --set train.same_fraction=0.5 --set train.pairs_per_epoch=4000
+      done ;;
   esac; done
 }
 lane_b() {

@@ -25,7 +25,9 @@ def check_model(net, size, batch=3):
     x1, x2 = torch.rand(batch, 1, size, size, generator=gen), torch.rand(batch, 1, size, size)
     net.train()
     out = net(x1, x2)
-    assert out.shape == (batch,)
+    members = getattr(net.head, "groups", 1)  # while training, one output a member
+    assert out.shape == ((batch,) if members == 1 else (batch, members))
+    assert net.score(out).shape == (batch,)
     assert torch.isfinite(out).all()
     assert net.embed(x1).shape[0] == batch
     loss = net.loss(out, torch.tensor([1.0, 0.0, 1.0][:batch]))

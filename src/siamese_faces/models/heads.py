@@ -94,20 +94,17 @@ class CosineHead(nn.Module):
         self.b = nn.Parameter(torch.tensor(-5.0))
         self.bce = PairBCELoss()
 
-    def _units(self, h: torch.Tensor) -> torch.Tensor:
-        """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
-        g = self.groups
-        return F.normalize(h.float().unflatten(1, (g, -1)), dim=2).flatten(1) / g**0.5
+    def _members(self, h: torch.Tensor) -> torch.Tensor:
+        """``(B, groups * D)`` -> ``(B, groups, D)``: each member's part of the embedding."""
+        return h.float().unflatten(1, (self.groups, -1))
 
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
-        if self.groups == 1:
-            return F.cosine_similarity(h1.float(), h2.float(), dim=1)
-        cos = F.cosine_similarity(
-            h1.float().unflatten(1, (self.groups, -1)),
-            h2.float().unflatten(1, (self.groups, -1)),
-            dim=2,
-        )  # (B, groups)
-        return cos if self.training else cos.mean(1)
+        cos = F.cosine_similarity(self._members(h1), self._members(h2), dim=2)  # (B, groups)
+        return cos if self.training and self.groups > 1 else cos.mean(1)
+
+    def _units(self, h: torch.Tensor) -> torch.Tensor:
+        """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
+        return F.normalize(self._members(h), dim=2).flatten(1) / self.groups**0.5
 
     def loss(self, cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if cos.dim() == 2:  # one cosine per member: each member's own loss, averaged

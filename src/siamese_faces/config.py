@@ -82,8 +82,8 @@ class ModelConfig:
     scale: float = 30.0  # CosFace logit scale (train.objective = "cosface")
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
     flip_tta: bool = False  # embed each face and its mirror image, average (at evaluation)
-    # Independent towers in one net (an ensemble): each member its own pair loss, and the
-    # verdict the mean of their cosines (needs head = "cosine" and train.objective = "pairs")
+    # Independent towers in one net (an ensemble): each member its own loss (pair loss, or
+    # CosFace with its own class weights), the verdict the mean of their cosines (head = "cosine")
     members: int = 1
 
     def __post_init__(self) -> None:
@@ -180,13 +180,6 @@ class Config:
             raise ConfigError(
                 "train.objective='cosface' learns from identities, which the restricted "
                 "protocol forbids: set data.protocol=unrestricted, or use train.objective=pairs."
-            )
-
-        if self.model.members > 1 and self.train.objective != "pairs":
-            raise ConfigError(
-                f"model.members={self.model.members} trains each member on its own pair loss; "
-                "CosFace would train their joined embedding as one: use train.objective=pairs, "
-                "or model.members=1."
             )
 
     def to_dict(self) -> dict:

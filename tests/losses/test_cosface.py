@@ -26,8 +26,30 @@ def test_cosface_matches_a_slow_loop():
     labels = torch.randint(0, 7, (9,), generator=gen)
     got = loss(h, labels).item()
     assert got == pytest.approx(
-        slow_cosface(h, loss.weight.detach(), labels.tolist(), 16.0, 0.3), rel=1e-5
+        slow_cosface(h, loss.weight.detach()[0], labels.tolist(), 16.0, 0.3), rel=1e-5
     )
+
+
+def test_members_each_have_their_own_class_weights_and_loss():
+    gen = torch.Generator().manual_seed(2)
+    loss = CosFaceLoss(6, 8, scale=20.0, margin=0.25, generator=gen, groups=2)
+    assert loss.weight.shape == (2, 6, 4)
+    assert not torch.allclose(loss.weight[0], loss.weight[1])  # drawn apart, not copied
+    h = torch.randn(5, 8, generator=gen)
+    labels = torch.tensor([0, 5, 2, 2, 3])
+    w = loss.weight.detach()
+    expected = (
+        sum(
+            slow_cosface(h[:, 4 * g : 4 * g + 4], w[g], labels.tolist(), 20.0, 0.25)
+            for g in range(2)
+        )
+        / 2
+    )
+    assert loss(h, labels).item() == pytest.approx(expected, rel=1e-5)
+    # The logits used for training accuracy: the members' cosines, averaged.
+    cos0 = torch.nn.functional.cosine_similarity(h[:, None, :4], w[0][None], dim=2)
+    cos1 = torch.nn.functional.cosine_similarity(h[:, None, 4:], w[1][None], dim=2)
+    torch.testing.assert_close(loss.logits(h), (cos0 + cos1) / 2)
 
 
 def test_margin_makes_the_loss_larger():

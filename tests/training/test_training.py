@@ -228,9 +228,11 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     assert len(rows(out)) == 2  # one writer: rank 0
 
 
-def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path):
+@pytest.mark.parametrize("members", [1, 2])
+def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path, members):
     cfg = tiny(
         lfw_like,
+        f"model.members={members}",
         "train.epochs=2",
         "data.protocol=unrestricted",
         "train.objective=cosface",

@@ -12,6 +12,10 @@ class CosFaceLoss(nn.Module):
 
     The class weights live here, not in the model: at inference only the tower is used, and
     two faces are compared by the cosine of their embeddings.
+
+    With ``groups`` > 1 the embedding is that many members' embeddings joined
+    (``model.members``): each member has its own class weights and its own loss, the mean of
+    which is returned, so that the members stay independent (as they would trained apart).
     """
 
     def __init__(
@@ -21,18 +25,29 @@ class CosFaceLoss(nn.Module):
         scale: float = 30.0,
         margin: float = 0.35,
         generator: torch.Generator | None = None,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        w = torch.empty(num_classes, dim)
-        nn.init.xavier_normal_(w, generator=generator)
+        if dim % groups:
+            raise ValueError(f"a {dim}-d embedding does not split into {groups} equal members")
+        w = torch.empty(groups, num_classes, dim // groups)
+        for g in range(groups):
+            nn.init.xavier_normal_(w[g], generator=generator)
         self.weight = nn.Parameter(w)
         self.scale, self.margin = scale, margin
 
+    def member_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Cosine of each member's embedding with its class centres, ``(groups, B, C)``."""
+        g = self.weight.shape[0]
+        h = F.normalize(h.float().unflatten(1, (g, -1)), dim=2).transpose(0, 1)  # (G, B, D)
+        return h @ F.normalize(self.weight, dim=2).transpose(1, 2)
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Cosine of each embedding with each class centre, ``(B, C)``, no margin."""
-        return F.linear(F.normalize(h.float(), dim=1), F.normalize(self.weight, dim=1))
+        """Mean over members of the cosine with each class centre, ``(B, C)``, no margin."""
+        return self.member_logits(h).mean(0)
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos = self.logits(h)
-        margin = F.one_hot(labels, cos.shape[1]).to(cos.dtype) * self.margin
-        return F.cross_entropy(self.scale * (cos - margin), labels)
+        cos = self.member_logits(h)  # (G, B, C)
+        margin = F.one_hot(labels, cos.shape[2]).to(cos.dtype) * self.margin
+        z = self.scale * (cos - margin)
+        return F.cross_entropy(z.flatten(0, 1), labels.repeat(cos.shape[0]))

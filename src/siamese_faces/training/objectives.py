@@ -94,7 +94,12 @@ class CosFaceObjective:
         classes = int(data.identity_labels.max()) + 1
         gen = torch.Generator().manual_seed(cfg.train.seed + 1)
         crit = CosFaceLoss(
-            classes, net.tower.embedding_dim, cfg.model.scale, cfg.model.margin, generator=gen
+            classes,
+            net.tower.embedding_dim,
+            cfg.model.scale,
+            cfg.model.margin,
+            generator=gen,
+            groups=cfg.model.members,
         ).to(ctx.device)
         self.module = IdentityModule(net, crit)
 

@@ -4,7 +4,7 @@
 #   python experiments/summarize.py RUNS/*
 # Groups: default restricted unrestricted ablations (default: all). Two trainings run side by
 # side, one thread each (on 2 cores that is faster in total than one at a time with two).
-# Flip averaging at test time is ablated without training: experiments/ablate_flip.py.
+# Flip averaging at test time is ablated without training: experiments/ablate_inference.py (flip, wccn).
 set -euo pipefail
 DATA=${1:-../shared/lfw-a}
 RUNS=${2:-runs/accuracy}

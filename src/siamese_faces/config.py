@@ -85,6 +85,9 @@ class ModelConfig:
     # Independent towers in one net (an ensemble): each member its own loss (pair loss, or
     # CosFace with its own class weights), the verdict the mean of their cosines (head = "cosine")
     members: int = 1
+    # Within-class covariance normalisation fitted on the training people after training
+    # (models/whiten.py): its ridge as a fraction of the mean variance; 0 = off
+    wccn: float = 0.0
 
     def __post_init__(self) -> None:
         _check(
@@ -116,6 +119,13 @@ class ModelConfig:
             "model.members",
             self.members,
             'an ensemble averages cosines: set model.head = "cosine", or members = 1.',
+        )
+        _check(self.wccn >= 0, "model.wccn", self.wccn, "use 0 (off) or a ridge > 0, e.g. 0.1.")
+        _check(
+            self.wccn == 0 or self.head == "cosine",
+            "model.wccn",
+            self.wccn,
+            'whitening serves a cosine: set model.head = "cosine", or model.wccn = 0.',
         )
 
 
@@ -180,6 +190,12 @@ class Config:
             raise ConfigError(
                 "train.objective='cosface' learns from identities, which the restricted "
                 "protocol forbids: set data.protocol=unrestricted, or use train.objective=pairs."
+            )
+        if self.model.wccn and self.data.protocol != "unrestricted":
+            raise ConfigError(
+                f"model.wccn={self.model.wccn} is fitted on the training people's identities, "
+                "which the restricted protocol forbids: set data.protocol=unrestricted, or "
+                "model.wccn=0."
             )
 
     def to_dict(self) -> dict:

@@ -14,6 +14,9 @@ import torch
 
 from siamese_faces.cli import main
 from siamese_faces.config import Config, apply_overrides
+from siamese_faces.evaluation.metrics import accuracy
+from siamese_faces.evaluation.predict import pair_outputs
+from siamese_faces.evaluation.runs import load_run
 from siamese_faces.training.callbacks import EarlyStopping
 from siamese_faces.training.distributed import DistContext
 from siamese_faces.training.rundata import prepare
@@ -228,11 +231,12 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     assert len(rows(out)) == 2  # one writer: rank 0
 
 
-@pytest.mark.parametrize("members", [1, 2])
-def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path, members):
+@pytest.mark.parametrize("members, wccn", [(1, 0.0), (2, 0.1)])
+def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path, members, wccn):
     cfg = tiny(
         lfw_like,
         f"model.members={members}",
+        f"model.wccn={wccn}",
         "train.epochs=2",
         "data.protocol=unrestricted",
         "train.objective=cosface",
@@ -254,6 +258,15 @@ def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path,
     assert people and not people & val_people and not people & test_people
     results = fit(cfg, data, tmp_path / "run", DistContext())
     assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
+    if wccn:  # fitted on the training people only, and saved with the best weights
+        assert 0 < results["wccn_people"] <= len(set(data.identity_labels.tolist()))
+        run = load_run(tmp_path / "run")
+        assert bool(run.net.whiten.fitted)
+        out = pair_outputs(run.net, data.images, data.val, run.device)
+        # the saved net is the one whose validation threshold and accuracy were reported
+        assert accuracy(run.net.score(out).numpy(), data.val.y.numpy(), run.threshold) == (
+            pytest.approx(results["val/acc"])
+        )
 
 
 def test_restricted_pairs_objective_with_resampling(lfw_like, tmp_path):

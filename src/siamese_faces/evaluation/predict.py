@@ -35,10 +35,7 @@ def embed_rows(
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
-            h = net.embed(x).float()
-            if getattr(net, "flip_tta", False):  # the mirror image is the same person
-                h = (h + net.embed(x.flip(-1)).float()) / 2
-            out.append(h)
+            out.append(net.embed(x).float())  # with flip averaging if the net has it
     net.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 

@@ -19,6 +19,7 @@ from .init import initialise
 from .resnet import ResNetTower
 from .siamese import MemberTowers, SiameseNet
 from .towers import KochTower
+from .whiten import WithinClassWhitening
 
 MODELS: dict[str, Callable[..., SiameseNet]] = {}
 
@@ -81,6 +82,8 @@ def _assemble(
     else:
         head = HEADS[m.head](tower.embedding_dim)
     net = SiameseNet(tower, head)
+    if m.wccn:
+        net.whiten = WithinClassWhitening(tower.embedding_dim, m.members, m.wccn)
     initialise(net, m.init, generator if generator is not None else torch.Generator())
     net.flip_tta = m.flip_tta
     return net

@@ -12,14 +12,23 @@ class SiameseNet(nn.Module):
         self.tower = tower
         self.head = head
         self.flip_tta = False  # evaluation embeds a face and its mirror image, averaged
+        # A fixed map fitted after training (model.wccn); the identity until then.
+        self.whiten: nn.Module = nn.Identity()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``."""
-        return self.tower(x)
+        """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``.
+
+        In eval mode with ``flip_tta``, the mean of the face's and its mirror image's tower
+        outputs (the mirror image is the same person), before any whitening.
+        """
+        h = self.tower(x)
+        if self.flip_tta and not self.training:
+            h = (h.float() + self.tower(x.flip(-1)).float()) / 2
+        return self.whiten(h)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         # One pass through the tower for both sides: half the kernel launches, same result.
-        h = self.tower(torch.cat([x1, x2]))  # (2B, D)
+        h = self.whiten(self.tower(torch.cat([x1, x2])))  # (2B, D)
         h1, h2 = h.chunk(2)
         return self.head(h1, h2)  # (B,) logit or distance
 

@@ -19,7 +19,7 @@ from ..evaluation.predict import autocast, pair_metrics, pair_outputs
 from ..io import atomic_write_text
 from ..models import model_from_config
 from ..progress import progress
-from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights
+from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights, save_weights
 from .distributed import DistContext, all_sum
 from .objectives import make_objective
 from .rundata import RunData
@@ -235,12 +235,35 @@ def fit(
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
+    fitted = fit_whitening(net, data, cfg, ctx, use_bf16, saver, stopper.best_epoch)
     results = finish(
         net, cfg, data, ctx, use_bf16, stopper, logger.rows, time.perf_counter() - t0, threads
     )
+    results.update(fitted)
     if ctx.is_main:
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return results
+
+
+def fit_whitening(net, data: RunData, cfg: Config, ctx, bf16, saver, best_epoch) -> dict:
+    """Fit ``model.wccn`` on the training people's images with the best weights, and save it
+    into the best checkpoint; before the threshold is chosen on validation."""
+    if not cfg.model.wccn:
+        return {}
+    from ..evaluation.predict import embed_rows
+
+    h = embed_rows(
+        net,
+        data.images,
+        data.identity_rows,
+        ctx.device,
+        bf16,
+        channels_last=cfg.train.channels_last,
+    )
+    fitted = net.whiten.fit(h, data.identity_labels)
+    if ctx.is_main:
+        save_weights(saver.best_path, net, saver.config_json, best_epoch)
+    return {f"wccn_{k}": v for k, v in fitted.items()}
 
 
 def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, seconds, threads) -> dict:

@@ -1,0 +1,80 @@
+"""An inference-time lever on and off for trained runs (no training: the same weights).
+
+    python experiments/ablate_inference.py flip runs/accuracy/default-seed*
+    python experiments/ablate_inference.py wccn runs/accuracy/default-seed* [--ridge 0.1]
+
+flip: test-time flip averaging. wccn: within-class covariance normalisation of the embedding
+(models/whiten.py): the run's own if it was trained with model.wccn, else fitted here on the
+run's training people with --ridge. Each time the threshold is re-chosen on validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from torch import nn
+
+from siamese_faces.evaluation.cli import evaluate_run, open_run_data
+from siamese_faces.evaluation.predict import embed_rows
+from siamese_faces.evaluation.runs import load_run
+from siamese_faces.models.whiten import WithinClassWhitening
+
+
+def set_lever(run, lever: str, on: bool, val_data, ridge: float, fitted: dict) -> None:
+    net = run.net
+    if lever == "flip":
+        net.flip_tta = on
+        return
+    if run.path not in fitted:  # the run's own whitening, or one fitted here
+        whiten = net.whiten
+        if not isinstance(whiten, WithinClassWhitening):
+            whiten = WithinClassWhitening(net.tower.embedding_dim, run.config.model.members, ridge)
+            h = embed_rows(net, val_data.images, val_data.identity_rows, run.device, run.bf16)
+            whiten.fit(h, val_data.identity_labels)
+        fitted[run.path] = whiten
+    net.whiten = fitted[run.path] if on else nn.Identity()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("lever", choices=["flip", "wccn"])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    rows, fitted = [], {}
+    for path in args.runs:
+        run = load_run(path)
+        val_data, data = open_run_data(None, run)
+        row = {"run": path}
+        for on in (True, False):
+            set_lever(run, args.lever, on, val_data, args.ridge, fitted)
+            result, _ = evaluate_run(run, val_data, data)  # threshold re-chosen on validation
+            row[f"on={on}"] = result["at_val_threshold"]["acc"]
+            row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        print(
+            f"{r['run']}: with {args.lever} {100 * r['on=True']:.1f}% "
+            f"(AUC {r['auc on=True']:.3f}), without {100 * r['on=False']:.1f}% "
+            f"(AUC {r['auc on=False']:.3f})"
+        )
+    on = [r["on=True"] for r in rows]
+    off = [r["on=False"] for r in rows]
+
+    def sd(v):
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+    print(
+        f"mean: with {100 * statistics.mean(on):.1f} ± {100 * sd(on):.1f}%, without "
+        f"{100 * statistics.mean(off):.1f} ± {100 * sd(off):.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,9 @@
 
     python experiments/ablate_inference.py flip runs/accuracy/default-seed*
     python experiments/ablate_inference.py wccn runs/accuracy/default-seed* [--ridge 0.1]
+    python experiments/ablate_inference.py wccn runs/accuracy/default-seed* --ridges 0.01,0.1,1
+
+--ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 
 flip: test-time flip averaging. wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here on the
@@ -17,7 +20,8 @@ import statistics
 from torch import nn
 
 from siamese_faces.evaluation.cli import evaluate_run, open_run_data
-from siamese_faces.evaluation.predict import embed_rows
+from siamese_faces.evaluation.metrics import auc
+from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.whiten import WithinClassWhitening
 
@@ -37,17 +41,40 @@ def set_lever(run, lever: str, on: bool, val_data, ridge: float, fitted: dict) -
     net.whiten = fitted[run.path] if on else nn.Identity()
 
 
+def validation_auc_by_ridge(run, val_data, ridges) -> dict[float, float]:
+    h = embed_rows(run.net, val_data.images, val_data.identity_rows, run.device, run.bf16)
+    out = {}
+    for ridge in ridges:
+        run.net.whiten = WithinClassWhitening(
+            run.net.tower.embedding_dim, run.config.model.members, ridge
+        )
+        run.net.whiten.fit(h, val_data.identity_labels)
+        scores = run.net.score(pair_outputs(run.net, val_data.images, val_data.val, run.device))
+        out[ridge] = auc(scores.numpy(), val_data.val.y.numpy())
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("lever", choices=["flip", "wccn"])
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
+    p.add_argument("--ridges", help="comma-separated wccn ridges: validation AUC of each")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows, fitted = [], {}
     for path in args.runs:
         run = load_run(path)
         val_data, data = open_run_data(None, run)
+        if args.ridges:
+            run.net.whiten = nn.Identity()  # fitted from the tower's own embeddings
+            ridges = [float(r) for r in args.ridges.split(",")]
+            by_ridge = validation_auc_by_ridge(run, val_data, ridges)
+            print(
+                f"{path}: validation AUC "
+                + ", ".join(f"ridge {r:g}: {a:.4f}" for r, a in by_ridge.items())
+            )
+            continue
         row = {"run": path}
         for on in (True, False):
             set_lever(run, args.lever, on, val_data, args.ridge, fitted)
@@ -55,6 +82,8 @@ def main() -> None:
             row[f"on={on}"] = result["at_val_threshold"]["acc"]
             row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
         rows.append(row)
+    if not rows:
+        return
     if args.json:
         print(json.dumps(rows, indent=2))
         return

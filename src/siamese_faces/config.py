@@ -144,6 +144,7 @@ class TrainConfig:
     # (needs data.protocol = "unrestricted").
     objective: Literal["pairs", "cosface"] = "pairs"
     augment: bool = False  # random flips, small affine jitter, brightness/contrast
+    erase: float = 0.0  # probability of random erasing: one rectangle of noise an image
     same_fraction: float = 0.0  # re-draw each epoch's pairs with this share of same pairs
     pairs_per_epoch: int = 0  # unrestricted pairs drawn per epoch (0: as many as train pairs)
     seed: int = 0
@@ -158,6 +159,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "use >= 0.")
         _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "use >= 1, e.g. 128.")
         _check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
+        _check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
         _check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
         _check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
         _check(

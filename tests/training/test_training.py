@@ -231,12 +231,15 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     assert len(rows(out)) == 2  # one writer: rank 0
 
 
-@pytest.mark.parametrize("members, wccn", [(1, 0.0), (2, 0.1)])
-def test_unrestricted_cosface_trains_on_training_people_only(lfw_like, tmp_path, members, wccn):
+@pytest.mark.parametrize("members, wccn, erase", [(1, 0.0, 0.0), (2, 0.1, 0.5)])
+def test_unrestricted_cosface_trains_on_training_people_only(
+    lfw_like, tmp_path, members, wccn, erase
+):
     cfg = tiny(
         lfw_like,
         f"model.members={members}",
         f"model.wccn={wccn}",
+        f"train.erase={erase}",
         "train.epochs=2",
         "data.protocol=unrestricted",
         "train.objective=cosface",

@@ -42,3 +42,34 @@ def augment(
     c = u(1 - contrast, 1 + contrast)[:, None, None, None].to(x.device)
     d = u(-brightness, brightness)[:, None, None, None].to(x.device)
     return ((x - mean) * c + mean + d).clamp_(0.0, 1.0)
+
+
+def erase(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    p: float,
+    area: tuple[float, float] = (0.02, 0.2),
+    aspect: tuple[float, float] = (0.5, 2.0),
+) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2020): with probability ``p`` an image gets one rectangle
+    of ``area`` (a fraction of the image) and ``aspect`` ratio filled with uniform noise,
+    as if part of the face were hidden. ``x``: ``(B, 1, S, S)`` in [0, 1]."""
+    b, _, hgt, wid = x.shape
+
+    def u(lo, hi):
+        return torch.rand(b, generator=gen) * (hi - lo) + lo
+
+    hit = torch.rand(b, generator=gen) < p
+    a = u(*area) * hgt * wid
+    r = torch.exp(u(math.log(aspect[0]), math.log(aspect[1])))
+    h = (a * r).sqrt().clamp(1, hgt)
+    w = (a / r).sqrt().clamp(1, wid)
+    top, left = u(0, 1) * (hgt - h), u(0, 1) * (wid - w)
+    rows, cols = torch.arange(hgt)[None, :], torch.arange(wid)[None, :]
+    inside = (
+        ((rows >= top[:, None]) & (rows < (top + h)[:, None]))[:, :, None]
+        & ((cols >= left[:, None]) & (cols < (left + w)[:, None]))[:, None, :]
+        & hit[:, None, None]
+    )  # (B, S, S)
+    noise = torch.rand(x.shape, generator=gen).to(x.device, x.dtype)
+    return torch.where(inside[:, None].to(x.device), noise, x)

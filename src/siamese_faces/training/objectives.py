@@ -15,7 +15,7 @@ from torch import nn
 from ..config import Config
 from ..data.samplers import identity_order, identity_pairs, restricted_pairs, shard
 from ..losses.cosface import CosFaceLoss
-from .augment import augment
+from .augment import augment, erase
 from .rundata import RunData, batch_images
 
 
@@ -23,6 +23,8 @@ def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.T
     x = batch_images(data.images, rows, ctx.device)
     if cfg.train.augment:
         x = augment(x, gen)
+    if cfg.train.erase:
+        x = erase(x, gen, cfg.train.erase)
     fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     return x.contiguous(memory_format=fmt)
 

@@ -265,7 +265,8 @@ def test_unrestricted_cosface_trains_on_training_people_only(
         assert 0 < results["wccn_people"] <= len(set(data.identity_labels.tolist()))
         run = load_run(tmp_path / "run")
         assert bool(run.net.whiten.fitted)
-        out = pair_outputs(run.net, data.images, data.val, run.device)
+        cl = run.config.train.channels_last
+        out = pair_outputs(run.net, data.images, data.val, run.device, run.bf16, cl)
         # the saved net is the one whose validation threshold and accuracy were reported
         assert accuracy(run.net.score(out).numpy(), data.val.y.numpy(), run.threshold) == (
             pytest.approx(results["val/acc"])

@@ -22,20 +22,22 @@ train() {  # NAME CONFIG SEED [--set ...]
 
 lane_a() {
   for g in $GROUPS_TO_RUN; do case $g in
-    default) for s in 0 1 2; do train default recipes/default.toml $s; done ;;
+    default) for s in 0 2; do train default recipes/default.toml $s; done ;;
     unrestricted) train unrestricted recipes/unrestricted.toml 1 ;;
-    ablations)
-      train abl-no-crop recipes/default.toml 0 --set data.crop= --set data.size=64
-      train abl-no-augment recipes/default.toml 0 --set train.augment=false
+    ablations)  # from the default recipe without its whitening (model.wccn=0), as measured
       for s in 0 1 2; do
+        train abl-no-crop recipes/default.toml $s --set data.crop= --set data.size=64 \
+          --set model.wccn=0
+        train abl-no-augment recipes/default.toml $s --set train.augment=false --set model.wccn=0
         train abl-pairs-not-cosface recipes/default.toml $s --set train.objective=pairs \
-          --set train.same_fraction=0.5 --set train.pairs_per_epoch=4000
+          --set train.same_fraction=0.5 --set train.pairs_per_epoch=4000 --set model.wccn=0
       done ;;
   esac; done
 }
 lane_b() {
   for g in $GROUPS_TO_RUN; do case $g in
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
+    default) train default recipes/default.toml 1 ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;
     ablations)  # the restricted recipe with one tower instead of three
       for s in 0 1 2; do

@@ -28,7 +28,6 @@ lane_a() {
       for s in 0 1 2; do
         train abl-no-crop recipes/default.toml $s --set data.crop= --set data.size=64 \
           --set model.wccn=0
-        train abl-no-augment recipes/default.toml $s --set train.augment=false --set model.wccn=0
         train abl-pairs-not-cosface recipes/default.toml $s --set train.objective=pairs \
           --set train.same_fraction=0.5 --set train.pairs_per_epoch=4000 --set model.wccn=0
       done ;;
@@ -39,8 +38,9 @@ lane_b() {
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
     default) train default recipes/default.toml 1 ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;
-    ablations)  # the restricted recipe with one tower instead of three
+    ablations)  # the restricted recipe with one tower instead of three; no augmentation
       for s in 0 1 2; do
+        train abl-no-augment recipes/default.toml $s --set train.augment=false --set model.wccn=0
         train abl-restricted-one-tower recipes/restricted.toml $s --set model.members=1
       done ;;
   esac; done

@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from siamese_faces.cli import main
 from siamese_faces.reporting.report import Section, to_html, to_markdown
 
@@ -70,3 +72,23 @@ def test_main_job_runs_end_to_end(lfw_like, tmp_path, capsys):
     # A second run reuses the trained model instead of training again.
     assert main(args) == 0
     assert "already trained" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("wccn", [0.0, 0.1])
+def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
+    from types import SimpleNamespace
+
+    from siamese_faces.config import Config, DataConfig
+    from siamese_faces.models import create_model
+    from siamese_faces.reporting.report import architecture
+
+    net = create_model(
+        "resnet", input_size=16, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, wccn=wccn
+    )
+    fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=16)), device="cpu")
+    rows = {r[0]: r for r in architecture(fake)}
+    if wccn:
+        assert rows["whiten"][1:] == ["WithinClassWhitening", "6", "0 (42 fitted values)"]
+    else:
+        assert "whiten" not in rows
+    assert rows["total"][3] == f"{sum(p.numel() for p in net.parameters()):,}"

@@ -128,6 +128,11 @@ def architecture(run) -> list[list]:
         net.tower.eval()(torch.zeros(1, 1, size, size, device=run.device))
     for h in hooks:
         h.remove()
+    fitted = [b for n, b in net.whiten.named_buffers() if n != "fitted"]
+    if fitted:  # model.wccn: fitted after training, not trained, so no parameters
+        values = sum(b.numel() for b in fitted)
+        dim = str(net.tower.embedding_dim)
+        rows.append(["whiten", type(net.whiten).__name__, dim, f"0 ({values:,} fitted values)"])
     head = sum(p.numel() for p in net.head.parameters())
     rows.append(["head", type(net.head).__name__, "1", f"{head:,}"])
     total = sum(p.numel() for p in net.parameters())

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..models.siamese import member_units
+
 
 class CosFaceLoss(nn.Module):
     """Cross-entropy of ``scale * (cos(h, w_c) - margin * [c == y])`` over classes.
@@ -39,7 +41,7 @@ class CosFaceLoss(nn.Module):
     def member_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Cosine of each member's embedding with its class centres, ``(groups, B, C)``."""
         g = self.weight.shape[0]
-        h = F.normalize(h.float().unflatten(1, (g, -1)), dim=2).transpose(0, 1)  # (G, B, D)
+        h = member_units(h, g).transpose(0, 1)  # (G, B, D)
         return h @ F.normalize(self.weight, dim=2).transpose(1, 2)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:

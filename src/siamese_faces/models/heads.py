@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..losses.bce import PairBCELoss
 from ..losses.contrastive import ContrastiveLoss
+from .siamese import member_units
 
 
 class L1SigmoidHead(nn.Module):
@@ -94,17 +94,13 @@ class CosineHead(nn.Module):
         self.b = nn.Parameter(torch.tensor(-5.0))
         self.bce = PairBCELoss()
 
-    def _members(self, h: torch.Tensor) -> torch.Tensor:
-        """``(B, groups * D)`` -> ``(B, groups, D)``: each member's part of the embedding."""
-        return h.float().unflatten(1, (self.groups, -1))
-
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
-        cos = F.cosine_similarity(self._members(h1), self._members(h2), dim=2)  # (B, groups)
+        cos = (member_units(h1, self.groups) * member_units(h2, self.groups)).sum(2)  # (B, G)
         return cos if self.training and self.groups > 1 else cos.mean(1)
 
     def _units(self, h: torch.Tensor) -> torch.Tensor:
         """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
-        return F.normalize(self._members(h), dim=2).flatten(1) / self.groups**0.5
+        return member_units(h, self.groups).flatten(1) / self.groups**0.5
 
     def loss(self, cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if cos.dim() == 2:  # one cosine per member: each member's own loss, averaged

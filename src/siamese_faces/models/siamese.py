@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+
+def member_units(h: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(B, groups * D)`` -> ``(B, groups, D)``: each member's part of a joined embedding
+    (``MemberTowers``) at unit length, in float32; one member is ``groups = 1``."""
+    return F.normalize(h.float().unflatten(1, (groups, -1)), dim=2)
 
 
 class SiameseNet(nn.Module):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from .siamese import member_units
 
 
 class WithinClassWhitening(nn.Module):
@@ -33,20 +34,17 @@ class WithinClassWhitening(nn.Module):
         self.register_buffer("matrix", torch.eye(d).repeat(groups, 1, 1))
         self.register_buffer("fitted", torch.tensor(False))
 
-    def _units(self, h: torch.Tensor) -> torch.Tensor:  # (B, G * D) -> (B, G, D)
-        return F.normalize(h.float().unflatten(1, (self.groups, -1)), dim=2)
-
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
             return h
         with torch.autocast(h.device.type, enabled=False):  # a small matmul, kept in float32
-            x = self._units(h) - self.mean
+            x = member_units(h, self.groups) - self.mean
             return torch.einsum("bgd,gde->bge", x, self.matrix).flatten(1)
 
     @torch.no_grad()
     def fit(self, h: torch.Tensor, labels: torch.Tensor) -> dict:
         """Fit on embeddings ``h`` ``(N, G * D)`` of training faces with person ``labels``."""
-        x = self._units(h.to(self.mean.device))
+        x = member_units(h.to(self.mean.device), self.groups)
         labels = labels.to(x.device)
         counts = torch.bincount(labels)
         keep = counts[labels] >= 2

@@ -135,3 +135,20 @@ def test_members_need_a_cosine_head():
 def test_batchnorm_needs_two_faces_a_batch():
     with pytest.raises(ConfigError, match="BatchNorm needs at least 2"):
         apply_overrides(Config(), ["model.name=resnet", "train.batch_size=1"])
+
+
+def test_member_views_one_box_a_member():
+    base = ["model.head=cosine", "data.protocol=unrestricted", "train.objective=cosface"]
+    ok = apply_overrides(Config(), [*base, "model.members=2", "model.views=0,0,1,1;0.1,0,0.9,0.7"])
+    assert ok.model.views == ((0.0, 0.0, 1.0, 1.0), (0.1, 0.0, 0.9, 0.7))
+    with pytest.raises(ConfigError, match="one view a member"):
+        apply_overrides(Config(), [*base, "model.members=3", "model.views=0,0,1,1;0,0,1,1"])
+    with pytest.raises(ConfigError, match="left,top,right,bottom"):
+        apply_overrides(Config(), [*base, "model.members=2", "model.views=0,0,1,1;0.5,0,0.4,1"])
+
+
+def test_validation_pairs_from_names_need_the_unrestricted_protocol():
+    with pytest.raises(ConfigError, match="data.val_identity_pairs=100: pairs formed from names"):
+        apply_overrides(Config(), ["data.val_identity_pairs=100"])
+    ok = apply_overrides(Config(), ["data.val_identity_pairs=100", "data.protocol=unrestricted"])
+    assert ok.data.val_identity_pairs == 100

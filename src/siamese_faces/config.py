@@ -29,6 +29,11 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the setting and the fix."""
 
 
+def _is_box(box: tuple[float, ...]) -> bool:
+    """(left, top, right, bottom) fractions of a frame, with some area."""
+    return len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
+
+
 def _check(ok: bool, setting: str, value, fix: str) -> None:
     if not ok:
         raise ConfigError(f"{setting}={value!r}: {fix}")
@@ -47,17 +52,27 @@ class DataConfig:
     protocol: Literal["restricted", "unrestricted"] = "restricted"
     val_fraction: float = 0.3
     split_seed: int = 0
+    # Unrestricted only: this many more validation pairs (half same), formed from the
+    # validation people's own images (seeded by split_seed), for a steadier choice of epoch
+    # and threshold than the training file's few hundred; 0 = that file's pairs only.
+    val_identity_pairs: int = 0
 
     def __post_init__(self) -> None:
         _check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
         if self.crop:
-            l, t, r, b = self.crop if len(self.crop) == 4 else (1, 1, 0, 0)
             _check(
-                len(self.crop) == 4 and 0 <= l < r <= 1 and 0 <= t < b <= 1,
+                _is_box(self.crop),
                 "data.crop",
                 self.crop,
                 "give left,top,right,bottom as fractions, e.g. 0.2,0.2,0.8,0.8.",
             )
+        _check(
+            self.val_identity_pairs == 0
+            or (self.val_identity_pairs > 0 and self.protocol == "unrestricted"),
+            "data.val_identity_pairs",
+            self.val_identity_pairs,
+            'pairs formed from names need data.protocol = "unrestricted"; else use 0.',
+        )
         _check(
             0 < self.val_fraction < 1,
             "data.val_fraction",
@@ -88,6 +103,10 @@ class ModelConfig:
     # Within-class covariance normalisation fitted on the training people after training
     # (models/whiten.py): its ridge as a fraction of the mean variance; 0 = off
     wccn: float = 0.0
+    # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
+    # back to data.size (models/siamese.py). Members that look at different parts of the face
+    # err differently (DeepID-style patches). () = every member sees the whole input.
+    views: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         _check(
@@ -120,6 +139,20 @@ class ModelConfig:
             self.members,
             'an ensemble averages cosines: set model.head = "cosine", or members = 1.',
         )
+        _check(
+            not self.views or len(self.views) == self.members,
+            "model.views",
+            self.views,
+            f"give one view a member ({self.members} here), or none.",
+        )
+        for box in self.views:
+            _check(
+                _is_box(box),
+                "model.views",
+                self.views,
+                "give each view as left,top,right,bottom fractions, views apart by ';', "
+                "e.g. 0,0,1,1;0.1,0.1,0.9,0.9.",
+            )
         _check(self.wccn >= 0, "model.wccn", self.wccn, "use 0 (off) or a ridge > 0, e.g. 0.1.")
         _check(
             self.wccn == 0 or self.head == "cosine",
@@ -224,8 +257,9 @@ def _coerce(setting: str, hint, value):
         return value
     if origin is tuple:
         inner = typing.get_args(hint)[0]
-        if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v]
+        if isinstance(value, str):  # "1,2,3"; a list of lists: "1,2;3,4"
+            sep = ";" if typing.get_origin(inner) is tuple else ","
+            value = [v for v in value.replace(" ", "").split(sep) if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{setting}={value!r}: give a comma-separated list, e.g. 8,16,32.")
         return tuple(_coerce(setting, inner, v) for v in value)

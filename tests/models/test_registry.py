@@ -176,3 +176,25 @@ def test_members_train_independently_and_vote_by_mean_cosine(name):
     with torch.no_grad():
         cos = [nn.functional.cosine_similarity(t(x1), t(x2), dim=1) for t in net.tower.members]
         assert torch.allclose(net.score(net(x1, x2)), (cos[0] + cos[1]) / 2, atol=1e-5)
+
+
+def test_a_member_view_is_its_part_of_the_face_at_full_size():
+    from siamese_faces.models.siamese import view
+
+    x = torch.zeros(2, 1, 8, 8)
+    x[..., :4, 2:6] = 1.0  # a bright block: rows 0-3, columns 2-5
+    assert view(x, (0.0, 0.0, 1.0, 1.0)) is x
+    part = view(x, (0.25, 0.0, 0.75, 0.5))
+    assert part.shape == x.shape and torch.allclose(part, torch.ones_like(part))
+    views = ((0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 0.5))
+    net = create_model("resnet", **SMALL, head="cosine", members=2, views=views)
+    check_model(net, 32)
+    faces = torch.rand(3, 1, 32, 32)
+    lower = faces.clone()
+    lower[..., 16:, :] = torch.rand(3, 1, 16, 32)  # only the lower half differs
+    net.eval()
+    with torch.no_grad():  # the second member sees the upper half only
+        h, g = net.tower(faces), net.tower(lower)
+    assert torch.allclose(h[:, 16:], g[:, 16:], atol=1e-6) and not torch.allclose(
+        h[:, :16], g[:, :16]
+    )

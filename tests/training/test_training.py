@@ -231,12 +231,20 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     assert len(rows(out)) == 2  # one writer: rank 0
 
 
-@pytest.mark.parametrize("members, wccn, erase", [(1, 0.0, 0.0), (2, 0.1, 0.5)])
+@pytest.mark.parametrize(
+    "members, wccn, erase, more",
+    [
+        (1, 0.0, 0.0, []),
+        (2, 0.1, 0.5, []),
+        (2, 0.0, 0.0, ["model.views=0,0,1,1;0.1,0,0.9,0.7", "data.val_identity_pairs=40"]),
+    ],
+)
 def test_unrestricted_cosface_trains_on_training_people_only(
-    lfw_like, tmp_path, members, wccn, erase
+    lfw_like, tmp_path, members, wccn, erase, more
 ):
     cfg = tiny(
         lfw_like,
+        *more,
         f"model.members={members}",
         f"model.wccn={wccn}",
         f"train.erase={erase}",
@@ -259,6 +267,15 @@ def test_unrestricted_cosface_trains_on_training_people_only(
     val_people = {n for p in data.val.pairs for n in p.people}
     test_people = {n for p in data.test.pairs for n in p.people}
     assert people and not people & val_people and not people & test_people
+    file_val = {n for i in data.split.val for n in data.train_pairs.pairs[i].people}
+    assert val_people == file_val  # pairs formed from names stay among the validation people
+    n = cfg.data.val_identity_pairs
+    assert len(data.val) == len(data.split.val) + n
+    assert int(data.val.y[len(data.val) - n :].sum()) == n // 2  # half of them same
+    for i in range(len(data.val) - n, len(data.val)):
+        pair, a, b = data.val.pairs[i], int(data.val.a[i]), int(data.val.b[i])
+        assert a != b and bool(data.val.y[i]) == pair.same == (pair.name1 == pair.name2)
+        assert (data.paths[a].parent.name, data.paths[b].parent.name) == pair.people
     results = fit(cfg, data, tmp_path / "run", DistContext())
     assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
     if wccn:  # fitted on the training people only, and saved with the best weights

@@ -73,7 +73,9 @@ def _assemble(
 ) -> SiameseNet:
     """The net around ``model.members`` towers from ``make_tower``, weights from ``generator``."""
     tower = (
-        make_tower() if m.members == 1 else MemberTowers([make_tower() for _ in range(m.members)])
+        make_tower()
+        if m.members == 1 and not m.views
+        else MemberTowers([make_tower() for _ in range(m.members)], m.views)
     )
     if m.head == "euclidean":
         head = HEADS[m.head](tower.embedding_dim, m.margin)

@@ -54,10 +54,24 @@ class MemberTowers(nn.Module):
     one number, the mean of the members' cosines (see ``CosineHead``), decides.
     """
 
-    def __init__(self, towers: list[nn.Module]) -> None:
+    def __init__(self, towers: list[nn.Module], views=()) -> None:
         super().__init__()
+        if views and len(views) != len(towers):
+            raise ValueError(f"{len(views)} views for {len(towers)} member towers")
         self.members = nn.ModuleList(towers)
+        self.views = [tuple(v) for v in views] or [(0.0, 0.0, 1.0, 1.0)] * len(towers)
         self.embedding_dim = sum(t.embedding_dim for t in towers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, members * D)
-        return torch.cat([t(x) for t in self.members], 1)
+        return torch.cat([t(view(x, v)) for t, v in zip(self.members, self.views, strict=True)], 1)
+
+
+def view(x: torch.Tensor, box: tuple[float, ...]) -> torch.Tensor:
+    """The ``(left, top, right, bottom)`` fraction of every face in ``x``, resized back to
+    ``x``'s size (bilinear), so that each member tower keeps its input size."""
+    if tuple(box) == (0.0, 0.0, 1.0, 1.0):
+        return x
+    h, w = x.shape[-2:]
+    left, top, right, bottom = box
+    part = x[..., round(top * h) : round(bottom * h), round(left * w) : round(right * w)]
+    return F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)

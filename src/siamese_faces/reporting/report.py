@@ -331,10 +331,13 @@ def build(run_dirs: list[Path], out: Path, args) -> Path:
     sections.append(sec)
 
     cfg = run.config.to_dict()
+    formed = run.config.data.val_identity_pairs
+    file_pairs = res["val_pairs"] - formed if "val_pairs" in res else "?"
     sec = Section("Experimental setup").p(
-        f"Run {run.path}. Validation: {res.get('val_pairs', '?')} pairs of the training file "
-        f"split by rule '{run.config.data.split}' (no person on both sides for 'people'); the "
-        "reported test pairs never choose a threshold, an epoch or a setting."
+        f"Run {run.path}. Validation: {file_pairs} pairs of the training file split by rule "
+        f"'{run.config.data.split}' (no person on both sides for 'people')"
+        + (f", and {formed} more formed from the validation people's names" if formed else "")
+        + "; the reported test pairs never choose a threshold, an epoch or a setting."
     )
     sec.table(
         ["setting", "value"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import Config
@@ -106,7 +107,46 @@ def prepare(
         by_person = data.people_rows(people)
         data.identity_rows = torch.tensor([r for n in people for r in by_person[n]])
         data.identity_labels = torch.tensor([k for k, n in enumerate(people) for _ in by_person[n]])
+        if d.val_identity_pairs:
+            more = identity_pair_set(data, sorted(val_people), d.val_identity_pairs, d.split_seed)
+            data.val = concat_pairs(data.val, more)
     return data
+
+
+def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> PairSet:
+    """``n`` pairs (half same) of ``people``'s images, formed from their names."""
+    from ..data.pairs import Pair
+    from ..data.samplers import identity_pairs
+
+    by_person = data.people_rows(people)
+    rows = [r for p in people for r in by_person[p]]
+    names = [p for p in people for _ in by_person[p]]
+    labels = np.array([k for k, p in enumerate(people) for _ in by_person[p]])
+    index = {path: i for p in people for i, path in data.source.dataset.people[p].numbered.items()}
+    a, b, same = identity_pairs(labels, n, 0.5, seed, 0)
+    pairs = [
+        Pair(
+            names[i],
+            index.get(data.paths[rows[i]], 0),
+            names[j],
+            index.get(data.paths[rows[j]], 0),
+            bool(s),
+            0,
+        )
+        for i, j, s in zip(a, b, same, strict=True)
+    ]
+    rows_t = torch.tensor(rows)
+    return PairSet(rows_t[a], rows_t[b], torch.from_numpy(same).float(), pairs)
+
+
+def concat_pairs(first: PairSet, second: PairSet) -> PairSet:
+    return PairSet(
+        torch.cat([first.a, second.a]),
+        torch.cat([first.b, second.b]),
+        torch.cat([first.y, second.y]),
+        first.pairs + second.pairs,
+        first.dropped + second.dropped,
+    )
 
 
 def batch_images(images: torch.Tensor, rows: torch.Tensor, device: torch.device) -> torch.Tensor:

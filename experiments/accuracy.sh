@@ -2,14 +2,14 @@
 # Every number of docs/accuracy.md: the recipes over 3 seeds, one-lever ablations, one-shot.
 #   bash experiments/accuracy.sh [DATA] [RUNS] [GROUP...]
 #   python experiments/summarize.py RUNS/*
-# Groups: default restricted unrestricted ablations (default: all). Two trainings run side by
+# Groups: default restricted unrestricted ablations unrestricted-ablations (default: all). Two trainings run side by
 # side, one thread each (on 2 cores that is faster in total than one at a time with two).
 # Flip averaging at test time is ablated without training: experiments/ablate_inference.py (flip, wccn).
 set -euo pipefail
 DATA=${1:-../shared/lfw-a}
 RUNS=${2:-runs/accuracy}
 shift 2 || true
-GROUPS_TO_RUN=${*:-default restricted unrestricted ablations}
+GROUPS_TO_RUN=${*:-default restricted unrestricted ablations unrestricted-ablations}
 
 train() {  # NAME CONFIG SEED [--set ...]
   local name=$1 config=$2 seed=$3; shift 3
@@ -24,6 +24,10 @@ lane_a() {
   for g in $GROUPS_TO_RUN; do case $g in
     default) for s in 0 2; do train default recipes/default.toml $s; done ;;
     unrestricted) train unrestricted recipes/unrestricted.toml 1 ;;
+    unrestricted-ablations)  # views and extra validation pairs, a fifth of the people validating
+      for s in 0 1 2; do
+        train abl-unr-vf02 recipes/unrestricted.toml $s --set data.val_fraction=0.2
+      done ;;
     ablations)  # from the default recipe without its whitening (model.wccn=0), as measured
       for s in 0 1 2; do
         train abl-no-crop recipes/default.toml $s --set data.crop= --set data.size=64 \
@@ -38,6 +42,11 @@ lane_b() {
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
     default) train default recipes/default.toml 1 ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;
+    unrestricted-ablations)  # and without views or formed validation pairs (the earlier recipe)
+      for s in 0 1 2; do
+        train abl-unr-vf02-no-views recipes/unrestricted.toml $s --set data.val_fraction=0.2 \
+          --set model.views= --set data.val_identity_pairs=0
+      done ;;
     ablations)  # the restricted recipe with one tower instead of three; no augmentation
       for s in 0 1 2; do
         train abl-no-augment recipes/default.toml $s --set train.augment=false --set model.wccn=0

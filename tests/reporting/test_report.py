@@ -92,3 +92,28 @@ def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
     else:
         assert "whiten" not in rows
     assert rows["total"][3] == f"{sum(p.numel() for p in net.parameters()):,}"
+
+
+def test_architecture_lists_each_member_view():
+    from types import SimpleNamespace
+
+    from siamese_faces.config import Config, DataConfig
+    from siamese_faces.models import create_model
+    from siamese_faces.reporting.report import architecture
+
+    views = ((0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 0.5))
+    net = create_model(
+        "resnet",
+        input_size=16,
+        filters=(4, 4, 8, 8),
+        kernels=(3, 3, 3, 3),
+        fc=6,
+        members=2,
+        views=views,
+    )
+    fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=16)), device="cpu")
+    names = [r[0] for r in architecture(fake)]
+    rows = {r[0]: r for r in architecture(fake)}
+    assert rows["members.1"][1:] == ["view 0,0,1,0.5", "1x16x16", "0"]
+    assert "members.0" not in rows  # the whole input: nothing to list
+    assert names.index("members.1") == names.index("members.1.stem.0") - 1

@@ -123,6 +123,17 @@ def architecture(run) -> list[list]:
                     )
                 )
             )
+    views = getattr(net.tower, "views", [])  # model.views: the part each member looks at
+    for k, (member, box) in enumerate(zip(getattr(net.tower, "members", []), views, strict=True)):
+        if tuple(box) != (0.0, 0.0, 1.0, 1.0):
+            what = "view " + ",".join(f"{v:g}" for v in box)
+            hooks.append(
+                member.register_forward_pre_hook(
+                    lambda mod, i, k=k, what=what: rows.append(
+                        [f"members.{k}", what, "x".join(map(str, tuple(i[0].shape)[1:])), "0"]
+                    )
+                )
+            )
     size = run.config.data.size
     with torch.no_grad():
         net.tower.eval()(torch.zeros(1, 1, size, size, device=run.device))

@@ -64,7 +64,8 @@ def test_main_job_runs_end_to_end(lfw_like, tmp_path, capsys):
         "--trials",
         "10",
     ]
-    for s in TINY + ["train.epochs=2"]:
+    # A tenth of 8 training pairs (the default) would leave none to validate on.
+    for s in TINY + ["train.epochs=2", "data.val_fraction=0.3"]:
         args += ["--set", s]
     assert main(args) == 0
     out = capsys.readouterr().out

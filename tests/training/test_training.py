@@ -14,6 +14,7 @@ import torch
 
 from siamese_faces.cli import main
 from siamese_faces.config import Config, apply_overrides
+from siamese_faces.data.splits import Split
 from siamese_faces.evaluation.metrics import accuracy
 from siamese_faces.evaluation.predict import pair_outputs
 from siamese_faces.evaluation.runs import load_run
@@ -327,3 +328,13 @@ def test_device_flag_is_the_train_device_setting(lfw_like, tmp_path, capsys):
         ]
     )
     assert code == 2 and "train.device='cuda' but no CUDA device" in capsys.readouterr().err
+
+
+def test_validation_that_cannot_be_formed_is_a_clear_error(lfw_like):
+    base = ["data.protocol=unrestricted", "train.objective=cosface", "model.head=cosine"]
+    with pytest.raises(ValueError, match="no pair of its 8 went to validation"):
+        prepare(tiny(lfw_like, *base, "data.val_fraction=0.05"))
+    # Dan and Fay (one image each) validate alone: no same pair can be formed from names.
+    split = Split("people", None, None, "", "", (0, 1, 2, 3, 4, 5, 6), (7,), ())
+    with pytest.raises(ValueError, match="none of the 2 validation people has two or more"):
+        prepare(tiny(lfw_like, *base, "data.val_identity_pairs=10"), split=split)

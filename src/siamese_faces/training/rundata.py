@@ -79,6 +79,11 @@ def prepare(
     source = open_source(d.dir, d.pairs_train or None, d.pairs_test or None, allow_overlap)
     train_pairs = source.require_train()
     split = split or make_split(train_pairs, d.split, d.val_fraction, d.split_seed)
+    if not split.val:
+        raise ValueError(
+            f"{train_pairs.path}: no pair of its {len(train_pairs.pairs)} went to validation "
+            f"with data.val_fraction={d.val_fraction}; raise data.val_fraction."
+        )
     pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
     loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
     rows = loaded.row_of
@@ -122,6 +127,12 @@ def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> Pa
     rows = [r for p in people for r in by_person[p]]
     names = [p for p in people for _ in by_person[p]]
     labels = np.array([k for k, p in enumerate(people) for _ in by_person[p]])
+    if not any(len(by_person[p]) >= 2 for p in people):
+        raise ValueError(
+            f"data.val_identity_pairs={n}: none of the {len(people)} validation people has two "
+            "or more images, so no same pair can be formed from their names; set "
+            "data.val_identity_pairs=0 or raise data.val_fraction."
+        )
     index = {path: i for p in people for i, path in data.source.dataset.people[p].numbered.items()}
     a, b, same = identity_pairs(labels, n, 0.5, seed, 0)
     pairs = [

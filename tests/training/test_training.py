@@ -222,7 +222,14 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
     ]
     args = (
         launcher
-        + cli_train(lfw_like, out, "train.epochs=2", "train.batch_size=4", preset=preset)[1:]
+        + cli_train(
+            lfw_like,
+            out,
+            "train.epochs=2",
+            "train.batch_size=4",
+            "data.val_fraction=0.3",
+            preset=preset,
+        )[1:]
     )
     env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)

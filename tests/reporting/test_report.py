@@ -75,8 +75,8 @@ def test_main_job_runs_end_to_end(lfw_like, tmp_path, capsys):
     assert "already trained" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("wccn", [0.0, 0.1])
-def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
+def architecture_rows(**model):
+    """The report's architecture table of a small resnet net built with ``model``."""
     from types import SimpleNamespace
 
     from siamese_faces.config import Config, DataConfig
@@ -84,10 +84,16 @@ def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
     from siamese_faces.reporting.report import architecture
 
     net = create_model(
-        "resnet", input_size=16, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, wccn=wccn
+        "resnet", input_size=16, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, **model
     )
     fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=16)), device="cpu")
-    rows = {r[0]: r for r in architecture(fake)}
+    return architecture(fake), net
+
+
+@pytest.mark.parametrize("wccn", [0.0, 0.1])
+def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
+    table, net = architecture_rows(wccn=wccn)
+    rows = {r[0]: r for r in table}
     if wccn:
         assert rows["whiten"][1:] == ["WithinClassWhitening", "6", "0 (42 fitted values)"]
     else:
@@ -96,25 +102,10 @@ def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
 
 
 def test_architecture_lists_each_member_view():
-    from types import SimpleNamespace
-
-    from siamese_faces.config import Config, DataConfig
-    from siamese_faces.models import create_model
-    from siamese_faces.reporting.report import architecture
-
     views = ((0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 0.5))
-    net = create_model(
-        "resnet",
-        input_size=16,
-        filters=(4, 4, 8, 8),
-        kernels=(3, 3, 3, 3),
-        fc=6,
-        members=2,
-        views=views,
-    )
-    fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=16)), device="cpu")
-    names = [r[0] for r in architecture(fake)]
-    rows = {r[0]: r for r in architecture(fake)}
+    table, _ = architecture_rows(members=2, views=views)
+    names = [r[0] for r in table]
+    rows = {r[0]: r for r in table}
     assert rows["members.1"][1:] == ["view 0,0,1,0.5", "1x16x16", "0"]
     assert "members.0" not in rows  # the whole input: nothing to list
     assert names.index("members.1") == names.index("members.1.stem.0") - 1

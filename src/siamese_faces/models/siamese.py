@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+WHOLE = (0.0, 0.0, 1.0, 1.0)  # a member's view that is the whole input (model.views)
+
 
 def member_units(h: torch.Tensor, groups: int) -> torch.Tensor:
     """``(B, groups * D)`` -> ``(B, groups, D)``: each member's part of a joined embedding
@@ -59,7 +61,7 @@ class MemberTowers(nn.Module):
         if views and len(views) != len(towers):
             raise ValueError(f"{len(views)} views for {len(towers)} member towers")
         self.members = nn.ModuleList(towers)
-        self.views = [tuple(v) for v in views] or [(0.0, 0.0, 1.0, 1.0)] * len(towers)
+        self.views = [tuple(v) for v in views] or [WHOLE] * len(towers)
         self.embedding_dim = sum(t.embedding_dim for t in towers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, members * D)
@@ -69,7 +71,7 @@ class MemberTowers(nn.Module):
 def view(x: torch.Tensor, box: tuple[float, ...]) -> torch.Tensor:
     """The ``(left, top, right, bottom)`` fraction of every face in ``x``, resized back to
     ``x``'s size (bilinear), so that each member tower keeps its input size."""
-    if tuple(box) == (0.0, 0.0, 1.0, 1.0):
+    if tuple(box) == WHOLE:
         return x
     h, w = x.shape[-2:]
     left, top, right, bottom = box

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write_text
+from ..models.siamese import WHOLE
 from . import figures
 
 # The 2019 study's reported results (REFERENCE.md): its final run and its best.
@@ -125,7 +126,7 @@ def architecture(run) -> list[list]:
             )
     views = getattr(net.tower, "views", [])  # model.views: the part each member looks at
     for k, (member, box) in enumerate(zip(getattr(net.tower, "members", []), views, strict=True)):
-        if tuple(box) != (0.0, 0.0, 1.0, 1.0):
+        if tuple(box) != WHOLE:
             what = "view " + ",".join(f"{v:g}" for v in box)
             hooks.append(
                 member.register_forward_pre_hook(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..config import Config
@@ -51,6 +50,13 @@ class RunData:
         rows = {p: i for i, p in enumerate(self.paths)}
         people = self.source.dataset.people
         return {n: [rows[p] for p in people[n].images if p in rows] for n in names}
+
+    def identity_table(self, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every image row of the named people and, for each, its person's index in ``names``."""
+        by_person = self.people_rows(names)
+        rows = [r for n in names for r in by_person[n]]
+        labels = [k for k, n in enumerate(names) for _ in by_person[n]]
+        return torch.tensor(rows, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
 
 def pair_set(pairs, rows: dict[Path, int], files) -> PairSet:
@@ -109,9 +115,7 @@ def prepare(
     if d.protocol == "unrestricted":
         val_people = {n for i in split.val for n in train_pairs.pairs[i].people}
         people = sorted({n for i in split.train for n in train_pairs.pairs[i].people} - val_people)
-        by_person = data.people_rows(people)
-        data.identity_rows = torch.tensor([r for n in people for r in by_person[n]])
-        data.identity_labels = torch.tensor([k for k, n in enumerate(people) for _ in by_person[n]])
+        data.identity_rows, data.identity_labels = data.identity_table(people)
         if d.val_identity_pairs:
             more = identity_pair_set(data, sorted(val_people), d.val_identity_pairs, d.split_seed)
             data.val = concat_pairs(data.val, more)
@@ -123,31 +127,25 @@ def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> Pa
     from ..data.pairs import Pair
     from ..data.samplers import identity_pairs
 
-    by_person = data.people_rows(people)
-    rows = [r for p in people for r in by_person[p]]
-    names = [p for p in people for _ in by_person[p]]
-    labels = np.array([k for k, p in enumerate(people) for _ in by_person[p]])
-    if not any(len(by_person[p]) >= 2 for p in people):
+    rows, labels = data.identity_table(people)
+    if not bool((torch.bincount(labels, minlength=len(people)) >= 2).any()):
         raise ValueError(
             f"data.val_identity_pairs={n}: none of the {len(people)} validation people has two "
             "or more images, so no same pair can be formed from their names; set "
             "data.val_identity_pairs=0 or raise data.val_fraction."
         )
     index = {path: i for p in people for i, path in data.source.dataset.people[p].numbered.items()}
-    a, b, same = identity_pairs(labels, n, 0.5, seed, 0)
+    a, b, same = identity_pairs(labels.numpy(), n, 0.5, seed, 0)
+    row, person = rows.tolist(), [people[k] for k in labels.tolist()]
+
+    def image(i: int) -> tuple[str, int]:
+        return person[i], index.get(data.paths[row[i]], 0)
+
     pairs = [
-        Pair(
-            names[i],
-            index.get(data.paths[rows[i]], 0),
-            names[j],
-            index.get(data.paths[rows[j]], 0),
-            bool(s),
-            0,
-        )
-        for i, j, s in zip(a, b, same, strict=True)
+        Pair(*image(i), *image(j), bool(s), 0)
+        for i, j, s in zip(a.tolist(), b.tolist(), same.tolist(), strict=True)
     ]
-    rows_t = torch.tensor(rows)
-    return PairSet(rows_t[a], rows_t[b], torch.from_numpy(same).float(), pairs)
+    return PairSet(rows[a], rows[b], torch.from_numpy(same).float(), pairs)
 
 
 def concat_pairs(first: PairSet, second: PairSet) -> PairSet:

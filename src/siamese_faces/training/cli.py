@@ -59,7 +59,13 @@ def cmd_train(args) -> int:
         if ctx.is_main:
             print(
                 f"training {name} -> {run_dir} on {ctx.device} (world size {ctx.world}): "
-                f"{len(data.train)} train / {len(data.val)} validation pairs",
+                f"{len(data.train)} train / {len(data.val)} validation pairs"
+                + (
+                    f"; {len(data.identity_rows)} images of "
+                    f"{len(data.identity_labels.unique())} training people"
+                    if len(data.identity_rows)
+                    else ""
+                ),
                 file=sys.stderr,
             )
         results = fit(config, data, run_dir, ctx, resume=args.resume)

@@ -101,7 +101,9 @@ def test_every_command_has_help(capsys):
 def test_real_data_stats(capsys):
     code, out, _ = run(capsys, "data", "stats", "--data", str(REAL_DATA), "--json", "--grid", "")
     s = json.loads(out)
-    assert (s["people"], s["images"], s["overlap_people"]) == (3095, 9426, 0)
+    # All of LFW-a: View 1's 3,095 pairs-file people plus the other 2,654 ("rest").
+    assert (s["people"], s["images"], s["overlap_people"]) == (5749, 13233, 0)
+    assert (s["rest"]["people"], s["rest"]["images"]) == (2654, 3807)
     assert (s["train"]["people"], s["train"]["images"]) == (2132, 6685)
     assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (1100, 1100)
     assert (s["test"]["people"], s["test"]["images"]) == (963, 2741)

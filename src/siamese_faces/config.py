@@ -83,7 +83,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "koch"  # a registered model, see siamese_faces.models.registry
+    name: str = "koch"  # a registered tower, see siamese_faces.models.registry
     filters: tuple[int, ...] = (8, 16, 32, 64)  # conv channels per layer
     kernels: tuple[int, ...] = (10, 7, 4, 4)  # conv kernel side per layer
     pool_layers: int = 3  # the first N conv layers are followed by a 2x2 max-pool
@@ -93,6 +93,9 @@ class ModelConfig:
     dropout: float = 0.0  # first layer's rate, 0.05 less per layer, never below 0.1
     batchnorm: bool = False
     head: Literal["l1_sigmoid", "euclidean", "cosine"] = "l1_sigmoid"
+    # The pair loss, a name in the losses registry; "" = the head's own (bce for l1_sigmoid and
+    # cosine, contrastive for euclidean). It must take what the head gives (a logit or a distance).
+    loss: str = ""
     margin: float = 1.0  # loss margin: contrastive distance margin, or CosFace cosine margin
     scale: float = 30.0  # CosFace logit scale (train.objective = "cosface")
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
@@ -216,11 +219,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if (self.model.name == "resnet" or self.model.batchnorm) and self.train.batch_size < 2:
-            raise ConfigError(
-                f"train.batch_size={self.train.batch_size}: BatchNorm needs at least 2 faces a "
-                "batch; use 2 or more (e.g. 128)."
-            )
+        # What a tower or a loss asks of the rest (BatchNorm's batch of two, a loss that fits
+        # the head) is declared where it registers and checked by training.api.validate.
         if self.train.objective == "cosface" and self.data.protocol != "unrestricted":
             raise ConfigError(
                 "train.objective='cosface' learns from identities, which the restricted "

@@ -7,21 +7,21 @@ A dataset is a set of people, each with one or more images. Three layouts are re
   unpacks to, with the pairs files beside ``lfw2/``);
 - ``flat``: ``DIR/<Name>_0001.jpg`` all in one folder (the layout the 2019 study made).
 
-In a tree the person is the folder name, whatever the files are called; a file named
-``<Name>_<digits>.<ext>`` also gets that number as its index, which is what LFW's pairs files
-refer to. In the flat layout the name and index both come from the file name.
+In a tree the person is the folder name, whatever the files are called. In the flat layout
+the person comes from the file name ``<Name>_<digits>.<ext>``. Which file LFW's pairs files
+mean by ``name, index`` is LFW's business: :mod:`siamese_faces.data.lfw`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
 DATA_ENV = "SIAMESE_FACES_DATA"
-_NUMBERED = re.compile(r"^(?P<name>.+)_(?P<index>\d+)$")
+NUMBERED = re.compile(r"^(?P<name>.+)_(?P<index>\d+)$")
 
 
 class DatasetError(ValueError):
@@ -32,7 +32,6 @@ class DatasetError(ValueError):
 class Person:
     name: str
     images: tuple[Path, ...]  # sorted by file name
-    numbered: dict[int, Path] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,6 @@ class FaceDataset:
         """Every image, ordered by person name then file name (a stable order for caches)."""
         return [path for name in sorted(self.people) for path in self.people[name].images]
 
-    def image_of(self, name: str, index: int) -> Path | None:
-        """The file LFW's pairs files call ``name, index`` (``name_%04d.*``), or None."""
-        person = self.people.get(name)
-        return None if person is None else person.numbered.get(index)
-
 
 def _is_image(entry: os.DirEntry) -> bool:
     return entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
@@ -64,12 +58,7 @@ def _is_image(entry: os.DirEntry) -> bool:
 
 def _scan_person(name: str, folder: Path) -> Person:
     images = sorted(Path(e.path) for e in os.scandir(folder) if _is_image(e))
-    numbered = {}
-    for path in images:
-        m = _NUMBERED.match(path.stem)
-        if m and m["name"] == name:
-            numbered[int(m["index"])] = path
-    return Person(name, tuple(images), numbered)
+    return Person(name, tuple(images))
 
 
 def _image_subdirs(folder: Path) -> list[Path]:
@@ -96,7 +85,7 @@ def _read_flat(folder: Path) -> FaceDataset:
     unnamed = []
     for entry in os.scandir(folder):
         if _is_image(entry):
-            m = _NUMBERED.match(Path(entry.name).stem)
+            m = NUMBERED.match(Path(entry.name).stem)
             if m is None:
                 unnamed.append(entry.name)
             else:
@@ -110,9 +99,7 @@ def _read_flat(folder: Path) -> FaceDataset:
         )
     people = {}
     for name in sorted(groups):
-        images = tuple(sorted(groups[name]))
-        numbered = {int(_NUMBERED.match(p.stem)["index"]): p for p in images}
-        people[name] = Person(name, images, numbered)
+        people[name] = Person(name, tuple(sorted(groups[name])))
     return FaceDataset(root=folder, tree=folder, layout="flat", people=people)
 
 

@@ -1,233 +1,26 @@
-"""LFW's pairs files, read exactly, with errors that name the file, the line and the fix.
+"""The dataset seam: a pair is two image files and whether they show one person.
 
-Two formats:
-
-- View 1 (``pairsDevTrain.txt``, ``pairsDevTest.txt``): a first line ``N``, then N *same*
-  lines ``name<TAB>i<TAB>j`` and N *different* lines ``name1<TAB>i<TAB>name2<TAB>j``.
-- View 2 (``pairs.txt``): a first line ``F N`` (10 300), then F folds of N same and N
-  different lines each.
-
-Image index ``i`` is the 1-based number in ``name_%04d.jpg``.
+Parsers of pairs formats (LFW's: :mod:`.lfw`) end here; every floor above (run data,
+training, evaluation, reports) sees only :class:`ImagePair`, never a format's own keys, so a
+new format touches the data floor only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layout import FaceDataset
-
-
-class PairsFormatError(ValueError):
-    """A pairs file is malformed, or refers to something it must not."""
-
-
-class DuplicatePairsWarning(UserWarning):
-    """The same pair appears on more than one line of a pairs file."""
-
 
 @dataclass(frozen=True)
-class Pair:
-    name1: str
-    index1: int
-    name2: str
-    index2: int
+class ImagePair:
+    image1: Path
+    image2: Path
     same: bool
-    line: int  # 1-based line in its file, for messages
-    fold: int = 0  # View 2 fold (0-based); always 0 for View 1
-
-    @property
-    def key(self) -> tuple[str, int, str, int]:
-        """Order-free identity of the pair, for finding duplicates."""
-        a, b = (self.name1, self.index1), (self.name2, self.index2)
-        return (*min(a, b), *max(a, b))
+    name1: str  # the person of each image (folder name), for captions and one-shot trials
+    name2: str
+    fold: int = 0  # a benchmark's fold (LFW View 2), 0 otherwise
+    where: str = ""  # where it was read ("file:line"), for messages; "" when formed
 
     @property
     def people(self) -> tuple[str, str]:
         return self.name1, self.name2
-
-
-@dataclass(frozen=True)
-class PairsFile:
-    path: Path
-    format: str  # "view1" or "view2"
-    folds: int
-    pairs: tuple[Pair, ...]
-    sha256: str
-
-    @property
-    def people(self) -> set[str]:
-        return {name for p in self.pairs for name in p.people}
-
-    @property
-    def num_same(self) -> int:
-        return sum(p.same for p in self.pairs)
-
-    @property
-    def num_different(self) -> int:
-        return len(self.pairs) - self.num_same
-
-
-def _check_name(name: str, where: str) -> str:
-    # A pairs file must never make us read outside the data folder.
-    if not name or name.strip() != name:
-        raise PairsFormatError(f"{where}: empty or space-padded name {name!r}.")
-    if "/" in name or "\\" in name or ".." in name or name == ".":
-        raise PairsFormatError(
-            f"{where}: name {name!r} contains a path separator or '..'; a pairs file may only "
-            "name people (folders directly under the image tree)."
-        )
-    return name
-
-
-def _check_index(text: str, where: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise PairsFormatError(f"{where}: image index {text!r} is not an integer.") from None
-    if value <= 0:
-        raise PairsFormatError(
-            f"{where}: image index {value} must be positive (1 is the file name_0001.jpg)."
-        )
-    return value
-
-
-def _parse_line(fields: list[str], same: bool, where: str, fold: int, line: int) -> Pair:
-    if same:
-        if len(fields) != 3:
-            raise PairsFormatError(
-                f"{where}: a same pair has 3 tab-separated fields (name, i, j); found "
-                f"{len(fields)}. Is the header count right?"
-            )
-        name = _check_name(fields[0], where)
-        return Pair(
-            name,
-            _check_index(fields[1], where),
-            name,
-            _check_index(fields[2], where),
-            True,
-            line,
-            fold,
-        )
-    if len(fields) != 4:
-        raise PairsFormatError(
-            f"{where}: a different pair has 4 tab-separated fields (name1, i, name2, j); found "
-            f"{len(fields)}. Is the header count right?"
-        )
-    return Pair(
-        _check_name(fields[0], where),
-        _check_index(fields[1], where),
-        _check_name(fields[2], where),
-        _check_index(fields[3], where),
-        False,
-        line,
-        fold,
-    )
-
-
-def parse_pairs(path: str | Path, text: str | None = None) -> PairsFile:
-    """Parse a View 1 or View 2 pairs file; raise :class:`PairsFormatError` naming file:line.
-
-    Duplicate pairs raise a :class:`DuplicatePairsWarning` listing their lines.
-    """
-    path = Path(path)
-    if text is None:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise PairsFormatError(f"{path}: pairs file not found.") from None
-        text = raw.decode("utf-8")
-    else:
-        raw = text.encode("utf-8")
-    lines = text.replace("\r\n", "\n").split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()  # a trailing newline (or several) is not a line
-    if not lines:
-        raise PairsFormatError(f"{path}:1: empty pairs file; the first line must be N or 'F N'.")
-
-    header = lines[0].split()
-    try:
-        numbers = [int(h) for h in header]
-    except ValueError:
-        numbers = []
-    if len(numbers) == 1 and numbers[0] > 0:
-        fmt, folds, per_class = "view1", 1, numbers[0]
-    elif len(numbers) == 2 and min(numbers) > 0:
-        fmt, (folds, per_class) = "view2", numbers
-    else:
-        raise PairsFormatError(
-            f"{path}:1: header {lines[0]!r} must be one positive integer N (View 1: N same then N "
-            "different lines) or two, 'F N' (View 2: F folds of N same + N different)."
-        )
-
-    body = lines[1:]
-    expected = 2 * per_class * folds
-    if len(body) != expected:
-        where = f"{path}:{len(lines)}" if len(body) < expected else f"{path}:{expected + 2}"
-        raise PairsFormatError(
-            f"{where}: header says {folds} fold(s) x ({per_class} same + {per_class} different) "
-            f"= {expected} pair lines, but the file has {len(body)}. Fix the header or the lines."
-        )
-
-    pairs = []
-    for k, line_text in enumerate(body):
-        line = k + 2
-        fold, within = divmod(k, 2 * per_class)
-        same = within < per_class
-        fields = line_text.split("\t") if "\t" in line_text else line_text.split()
-        pairs.append(_parse_line([f.strip() for f in fields], same, f"{path}:{line}", fold, line))
-
-    _warn_duplicates(path, pairs)
-    return PairsFile(path, fmt, folds, tuple(pairs), hashlib.sha256(raw).hexdigest())
-
-
-def _warn_duplicates(path: Path, pairs: Iterable[Pair]) -> None:
-    lines_of: dict[tuple, list[int]] = {}
-    for p in pairs:
-        lines_of.setdefault(p.key, []).append(p.line)
-    dups = [lines for lines in lines_of.values() if len(lines) > 1]
-    if dups:
-        shown = "; ".join("lines " + ", ".join(map(str, ls)) for ls in dups[:10])
-        more = f" (and {len(dups) - 10} more)" if len(dups) > 10 else ""
-        warnings.warn(
-            f"{path}: {len(dups)} duplicate pair(s): {shown}{more}.",
-            DuplicatePairsWarning,
-            stacklevel=3,
-        )
-
-
-def resolve_images(pairs: PairsFile, dataset: FaceDataset) -> list[tuple[Path, Path]]:
-    """The two image files of every pair; an error naming file:line for one that does not exist."""
-    out = []
-    for p in pairs.pairs:
-        files = []
-        for name, index in ((p.name1, p.index1), (p.name2, p.index2)):
-            found = dataset.image_of(name, index)
-            if found is None:
-                why = (
-                    "no such person"
-                    if name not in dataset.people
-                    else f"{name} has no image {name}_{index:04d}"
-                )
-                raise PairsFormatError(
-                    f"{pairs.path}:{p.line}: {why} under {dataset.tree}; is --data the right "
-                    "folder for this pairs file?"
-                )
-            files.append(found)
-        out.append((files[0], files[1]))
-    return out
-
-
-def check_disjoint(train: PairsFile, test: PairsFile, allow_overlap: bool = False) -> set[str]:
-    """People named in both files; an error unless ``allow_overlap`` (they must be unseen)."""
-    shared = train.people & test.people
-    if shared and not allow_overlap:
-        some = ", ".join(sorted(shared)[:5])
-        raise PairsFormatError(
-            f"{train.path} and {test.path} share {len(shared)} person(s) ({some}...): test people "
-            "must be unseen in training. Use other files, or --allow-overlap if you mean it."
-        )
-    return shared

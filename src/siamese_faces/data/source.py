@@ -1,4 +1,4 @@
-"""One call from command-line arguments to a checked dataset: images, pairs files, disjointness."""
+"""One call from a data folder and pairs files to a checked dataset: images, pairs, disjointness."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .layout import FaceDataset, find_pairs_file, open_dataset
-from .pairs import PairsFile, PairsFormatError, check_disjoint, parse_pairs, resolve_images
-
-TRAIN_PAIRS = "pairsDevTrain.txt"
-TEST_PAIRS = "pairsDevTest.txt"
+from .lfw import (
+    TEST_PAIRS,
+    TRAIN_PAIRS,
+    PairsFile,
+    PairsFormatError,
+    check_disjoint,
+    parse_pairs,
+    resolve_images,
+)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pairs import PairsFile
+from .lfw import PairsFile
 
 RULES = ("people", "letters")
 

@@ -1,19 +1,30 @@
-"""Model outputs for many pairs, each image embedded once."""
+"""Model outputs for many pairs, each image embedded once, and the pair loss they are judged by."""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 
 import torch
 
+from ..config import ModelConfig
+from ..data.rundata import PairSet, batch_images
+from ..losses import create_loss, pair_loss_name
 from ..models.siamese import SiameseNet
-from ..training.rundata import PairSet, batch_images
+from ..runtime import autocast
+
+PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (head output, labels) -> loss
 
 
-def autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+def make_pair_loss(net: SiameseNet, model: ModelConfig) -> PairLoss:
+    """The pair loss of ``model.loss`` (or the head's own) on what ``net``'s head gives it."""
+    name = pair_loss_name(model, net.head.default_loss)
+    criterion = create_loss(name, margin=model.margin, scale=model.scale)
+
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # In float32 whatever the autocast dtype: every loss casts its input.
+        return criterion(*net.head.loss_input(out, y))
+
+    return loss
 
 
 @torch.no_grad()
@@ -61,11 +72,11 @@ def pair_outputs(
 
 
 def pair_metrics(
-    net: SiameseNet, out: torch.Tensor, y: torch.Tensor, threshold: float
+    net: SiameseNet, loss: PairLoss, out: torch.Tensor, y: torch.Tensor, threshold: float
 ) -> dict[str, float]:
     from .metrics import accuracy
 
     return {
-        "loss": float(net.loss(out, y).detach()),
+        "loss": float(loss(out, y).detach()),
         "acc": accuracy(net.score(out).numpy(), y.numpy(), threshold),
     }

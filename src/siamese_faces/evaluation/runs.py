@@ -14,7 +14,8 @@ from ..config import Config, from_dict
 from ..data.images import Preprocess, load_image
 from ..models import model_from_config
 from ..models.siamese import SiameseNet
-from .predict import autocast, embed_rows
+from ..runtime import autocast, bf16_supported
+from .predict import PairLoss, embed_rows, make_pair_loss
 
 
 @dataclass
@@ -28,6 +29,7 @@ class LoadedRun:
     bf16: bool
     threshold: float  # "same" when score > threshold; chosen on validation for distance heads
     results: dict
+    pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
 
     @property
     def preprocess(self) -> Preprocess:
@@ -65,8 +67,6 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedRun:
     """The config stored inside ``best.safetensors`` and the model rebuilt from it."""
-    from ..training.trainer import bf16_supported
-
     run_dir = Path(run_dir)
     weights = run_dir / "best.safetensors"
     if not weights.is_file():
@@ -97,4 +97,5 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
         config.train.bf16 and bf16_supported(device),
         float(threshold),
         results,
+        make_pair_loss(net, config.model),
     )

@@ -6,9 +6,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..models.siamese import member_units
+from ..members import check_split, member_units
+from .registry import register_loss
 
 
+@register_loss("cosface")
 class CosFaceLoss(nn.Module):
     """Cross-entropy of ``scale * (cos(h, w_c) - margin * [c == y])`` over classes.
 
@@ -20,6 +22,8 @@ class CosFaceLoss(nn.Module):
     which is returned, so that the members stay independent (as they would trained apart).
     """
 
+    takes = "embedding"
+
     def __init__(
         self,
         num_classes: int,
@@ -30,9 +34,7 @@ class CosFaceLoss(nn.Module):
         groups: int = 1,
     ) -> None:
         super().__init__()
-        if dim % groups:
-            raise ValueError(f"a {dim}-d embedding does not split into {groups} equal members")
-        w = torch.empty(groups, num_classes, dim // groups)
+        w = torch.empty(groups, num_classes, check_split(dim, groups))
         for g in range(groups):
             nn.init.xavier_normal_(w[g], generator=generator)
         self.weight = nn.Parameter(w)

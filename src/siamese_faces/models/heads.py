@@ -1,27 +1,31 @@
-"""Heads: compare two embeddings. Each knows its loss and how its output becomes a score."""
+"""Heads: compare two embeddings. Each says how its output becomes a score, what it gives a
+pair loss (``output``: a logit or a distance, from :meth:`loss_input`), and which loss of the
+losses registry it trains with unless ``model.loss`` names another (``default_loss``)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..losses.bce import PairBCELoss
-from ..losses.contrastive import ContrastiveLoss
-from .siamese import member_units
+from ..members import check_split, member_units
 
 
 class L1SigmoidHead(nn.Module):
     """Koch's head: a weighted L1 distance |h1 - h2| into one sigmoid unit (a logit here)."""
 
     uses_fixed_threshold = True  # a probability: "same" above 0.5
+    output, default_loss = "logit", "bce"
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.linear = nn.Linear(dim, 1)
-        self.loss = PairBCELoss()
 
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B, D) x2 -> (B,)
         return self.linear(torch.abs(h1 - h2)).squeeze(1)
+
+    @staticmethod
+    def loss_input(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return out, y  # already the logit of "same"
 
     @staticmethod
     def score(out: torch.Tensor) -> torch.Tensor:
@@ -50,11 +54,15 @@ class EuclideanHead(nn.Module):
     """Euclidean distance between embeddings, trained with the contrastive loss."""
 
     uses_fixed_threshold = False  # the distance threshold is chosen on validation pairs
+    output, default_loss = "distance", "contrastive"
 
     def __init__(self, dim: int, margin: float = 1.0) -> None:
         super().__init__()
-        self.loss = ContrastiveLoss(margin)
         self.default_threshold = -margin / 2  # only a starting point; chosen on validation
+
+    @staticmethod
+    def loss_input(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return out, y  # the distance itself
 
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) distances
         # The epsilon keeps the gradient finite when the two embeddings coincide.
@@ -84,15 +92,14 @@ class CosineHead(nn.Module):
 
     uses_fixed_threshold = False
     default_threshold = 0.5
+    output, default_loss = "logit", "bce"
 
     def __init__(self, dim: int, groups: int = 1) -> None:
         super().__init__()
-        if dim % groups:
-            raise ValueError(f"a {dim}-d embedding does not split into {groups} equal members")
+        check_split(dim, groups)
         self.groups = groups
         self.a = nn.Parameter(torch.tensor(10.0))
         self.b = nn.Parameter(torch.tensor(-5.0))
-        self.bce = PairBCELoss()
 
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
         cos = (member_units(h1, self.groups) * member_units(h2, self.groups)).sum(2)  # (B, G)
@@ -102,10 +109,11 @@ class CosineHead(nn.Module):
         """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
         return member_units(h, self.groups).flatten(1) / self.groups**0.5
 
-    def loss(self, cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if cos.dim() == 2:  # one cosine per member: each member's own loss, averaged
+    def loss_input(self, cos: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logit ``a * cos + b``; one a member while training (each member its own loss)."""
+        if cos.dim() == 2:
             y = y[:, None].expand_as(cos)
-        return self.bce(self.a * cos + self.b, y)
+        return self.a * cos + self.b, y
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
         if self.groups > 1 and self.training and out.dim() == 2:  # per-member training output
@@ -117,3 +125,12 @@ class CosineHead(nn.Module):
 
 
 HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead, "cosine": CosineHead}
+
+
+def make_head(name: str, dim: int, margin: float, members: int) -> nn.Module:
+    """The head ``model.head`` for a ``dim``-wide embedding of ``members`` joined towers."""
+    if name == "euclidean":
+        return EuclideanHead(dim, margin)
+    if name == "cosine":
+        return CosineHead(dim, members)
+    return HEADS[name](dim)

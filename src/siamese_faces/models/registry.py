@@ -1,110 +1,98 @@
-"""A registry of models: ``create_model(name, **kwargs)`` instead of if/elif chains.
+"""The registered towers, and the Siamese net built around one: ``create_model(name, ...)``.
 
-Every registered model builds a :class:`SiameseNet` from keyword arguments that are fields
-of :class:`~siamese_faces.config.ModelConfig` (plus ``input_size`` and ``generator``), and
-goes through the same shape, NaN and gradient tests.
+A tower registers itself in its own file (``@register_tower("name")`` on a builder whose
+keyword arguments are its ``model.*`` settings, with its own defaults) and declares what the
+configuration must check (``batchnorm``: whether it has BatchNorm, a bool or a function of
+its settings). The net around it (head, members, views, whitening, initialisation) is the
+same for every tower. Every registered tower goes through the same shape, NaN and gradient
+tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import torch
-from torch import nn
 
-from ..config import Config, ModelConfig
-from .heads import HEADS
+from ..config import Config, ConfigError, ModelConfig
+from ..registry import Registry
+from .heads import make_head
 from .init import initialise
-from .resnet import ResNetTower
 from .siamese import MemberTowers, SiameseNet
-from .towers import KochTower
 from .whiten import WithinClassWhitening
 
-MODELS: dict[str, Callable[..., SiameseNet]] = {}
+MODELS = Registry("model", "model.name")
+register_tower = MODELS.register
+
+# Settings of the net around the tower, the same for every tower.
+NET_SETTINGS = ("head", "margin", "members", "views", "wccn", "flip_tta", "init")
 
 
-def register_model(name: str):
-    def add(fn: Callable[..., SiameseNet]) -> Callable[..., SiameseNet]:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
-        MODELS[name] = fn
-        return fn
+def create_model(name: str, generator: torch.Generator | None = None, **settings) -> SiameseNet:
+    """The Siamese net around tower ``name``; weights drawn from ``generator`` (seed 0 if None).
 
-    return add
-
-
-def create_model(name: str, generator: torch.Generator | None = None, **kwargs) -> SiameseNet:
-    """Build the registered model ``name``; weights drawn from ``generator`` (seed 0 if None)."""
-    if name not in MODELS:
-        raise ValueError(f"model.name={name!r}: registered models are {', '.join(sorted(MODELS))}.")
+    ``settings`` are ``model.*`` settings (and the tower's own, such as ``input_size``); what
+    is left out takes the tower's (or the net's) default.
+    """
+    entry = MODELS.get(name)
     if generator is None:
         generator = torch.Generator().manual_seed(0)
-    return MODELS[name](generator=generator, **kwargs)
+    tower_params = entry.params or set()
+    # A model.* setting of another tower is no error (a configuration names them all); a
+    # name that is no setting at all is.
+    unknown = set(settings) - tower_params - {f.name for f in dataclasses.fields(ModelConfig)}
+    if unknown:
+        raise ValueError(
+            f"model {name!r} takes no setting {', '.join(sorted(unknown))}; it takes "
+            f"{', '.join(sorted(tower_params | set(NET_SETTINGS)))}."
+        )
+    base = ModelConfig()
+    net = {k: getattr(base, k) for k in NET_SETTINGS}
+    net.update(entry.declared.get("net_defaults", {}))
+    net.update({k: v for k, v in settings.items() if k in NET_SETTINGS})
+    tower_settings = entry.own(settings)
+    return _assemble(lambda: entry.build(**tower_settings), net, generator)
 
 
 def model_from_config(config: Config, generator: torch.Generator | None = None) -> SiameseNet:
-    fields = {k: v for k, v in dataclasses.asdict(config.model).items() if k != "name"}
-    return create_model(config.model.name, generator, input_size=config.data.size, **fields)
+    """The net ``config.model`` describes, for inputs of ``config.data.size``."""
+    m = config.model
+    entry = MODELS.get(m.name)
+    settings = {k: v for k, v in dataclasses.asdict(m).items() if k != "name"}
+    wanted = {k: v for k, v in settings.items() if k in NET_SETTINGS or k in entry.own(settings)}
+    return create_model(m.name, generator, input_size=config.data.size, **wanted)
 
 
-@register_model("koch")
-def koch(input_size: int = 105, generator: torch.Generator | None = None, **kwargs) -> SiameseNet:
-    """Koch et al.'s tower with the weighted-L1 or Euclidean head; see ModelConfig."""
-    m = dataclasses.replace(ModelConfig(name="koch"), **kwargs)
-    return _assemble(
-        lambda: KochTower(
-            input_size,
-            m.filters,
-            m.kernels,
-            m.pool_layers,
-            m.fc,
-            m.fc_activation,
-            m.dropout,
-            m.batchnorm,
-        ),
-        m,
-        generator,
-    )
+def has_batchnorm(model: ModelConfig) -> bool:
+    """Whether the tower ``model`` names has BatchNorm, as it declared when it registered."""
+    declared = MODELS.get(model.name).declared.get("batchnorm", False)
+    return declared(dataclasses.asdict(model)) if callable(declared) else bool(declared)
 
 
-def _assemble(
-    make_tower: Callable[[], nn.Module], m: ModelConfig, generator: torch.Generator | None
-) -> SiameseNet:
-    """The net around ``model.members`` towers from ``make_tower``, weights from ``generator``."""
+def check_model_config(config: Config) -> None:
+    """What the registered tower asks of the configuration; a ConfigError with the fix."""
+    try:
+        MODELS.get(config.model.name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if has_batchnorm(config.model) and config.train.batch_size < 2:
+        raise ConfigError(
+            f"train.batch_size={config.train.batch_size}: BatchNorm needs at least 2 faces a "
+            "batch; use 2 or more (e.g. 128)."
+        )
+
+
+def _assemble(make_tower, net: dict, generator: torch.Generator) -> SiameseNet:
+    """The net around ``net["members"]`` towers from ``make_tower``, weights from ``generator``."""
+    members, views = net["members"], net["views"]
     tower = (
         make_tower()
-        if m.members == 1 and not m.views
-        else MemberTowers([make_tower() for _ in range(m.members)], m.views)
+        if members == 1 and not views
+        else MemberTowers([make_tower() for _ in range(members)], views)
     )
-    if m.head == "euclidean":
-        head = HEADS[m.head](tower.embedding_dim, m.margin)
-    elif m.head == "cosine":
-        head = HEADS[m.head](tower.embedding_dim, m.members)
-    else:
-        head = HEADS[m.head](tower.embedding_dim)
-    net = SiameseNet(tower, head)
-    if m.wccn:
-        net.whiten = WithinClassWhitening(tower.embedding_dim, m.members, m.wccn)
-    initialise(net, m.init, generator if generator is not None else torch.Generator())
-    net.flip_tta = m.flip_tta
-    return net
-
-
-@register_model("resnet")
-def resnet(input_size: int = 64, generator: torch.Generator | None = None, **kwargs) -> SiameseNet:
-    """A small residual tower with BatchNorm (``filters`` = stage widths, ``fc`` = embedding)."""
-    m = dataclasses.replace(
-        ModelConfig(
-            name="resnet",
-            filters=(32, 64, 128, 256),
-            kernels=(3, 3, 3, 3),
-            fc=256,
-            init="default",
-            head="cosine",
-        ),
-        **kwargs,
-    )
-    return _assemble(
-        lambda: ResNetTower(input_size, m.filters, m.fc, m.dropout, m.blocks), m, generator
-    )
+    siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
+    if net["wccn"]:
+        siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])
+    initialise(siamese, net["init"], generator)
+    siamese.flip_tta = net["flip_tta"]
+    return siamese

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_tower
+
 
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
@@ -61,3 +63,17 @@ class ResNetTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
         h = self.pool(self.stages(self.stem(x))).flatten(1)  # (B, C)
         return self.bn(self.fc(self.dropout(h)))
+
+
+# Its own defaults for the net around it too: a BatchNorm tower trains well from PyTorch's
+# initialisation, and its unsquashed embedding is meant for a cosine.
+@register_tower("resnet", batchnorm=True, net_defaults={"init": "default", "head": "cosine"})
+def resnet(
+    input_size: int = 64,
+    filters: tuple[int, ...] = (32, 64, 128, 256),
+    fc: int = 256,
+    dropout: float = 0.0,
+    blocks: int = 1,
+) -> ResNetTower:
+    """A small residual tower (``filters`` = stage widths, ``fc`` = embedding width)."""
+    return ResNetTower(input_size, filters, fc, dropout, blocks)

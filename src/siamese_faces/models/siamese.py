@@ -1,4 +1,8 @@
-"""The Siamese network: one tower embeds both faces, a head compares the embeddings."""
+"""The Siamese network: one tower embeds both faces, a head compares the embeddings.
+
+The loss is not part of the net: the head says what its output is for a loss (a logit or a
+distance, :meth:`loss_input`), and the losses registry supplies one (``model.loss``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,6 @@ from torch import nn
 from torch.nn import functional as F
 
 WHOLE = (0.0, 0.0, 1.0, 1.0)  # a member's view that is the whole input (model.views)
-
-
-def member_units(h: torch.Tensor, groups: int) -> torch.Tensor:
-    """``(B, groups * D)`` -> ``(B, groups, D)``: each member's part of a joined embedding
-    (``MemberTowers``) at unit length, in float32; one member is ``groups = 1``."""
-    return F.normalize(h.float().unflatten(1, (groups, -1)), dim=2)
 
 
 class SiameseNet(nn.Module):
@@ -40,9 +38,6 @@ class SiameseNet(nn.Module):
         h = self.whiten(self.tower(torch.cat([x1, x2])))  # (2B, D)
         h1, h2 = h.chunk(2)
         return self.head(h1, h2)  # (B,) logit or distance
-
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.head.loss(out, y)
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
         """Higher means more likely the same person, for every head."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .siamese import member_units
+from ..members import check_split, member_units
 
 
 class WithinClassWhitening(nn.Module):
@@ -26,9 +26,7 @@ class WithinClassWhitening(nn.Module):
 
     def __init__(self, dim: int, groups: int = 1, ridge: float = 0.1) -> None:
         super().__init__()
-        if dim % groups:
-            raise ValueError(f"a {dim}-d embedding does not split into {groups} equal members")
-        d = dim // groups
+        d = check_split(dim, groups)
         self.groups, self.ridge = groups, ridge
         self.register_buffer("mean", torch.zeros(groups, d))
         self.register_buffer("matrix", torch.eye(d).repeat(groups, 1, 1))

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
+from ..config import from_dict
 from ..io import atomic_write, atomic_write_text, csv_text
 
 
@@ -133,7 +134,12 @@ class CheckpointSaver:
     def load_last(self) -> dict:
         # weights_only: a checkpoint can hold tensors and plain data, never code to run.
         state = torch.load(self.last_path, map_location="cpu", weights_only=True)
-        saved, ours = json.loads(state["config"]), json.loads(self.config_json)
+        # Both through the current schema: a setting added since the run started takes its
+        # default in both, and is no reason to refuse the resume.
+        saved = json.loads(
+            from_dict(json.loads(state["config"]), source=str(self.last_path)).to_json()
+        )
+        ours = json.loads(self.config_json)
         if saved != ours:
             diff = [
                 f"{s}.{k}" for s in ours for k in ours[s] if saved.get(s, {}).get(k) != ours[s][k]

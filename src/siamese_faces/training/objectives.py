@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.rundata import RunData, batch_images
 from ..data.samplers import identity_order, identity_pairs, restricted_pairs, shard
-from ..losses.cosface import CosFaceLoss
+from ..evaluation.predict import make_pair_loss
+from ..losses import create_loss
 from .augment import augment, erase
-from .rundata import RunData, batch_images
 
 
 def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.Tensor:
@@ -36,6 +37,7 @@ class PairObjective:
     def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
         self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
         self.module = net
+        self.loss = make_pair_loss(net, cfg.model)
 
     def epoch_pairs(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t, d = self.cfg.train, self.data
@@ -59,12 +61,11 @@ class PairObjective:
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         """Loss and the number of correct decisions in ``batch``."""
-        from .trainer import pair_loss
-
         a, b, y = batch
         x1, x2 = (_images(self.data, r, self.ctx, self.cfg, gen) for r in (a, b))
         y = y.to(self.ctx.device)
-        out, loss = pair_loss(model, self.net, x1, x2, y)
+        out = model(x1, x2)
+        loss = self.loss(out, y)
         with torch.no_grad():
             correct = float(
                 ((self.net.score(out) > self.net.head.default_threshold) == y.bool()).sum()
@@ -79,7 +80,7 @@ class IdentityModule(nn.Module):
     every parameter it wraps.
     """
 
-    def __init__(self, net, criterion: CosFaceLoss) -> None:
+    def __init__(self, net, criterion: nn.Module) -> None:
         super().__init__()
         self.tower, self.criterion = net.tower, criterion
 
@@ -95,11 +96,12 @@ class CosFaceObjective:
         self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
         classes = int(data.identity_labels.max()) + 1
         gen = torch.Generator().manual_seed(cfg.train.seed + 1)
-        crit = CosFaceLoss(
-            classes,
-            net.tower.embedding_dim,
-            cfg.model.scale,
-            cfg.model.margin,
+        crit = create_loss(
+            cfg.train.objective,
+            num_classes=classes,
+            dim=net.tower.embedding_dim,
+            scale=cfg.model.scale,
+            margin=cfg.model.margin,
             generator=gen,
             groups=cfg.model.members,
         ).to(ctx.device)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -14,15 +13,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
+from ..data.rundata import RunData
 from ..evaluation.metrics import accuracy, auc, best_threshold
-from ..evaluation.predict import autocast, pair_metrics, pair_outputs
+from ..evaluation.predict import PairLoss, make_pair_loss, pair_metrics, pair_outputs
 from ..io import atomic_write_text
 from ..models import model_from_config
 from ..progress import progress
+from ..runtime import DistContext, all_sum, autocast, bf16_supported, set_threads
 from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights, save_weights
-from .distributed import DistContext, all_sum
 from .objectives import make_objective
-from .rundata import RunData
 
 StepHook = Callable[[int, int], None]  # (epoch, step) -> None, called after every step
 
@@ -41,64 +40,11 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """True where bfloat16 matmuls run natively (fast); emulated bf16 is slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def busy_cores(window: float = 0.25) -> float:
-    """Cores kept busy by other processes right now, from two reads of /proc/stat (Linux)."""
-
-    def read():
-        with open("/proc/stat") as fh:
-            v = [int(x) for x in fh.readline().split()[1:]]
-        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)  # total, idle + iowait
-
-    try:
-        total0, idle0 = read()
-        time.sleep(window)
-        total1, idle1 = read()
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    dt = total1 - total0
-    return 0.0 if dt <= 0 else (1 - (idle1 - idle0) / dt) * (os.cpu_count() or 1)
-
-
-def set_threads(cfg: Config, ctx: DistContext) -> int:
-    """CPU threads for this process: ``train.threads``, else the cores shared among processes."""
-    cores = os.cpu_count() or 1
-    threads = cfg.train.threads or max(1, cores // ctx.local_world)
-    torch.set_num_threads(threads)
-    if ctx.is_main and ctx.device.type == "cpu" and threads > 1 and not ctx.distributed:
-        busy = busy_cores()
-        if busy >= 0.5:
-            # Threads that share cores with another busy process wait on each other at every
-            # barrier: measured here, 1 thread then beat 2 by up to 10x.
-            print(
-                f"note: {busy:.1f} of {cores} cores are busy with other work; if training is "
-                "slow, try --set train.threads=1",
-                file=sys.stderr,
-            )
-    return threads
-
-
-def pair_loss(model, net, x1, x2, y):
-    """Head outputs and loss of a batch of pairs (forward only)."""
-    out = model(x1, x2)
-    return out, net.loss(out, y)  # the loss in float32 whatever the autocast dtype
-
-
-def train_step(model, net, opt, x1, x2, y, bf16: bool):
+def train_step(model, loss_fn: PairLoss, opt, x1, x2, y, bf16: bool):
     """One optimiser step on pre-gathered pairs (the benchmark's pure compute)."""
     with autocast(x1.device, bf16):
-        out, loss = pair_loss(model, net, x1, x2, y)
+        out = model(x1, x2)
+        loss = loss_fn(out, y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -150,13 +96,15 @@ def head_threshold(net, val_scores, val_y) -> float:
 
 
 @torch.no_grad()
-def validate(net, data: RunData, cfg: Config, ctx, bf16: bool) -> dict[str, float]:
+def validate(
+    net, loss_fn: PairLoss, data: RunData, cfg: Config, ctx, bf16: bool
+) -> dict[str, float]:
     """Validation loss, AUC and accuracy (at the head's threshold, or the best one here)."""
     out = pair_outputs(net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last)
     scores, y = net.score(out).numpy(), data.val.y.numpy()
     threshold = head_threshold(net, scores, y)
     return {
-        "val/loss": float(net.loss(out, data.val.y)),
+        "val/loss": float(loss_fn(out, data.val.y)),
         "val/acc": accuracy(scores, y, threshold),
         "val/auc": auc(scores, y),
     }
@@ -182,7 +130,7 @@ def fit(
     """Train ``cfg`` on ``data`` into ``run_dir``; returns the results written to results.json."""
     t, config_json = cfg.train, cfg.to_json()
     run_dir.mkdir(parents=True, exist_ok=True)
-    threads = set_threads(cfg, ctx)
+    threads = set_threads(t.threads, ctx)
     net = model_from_config(cfg, torch.Generator().manual_seed(t.seed)).to(ctx.device)
     if t.channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -192,22 +140,15 @@ def fit(
     opt = make_optimizer(module.parameters(), cfg)
     sched = make_scheduler(opt, cfg, sum(1 for _ in objective.batches(0)))
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
-    stopper, saver = EarlyStopping(t.patience), CheckpointSaver(run_dir, config_json, ctx.is_main)
-    start, rows = 0, []
-    if resume and saver.last_path.is_file():
-        state = saver.load_last()
-        module.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        stopper = EarlyStopping(**state["stopper"])
-        start, rows = state["epoch"] + 1, state["rows"]
+    saver = CheckpointSaver(run_dir, config_json, ctx.is_main)
+    stopper, start, rows = _restore(saver, module, opt, sched, t.patience, resume)
     logger = MetricLogger(run_dir, ctx.is_main, purge_step=start if resume else None)
     logger.rows = list(rows)
     if ctx.is_main:
         atomic_write_text(run_dir / "config.json", config_json)
         data.split.save(run_dir / "split.json", data.train_pairs)
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
+    val_loss = objective_loss(objective, net, cfg)
     t0 = time.perf_counter() - sum(r["seconds"] for r in rows)
     for epoch in range(start, t.epochs):
         if stopper.should_stop:
@@ -216,7 +157,7 @@ def fit(
         row = {
             "epoch": epoch + 1,
             **train_epoch(model, objective, opt, sched, cfg, ctx, epoch, hook),
-            **validate(net, data, cfg, ctx, use_bf16),
+            **validate(net, val_loss, data, cfg, ctx, use_bf16),
         }
         row["seconds"] = round(time.perf_counter() - tick, 3)
         logger.log(row)
@@ -224,13 +165,7 @@ def fit(
         improved = stopper.update(watched, epoch)
         saver.save(net, module, opt, sched, epoch, stopper, logger.rows, improved)
         if ctx.is_main:
-            print(
-                f"epoch {epoch + 1:3d}  train/loss {row['train/loss']:.4f}  train/acc "
-                f"{row['train/acc']:.3f}  val/loss {row['val/loss']:.4f}  val/acc "
-                f"{row['val/acc']:.3f}  val/auc {row['val/auc']:.3f}  {row['seconds']:.1f}s"
-                f"{'  *best' if improved else ''}",
-                file=sys.stderr,
-            )
+            print(epoch_line(row, improved), file=sys.stderr)
     logger.close()
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
@@ -243,6 +178,33 @@ def fit(
     if ctx.is_main:
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return results
+
+
+def objective_loss(objective, net, cfg: Config) -> PairLoss:
+    """The pair loss that validation reports: the objective's own, or (identity objectives)
+    the head's pair loss, so that every run's ``val/loss`` means the same thing."""
+    return getattr(objective, "loss", None) or make_pair_loss(net, cfg.model)
+
+
+def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: bool):
+    """Early stopping, first epoch and logged rows: new, or from ``last.pt`` when resuming."""
+    if not (resume and saver.last_path.is_file()):
+        return EarlyStopping(patience), 0, []
+    state = saver.load_last()
+    module.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return EarlyStopping(**state["stopper"]), state["epoch"] + 1, state["rows"]
+
+
+def epoch_line(row: dict, improved: bool) -> str:
+    return (
+        f"epoch {row['epoch']:3d}  train/loss {row['train/loss']:.4f}  train/acc "
+        f"{row['train/acc']:.3f}  val/loss {row['val/loss']:.4f}  val/acc "
+        f"{row['val/acc']:.3f}  val/auc {row['val/auc']:.3f}  {row['seconds']:.1f}s"
+        f"{'  *best' if improved else ''}"
+    )
 
 
 def fit_whitening(net, data: RunData, cfg: Config, ctx, bf16, saver, best_epoch) -> dict:
@@ -268,11 +230,12 @@ def fit_whitening(net, data: RunData, cfg: Config, ctx, bf16, saver, best_epoch)
 
 def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, seconds, threads) -> dict:
     """Best weights on validation (threshold chosen there) and, for the record only, on test."""
+    loss_fn = make_pair_loss(net, cfg.model)
     val_out = pair_outputs(
         net, data.images, data.val, ctx.device, use_bf16, cfg.train.channels_last
     )
     threshold = head_threshold(net, net.score(val_out).numpy(), data.val.y.numpy())
-    val = pair_metrics(net, val_out, data.val.y, threshold)
+    val = pair_metrics(net, loss_fn, val_out, data.val.y, threshold)
     results = {
         "best_epoch": stopper.best_epoch + 1,
         "epochs_run": len(rows),
@@ -292,7 +255,7 @@ def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, second
         out = pair_outputs(
             net, data.images, data.test, ctx.device, use_bf16, cfg.train.channels_last
         )
-        test = pair_metrics(net, out, data.test.y, threshold)
+        test = pair_metrics(net, loss_fn, out, data.test.y, threshold)
         results.update(
             {"test/loss": test["loss"], "test/acc": test["acc"], "test_pairs": len(data.test)}
         )

@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 
 from ..io import atomic_write_text, csv_text
-from .sweep import SweepSpec, _study, trial_key
+from .sweep import SweepSpec, open_study, trial_key
 
 COLUMNS = [("train.batch_size", "batch"), ("train.lr", "lr"), ("train.optimizer", "optimizer")]
 
@@ -19,7 +19,7 @@ def completed(spec: SweepSpec, storage: str) -> list[dict]:
     """Every finished trial: its settings and the numbers its run wrote."""
     from optuna.trial import TrialState
 
-    study = _study(spec, storage)
+    study = open_study(spec, storage)
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         out.append({"trial": t.number, "params": t.user_attrs["params"], **t.user_attrs})
@@ -49,97 +49,80 @@ def _reference_for(spec: SweepSpec, point: dict) -> dict | None:
     return None
 
 
-def table(spec: SweepSpec, trials: list[dict]) -> tuple[list[str], list[list], list[dict]]:
-    """Rows grouped by setting (seeds averaged), with the study's reported numbers beside."""
+# The numbers of each trial: (results key, table column, how to show the mean ± std).
+MEASURES = [
+    ("train_seconds", "time s", {"whole": True}),
+    ("test/loss", "test loss", {}),
+    ("test/acc", "test acc", {"pct": True}),
+    ("val/loss", "val loss", {}),
+    ("val/acc", "val acc", {"pct": True}),
+    ("test/auc", "test AUC", {}),
+    ("epochs_run", "epochs", {"whole": True}),
+]
+STUDY_COLUMNS = ["study: test acc", "study: val acc", "study: time s (K80)"]
+FLAT_KEYS = [k for k, _, _ in MEASURES[:-1]] + ["epochs_run", "best_epoch", "run_dir"]
+
+
+def _point(trial: dict) -> dict:
+    return {k: v for k, v in trial["params"].items() if k != "train.seed"}
+
+
+def _group(trials: list[dict]) -> list[list[dict]]:
+    """Trials of the same settings together (seeds averaged), in the order they were queued."""
     groups: dict[str, list[dict]] = {}
     for t in trials:
-        point = {k: v for k, v in t["params"].items() if k != "train.seed"}
-        groups.setdefault(trial_key(point), []).append(t)
+        groups.setdefault(trial_key(_point(t)), []).append(t)
+    return sorted(groups.values(), key=lambda ts: min(t["trial"] for t in ts))
+
+
+def _study_cells(ref: dict) -> list:
+    return [
+        f"{ref['test_acc']}%" if "test_acc" in ref else "",
+        f"{ref['val_acc']}%" if "val_acc" in ref else "",
+        ref.get("time_s", ""),
+    ]
+
+
+def table(spec: SweepSpec, trials: list[dict]) -> tuple[list[str], list[list], list[dict]]:
+    """Rows grouped by setting (seeds averaged), with the study's reported numbers beside;
+    also one flat row a trial (for results.csv)."""
     varied = sorted({k for t in trials for k in t["params"] if k != "train.seed"})
     extra = [k for k in varied if k not in dict(COLUMNS)]
     head = (
-        ["experiment"]
-        + [name for _, name in COLUMNS]
-        + extra
-        + [
-            "seeds",
-            "time s",
-            "test loss",
-            "test acc",
-            "val loss",
-            "val acc",
-            "test AUC",
-            "epochs",
-            "study: test acc",
-            "study: val acc",
-            "study: time s (K80)",
-        ]
+        ["experiment", *(name for _, name in COLUMNS), *extra, "seeds"]
+        + [column for _, column, _ in MEASURES]
+        + STUDY_COLUMNS
     )
     rows, flat = [], []
-    for key in sorted(groups, key=lambda k: min(t["trial"] for t in groups[k])):
-        ts = groups[key]
-        point = {k: v for k, v in ts[0]["params"].items() if k != "train.seed"}
+    for ts in _group(trials):
+        point = _point(ts[0])
         cfg = spec.config_for(point)
         ref = _reference_for(spec, point) or {}
-        col = {
-            "train.batch_size": cfg.train.batch_size,
-            "train.lr": cfg.train.lr,
-            "train.optimizer": cfg.train.optimizer,
-        }
-
-        def get(name, ts=ts):
-            return [float(t.get(name, float("nan"))) for t in ts]
-
+        col = {k: getattr(cfg.train, k.split(".")[1]) for k, _ in COLUMNS}
+        measures = [
+            _fmt([float(t.get(key, float("nan"))) for t in ts], **how) for key, _, how in MEASURES
+        ]
         rows.append(
-            [ref.get("exp", "")]
-            + [col[k] for k, _ in COLUMNS]
-            + [point.get(k, "") for k in extra]
-            + [
-                len(ts),
-                _fmt(get("train_seconds"), whole=True),
-                _fmt(get("test/loss")),
-                _fmt(get("test/acc"), pct=True),
-                _fmt(get("val/loss")),
-                _fmt(get("val/acc"), pct=True),
-                _fmt(get("test/auc")),
-                _fmt(get("epochs_run"), whole=True),
-                f"{ref['test_acc']}%" if "test_acc" in ref else "",
-                f"{ref['val_acc']}%" if "val_acc" in ref else "",
-                ref.get("time_s", ""),
-            ]
+            [ref.get("exp", ""), *(col[k] for k, _ in COLUMNS), *(point.get(k, "") for k in extra)]
+            + [len(ts), *measures, *_study_cells(ref)]
         )
-        for t in ts:
-            flat.append(
-                {
-                    "experiment": ref.get("exp", ""),
-                    **{
-                        k: t["params"].get(k, col.get(k))
-                        for k in dict(COLUMNS) | dict.fromkeys(extra)
-                    },
-                    "seed": t["params"].get("train.seed", 0),
-                    **{
-                        k: t.get(k, "")
-                        for k in (
-                            "train_seconds",
-                            "test/loss",
-                            "test/acc",
-                            "val/loss",
-                            "val/acc",
-                            "test/auc",
-                            "epochs_run",
-                            "best_epoch",
-                            "run_dir",
-                        )
-                    },
-                }
-            )
+        settings = list(dict(COLUMNS)) + extra
+        flat += [
+            {
+                "experiment": ref.get("exp", ""),
+                **{k: t["params"].get(k, col.get(k)) for k in settings},
+                "seed": t["params"].get("train.seed", 0),
+                **{k: t.get(k, "") for k in FLAT_KEYS},
+            }
+            for t in ts
+        ]
     return head, rows, flat
 
 
 def write(spec: SweepSpec, storage: str, out: Path) -> Path:
     """results.md, results.csv and figures in ``out``; returns the Markdown file."""
     from ..reporting import figures
-    from ..reporting.report import Section, to_markdown
+    from ..reporting.document import Section, to_markdown
 
     trials = completed(spec, storage)
     head, rows, flat = table(spec, trials)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, ConfigError, apply_overrides, load_file, read_toml
+from ..training.api import check_config
 
 HEARTBEAT_S = 10  # default; a killed worker's trial is declared dead after 2 missed beats
 
@@ -75,7 +76,9 @@ class SweepSpec:
 
     def config_for(self, params: dict[str, object]) -> Config:
         """The base config with ``params`` applied (``seed`` -> train.seed), validated."""
-        return apply_overrides(self.base, [f"{k}={_str(v)}" for k, v in params.items()])
+        config = apply_overrides(self.base, [f"{k}={_str(v)}" for k, v in params.items()])
+        check_config(config)  # what the tower and the loss ask, as training would check it
+        return config
 
 
 def _str(v) -> str:
@@ -138,7 +141,7 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     )
 
 
-def _study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
+def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
     import optuna
 
     # Grid points are all queued trials with fixed settings, so no sampler draws them.
@@ -163,7 +166,7 @@ def queue_points(
     """Queue every grid point x seed that has no finished, queued or running trial."""
     from optuna.trial import TrialState
 
-    study = _study(spec, storage_url, heartbeat)
+    study = open_study(spec, storage_url, heartbeat)
     live = {TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING}
     have = {
         trial_key(t.user_attrs.get("params", {}))
@@ -197,9 +200,8 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
     import optuna
     from optuna.trial import TrialState
 
-    from ..training.distributed import DistContext
-    from ..training.rundata import prepare
-    from ..training.trainer import fit
+    from ..runtime import DistContext
+    from ..training.api import train
 
     def objective(trial: optuna.Trial) -> float:
         params = trial.user_attrs.get("params")
@@ -227,9 +229,9 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
         run_dir = Path(args.root) / spec.name / run_name(params)
         trial.set_user_attr("run_dir", str(run_dir))
         resume = (run_dir / "last.pt").is_file()  # a retried trial continues where it died
-        results = fit(
-            cfg, prepare(cfg, cache_dir=args.cache_dir), run_dir, DistContext(), resume=resume
-        )
+        results = train(
+            cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=DistContext()
+        ).results
         for k, v in results.items():
             if isinstance(v, (int, float, str, bool)):
                 trial.set_user_attr(k, v)
@@ -260,7 +262,7 @@ def worker(args: WorkerArgs) -> None:
     os.environ.setdefault("SIAMESE_FACES_PROGRESS", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_sweep(args.spec_file)
-    study = _study(spec, args.storage, args.heartbeat)
+    study = open_study(spec, args.storage, args.heartbeat)
     objective = _objective_factory(spec, args)
 
     def count(*states):
@@ -321,7 +323,7 @@ def run_sweep(
     print(f"sweep {spec.name}: {queued} trial(s) queued, storage {storage}", file=sys.stderr)
     if spec.grid:
         # Decode the image cache once here, not in every worker at the same time.
-        from ..training.rundata import prepare
+        from ..data.rundata import prepare
 
         prepare(
             apply_overrides(spec.config_for(spec.points()[0]), [f"data.dir={data}"]),

@@ -8,11 +8,13 @@ from pathlib import Path
 import torch
 
 from ..config import Config
-from ..data.cache import load_images
-from ..data.images import Preprocess
-from ..data.pairs import PairsFile
-from ..data.source import DataSource, open_source
-from ..data.splits import Split, make_split
+from .cache import load_images
+from .images import Preprocess
+from .lfw import PairsFile, image_pairs
+from .pairs import ImagePair
+from .samplers import identity_pairs
+from .source import DataSource, open_source
+from .splits import Split, make_split
 
 
 @dataclass
@@ -22,7 +24,7 @@ class PairSet:
     a: torch.Tensor  # (P,) int64
     b: torch.Tensor  # (P,) int64
     y: torch.Tensor  # (P,) float32, 1 = same person
-    pairs: list  # the Pair records kept, for reports and examples
+    pairs: list[ImagePair]  # the pairs kept, for reports and examples
     dropped: int = 0  # pairs left out because an image was skipped as bad
 
     def __len__(self) -> int:
@@ -59,11 +61,10 @@ class RunData:
         return torch.tensor(rows, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
 
-def pair_set(pairs, rows: dict[Path, int], files) -> PairSet:
+def pair_set(pairs: list[ImagePair], rows: dict[Path, int]) -> PairSet:
+    """The pairs whose two images are both rows of the run's image array (bad ones skipped)."""
     keep = [
-        (p, rows[f1], rows[f2])
-        for p, (f1, f2) in zip(pairs, files, strict=True)
-        if f1 in rows and f2 in rows
+        (p, rows[p.image1], rows[p.image2]) for p in pairs if p.image1 in rows and p.image2 in rows
     ]
     a = torch.tensor([k[1] for k in keep], dtype=torch.int64)
     b = torch.tensor([k[2] for k in keep], dtype=torch.int64)
@@ -79,8 +80,6 @@ def prepare(
     split: Split | None = None,
 ) -> RunData:
     """Open the data named by ``config.data``, split it, and load every image through the cache."""
-    from ..data.pairs import resolve_images
-
     d = config.data
     source = open_source(d.dir, d.pairs_train or None, d.pairs_test or None, allow_overlap)
     train_pairs = source.require_train()
@@ -93,14 +92,14 @@ def prepare(
     pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
     loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
     rows = loaded.row_of
-    files = resolve_images(train_pairs, source.dataset)
+    files = image_pairs(train_pairs, source.dataset)
 
     def subset(idx):
-        return pair_set([train_pairs.pairs[i] for i in idx], rows, [files[i] for i in idx])
+        return pair_set([files[i] for i in idx], rows)
 
     test = None
     if source.test is not None:
-        test = pair_set(source.test.pairs, rows, resolve_images(source.test, source.dataset))
+        test = pair_set(image_pairs(source.test, source.dataset), rows)
     data = RunData(
         torch.from_numpy(loaded.images),
         loaded.paths,
@@ -124,9 +123,6 @@ def prepare(
 
 def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> PairSet:
     """``n`` pairs (half same) of ``people``'s images, formed from their names."""
-    from ..data.pairs import Pair
-    from ..data.samplers import identity_pairs
-
     rows, labels = data.identity_table(people)
     if not bool((torch.bincount(labels, minlength=len(people)) >= 2).any()):
         raise ValueError(
@@ -134,15 +130,10 @@ def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> Pa
             "or more images, so no same pair can be formed from their names; set "
             "data.val_identity_pairs=0 or raise data.val_fraction."
         )
-    index = {path: i for p in people for i, path in data.source.dataset.people[p].numbered.items()}
     a, b, same = identity_pairs(labels.numpy(), n, 0.5, seed, 0)
     row, person = rows.tolist(), [people[k] for k in labels.tolist()]
-
-    def image(i: int) -> tuple[str, int]:
-        return person[i], index.get(data.paths[row[i]], 0)
-
     pairs = [
-        Pair(*image(i), *image(j), bool(s), 0)
+        ImagePair(data.paths[row[i]], data.paths[row[j]], bool(s), person[i], person[j])
         for i, j, s in zip(a.tolist(), b.tolist(), same.tolist(), strict=True)
     ]
     return PairSet(rows[a], rows[b], torch.from_numpy(same).float(), pairs)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from . import options
+
 
 def cmd_sweep(args) -> int:
     import optuna
 
     from ..data.layout import resolve_data_dir
-    from .results import write
-    from .sweep import default_storage, load_sweep, run_sweep
+    from ..sweeps.results import write
+    from ..sweeps.sweep import default_storage, load_sweep, run_sweep
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_sweep(args.file)  # every point validated before anything runs
@@ -38,10 +40,10 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def add_sweep_commands(sub) -> None:
+def add_commands(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid or search of trainings on Optuna, then tabulate")
     p.add_argument("file", metavar="FILE", help="a sweep file (TOML with a [sweep] table)")
-    p.add_argument("--data", metavar="DIR", help="image folder (default: $SIAMESE_FACES_DATA)")
+    options.add_data(p, pairs=(), overlap=False, skip_bad=False)
     p.add_argument(
         "--storage",
         metavar="URL",
@@ -52,7 +54,6 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds per grid point (mean ± std)")
     p.add_argument("--root", default="runs/sweeps", help="where trial run folders go")
     p.add_argument("--out", metavar="DIR", help="where the table and figures go")
-    p.add_argument("--cache-dir", metavar="DIR")
     p.add_argument("--max-trials", type=int, help="stop each worker after this many trials")
     p.add_argument(
         "--heartbeat",

@@ -1,55 +1,16 @@
-"""The ``siamese-faces`` command line: one sub-command per thing a user does."""
+"""``siamese-faces data``: dataset analysis, validation splits, the image cache."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-from . import __version__
-
-
-def _data_args(p: argparse.ArgumentParser, pairs: bool = True) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--data",
-        metavar="DIR",
-        help="image folder: <Name>/<Name>_0001.jpg folders, a folder above one such "
-        "tree (LFW-a's lfw2/), or flat <Name>_0001.jpg files "
-        "(default: $SIAMESE_FACES_DATA)",
-    )
-    if pairs:
-        g.add_argument(
-            "--pairs-train",
-            metavar="FILE",
-            help="training pairs (default: pairsDevTrain.txt beside or above the images)",
-        )
-        g.add_argument(
-            "--pairs-test",
-            metavar="FILE",
-            help="test pairs (default: pairsDevTest.txt beside or above the images)",
-        )
-        g.add_argument(
-            "--allow-overlap",
-            action="store_true",
-            help="allow people who are in both pairs files (normally an error)",
-        )
-    g.add_argument(
-        "--skip-bad-images",
-        action="store_true",
-        help="leave out (and report) images that cannot be decoded instead of stopping",
-    )
-    g.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="where decoded images are cached (default: $SIAMESE_FACES_CACHE or "
-        "~/.cache/siamese-faces)",
-    )
+from ..config import DataConfig
+from . import options
 
 
 def _source(args):
-    from .data.source import open_source
+    from ..data.source import open_source
 
     return open_source(
         args.data,
@@ -60,7 +21,7 @@ def _source(args):
 
 
 def cmd_data_stats(args) -> int:
-    from .data.stats import dataset_stats, example_grid, format_stats
+    from ..data.stats import dataset_stats, example_grid, format_stats
 
     source = _source(args)
     stats = dataset_stats(source)
@@ -76,11 +37,11 @@ def cmd_data_stats(args) -> int:
 
 
 def cmd_data_split(args) -> int:
-    from .data.splits import make_split
+    from ..data.splits import make_split
 
     source = _source(args)
     pairs = source.require_train()
-    split = make_split(pairs, args.rule, args.fraction, args.seed)
+    split = make_split(pairs, args.split, args.val_fraction, args.split_seed)
     if args.out:
         split.save(Path(args.out), pairs)
     counts = split.counts(pairs)
@@ -107,9 +68,9 @@ def cmd_data_split(args) -> int:
 
 
 def cmd_data_cache(args) -> int:
-    from .data.cache import load_images
-    from .data.images import Preprocess
-    from .data.layout import open_dataset
+    from ..data.cache import load_images
+    from ..data.images import Preprocess
+    from ..data.layout import open_dataset
 
     dataset = open_dataset(args.data)
     pre = Preprocess(args.size, tuple(args.crop) if args.crop else None)
@@ -147,21 +108,13 @@ def cmd_data_cache(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="siamese-faces",
-        description="One-shot face verification with Siamese networks: analyse a face dataset, "
-        "train, evaluate, verify two photos, report.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_commands(sub) -> None:
     data = sub.add_parser("data", help="dataset analysis, validation splits, image cache")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     p = data_sub.add_parser("stats", help="people, images and pairs per split; example grid")
-    _data_args(p)
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    options.add_data(p)
+    options.add_json(p, "the figures")
     p.add_argument(
         "--grid",
         metavar="PNG",
@@ -172,21 +125,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_stats)
 
     p = data_sub.add_parser("split", help="train/validation split of the training pairs")
-    _data_args(p)
+    options.add_data(p)
+    d = DataConfig()  # the defaults of data.split, data.val_fraction, data.split_seed
     p.add_argument(
-        "--rule",
+        "--split",
         choices=("people", "letters"),
-        default="people",
-        help="people: no person on both sides (default); letters: the study's rule",
+        default=d.split,
+        help="data.split: people, no person on both sides (default); letters, the study's rule",
     )
-    p.add_argument("--fraction", type=float, default=0.3, help="validation fraction (people rule)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the people rule")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help=f"data.val_fraction: validation share of the pairs (default {d.val_fraction})",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=d.split_seed, help="data.split_seed, of the people rule"
+    )
+    # The spellings before the flags took their settings' names, for one release.
+    p.add_argument("--rule", dest="split", choices=("people", "letters"), help=options.HIDDEN)
+    p.add_argument("--fraction", dest="val_fraction", type=float, help=options.HIDDEN)
+    p.add_argument("--seed", dest="split_seed", type=int, help=options.HIDDEN)
     p.add_argument("--out", metavar="FILE", help="save the split as JSON")
-    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    options.add_json(p, "the counts")
     p.set_defaults(func=cmd_data_split)
 
     p = data_sub.add_parser("cache", help="decode and cache every image; time it")
-    _data_args(p, pairs=False)
+    options.add_data(p, pairs=(), overlap=False)
     p.add_argument("--size", type=int, default=125, help="side of the square model input")
     p.add_argument(
         "--crop",
@@ -196,36 +161,5 @@ def build_parser() -> argparse.ArgumentParser:
         help="crop box as fractions of the frame, before resizing",
     )
     p.add_argument("--twice", action="store_true", help="load a second time and time the cache")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_json(p)
     p.set_defaults(func=cmd_data_cache)
-
-    from .training.cli import add_training_commands
-
-    add_training_commands(sub)
-    from .evaluation.cli import add_evaluation_commands
-
-    add_evaluation_commands(sub)
-    from .reporting.cli import add_reporting_commands
-
-    add_reporting_commands(sub)
-    from .experiments.cli import add_sweep_commands
-
-    add_sweep_commands(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .data.images import BadImageError
-    from .data.layout import DatasetError
-    from .data.pairs import PairsFormatError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (DatasetError, PairsFormatError, BadImageError, ValueError) as exc:
-        # User errors: one clear line, no traceback. Bugs (other exceptions) keep theirs.
-        print(f"siamese-faces: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("siamese-faces: interrupted", file=sys.stderr)
-        return 130

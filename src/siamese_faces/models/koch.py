@@ -1,9 +1,11 @@
-"""Towers: the shared network that turns one face into an embedding."""
+"""Koch et al.'s convolutional tower: the study's network, registered as ``model.name = "koch"``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .registry import register_tower
 
 
 def dropout_schedule(first: float, layers: int) -> list[float]:
@@ -69,3 +71,20 @@ class KochTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
         h = self.features(x)  # (B, C, s, s)
         return self.activation(self.fc(torch.flatten(h, 1)))
+
+
+@register_tower("koch", batchnorm=lambda settings: settings["batchnorm"])
+def koch(
+    input_size: int = 105,
+    filters: tuple[int, ...] = (8, 16, 32, 64),
+    kernels: tuple[int, ...] = (10, 7, 4, 4),
+    pool_layers: int = 3,
+    fc: int = 2048,
+    fc_activation: str = "sigmoid",
+    dropout: float = 0.0,
+    batchnorm: bool = False,
+) -> KochTower:
+    """Koch et al.'s tower as the study configured it (``model.*`` settings of the same names)."""
+    return KochTower(
+        input_size, filters, kernels, pool_layers, fc, fc_activation, dropout, batchnorm
+    )

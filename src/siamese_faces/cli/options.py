@@ -1,0 +1,122 @@
+"""Every option more than one command takes, defined once and named after its setting.
+
+A flag that sets a configuration value is that setting's name (``--pairs-test`` is
+``data.pairs_test``, ``--device`` is ``train.device``); an old spelling stays as a hidden alias
+for one release (``--pairs``, ``--rule``, ``--fraction``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import preset_names
+
+DEFAULT_PRESET = "default"  # the recipe of docs/accuracy.md that trains in minutes
+HIDDEN = argparse.SUPPRESS
+
+
+def add_data(
+    p: argparse.ArgumentParser,
+    *,
+    data: bool = True,
+    pairs: tuple[str, ...] = ("train", "test"),
+    overlap: bool = True,
+    skip_bad: bool = True,
+) -> None:
+    """``--data`` (data.dir), ``--pairs-train`` / ``--pairs-test``, and how images are read."""
+    g = p.add_argument_group("data")
+    if data:
+        g.add_argument(
+            "--data",
+            metavar="DIR",
+            help="image folder (data.dir): <Name>/<Name>_0001.jpg folders, a folder above one "
+            "such tree (LFW-a's lfw2/), or flat <Name>_0001.jpg files "
+            "(default: $SIAMESE_FACES_DATA)",
+        )
+    if "train" in pairs:
+        g.add_argument(
+            "--pairs-train",
+            metavar="FILE",
+            help="training pairs, data.pairs_train (default: pairsDevTrain.txt beside or above "
+            "the images)",
+        )
+    if "test" in pairs:
+        g.add_argument(
+            "--pairs-test",
+            metavar="FILE",
+            help="test pairs, data.pairs_test (default: pairsDevTest.txt beside or above the "
+            "images); a View 2 pairs.txt is also scored by the 10-fold protocol",
+        )
+        g.add_argument("--pairs", dest="pairs_test", help=HIDDEN)  # evaluate's old spelling
+    if overlap:
+        g.add_argument(
+            "--allow-overlap",
+            action="store_true",
+            help="allow people who are in both pairs files (normally an error)",
+        )
+    if skip_bad:
+        g.add_argument(
+            "--skip-bad-images",
+            action="store_true",
+            help="leave out (and report) images that cannot be decoded instead of stopping",
+        )
+    g.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where decoded images are cached (default: $SIAMESE_FACES_CACHE or "
+        "~/.cache/siamese-faces)",
+    )
+
+
+def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=default,
+        help="where to run: the setting train.device (auto: CUDA when present)",
+    )
+
+
+def add_config(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
+    """``--preset`` / ``--config`` / ``--set`` / ``--device`` and the run folder ``--out``."""
+    g = p.add_argument_group("configuration")
+    g.add_argument(
+        "--preset",
+        choices=preset_names(),
+        help=f"a shipped configuration (default: {DEFAULT_PRESET})",
+    )
+    g.add_argument("--config", metavar="FILE", help="an experiment file (TOML)")
+    g.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    add_device(g)
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=default_out,
+        help=f"run folder (default: {default_out or 'runs/<name>-seed<seed>'})",
+    )
+
+
+def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="a run folder written by `train`")
+
+
+def add_oneshot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ways", type=int, default=20, help="N of the one-shot test (default 20)")
+    p.add_argument("--trials", type=int, default=1000, help="one-shot trials (default 1000)")
+
+
+def data_options(args: argparse.Namespace) -> dict:
+    """How images are read, as the library's keyword arguments."""
+    return {
+        "skip_bad_images": getattr(args, "skip_bad_images", False),
+        "cache_dir": getattr(args, "cache_dir", None),
+    }

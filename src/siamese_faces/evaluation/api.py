@@ -1,0 +1,198 @@
+"""Using a trained run, as functions: open its data, evaluate, one-shot, verify files.
+
+The command line (``siamese-faces evaluate``, ``verify``, ``oneshot``), the report and the
+tests all call these; nothing here parses arguments or prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.lfw import TEST_PAIRS
+from ..data.rundata import RunData, prepare
+from ..data.source import open_source
+from ..data.splits import load_split
+from ..io import atomic_write_text, csv_text
+from .metrics import best_threshold, ten_fold, verification_report
+from .oneshot import run_trials, sample_trials
+from .predict import pair_outputs
+from .runs import LoadedRun
+
+
+@dataclass
+class Evaluation:
+    """Every verification metric on a run's test pairs, and each pair's score."""
+
+    result: dict  # JSON-able: accuracies at both thresholds, AUC, EER, TAR@FAR, 10-fold
+    rows: list[dict]  # one a pair: name1, image1, name2, image2, same, fold, score
+
+    @property
+    def name(self) -> str:
+        """The scored pairs file's stem: ``eval-<name>.json``, ``scores-<name>.csv``."""
+        return Path(self.result["pairs_file"]).stem
+
+
+def open_run_data(
+    run: LoadedRun,
+    data_dir: str | None = None,
+    pairs_test: str | None = None,
+    *,
+    skip_bad_images: bool = False,
+    cache_dir: str | Path | None = None,
+    allow_overlap: bool = False,
+) -> tuple[RunData, RunData]:
+    """The run's validation data, and the data to score: the run's own, or ``data_dir`` /
+    ``pairs_test`` instead. The validation pairs (where the threshold is chosen) always come
+    from the run's own data and its saved split."""
+    d = run.config.data
+    if data_dir:
+        d = dataclasses.replace(d, dir=str(data_dir))
+    if pairs_test:
+        d = dataclasses.replace(d, pairs_test=str(pairs_test))
+    config = dataclasses.replace(run.config, data=d)
+    own_source = open_source(run.config.data.dir, run.config.data.pairs_train or None, None, True)
+    split = load_split(run.path / "split.json", own_source.require_train())
+    own = dataclasses.replace(run.config.data, pairs_test="")
+    val_data = prepare(
+        dataclasses.replace(config, data=own), skip_bad_images, cache_dir, True, split=split
+    )
+    if config.data == own:
+        return val_data, val_data
+    return val_data, prepare(config, skip_bad_images, cache_dir, allow_overlap, split=split)
+
+
+def _scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
+    out = pair_outputs(
+        run.net, data.images, pairs, run.device, run.bf16, run.config.train.channels_last
+    )
+    return out, run.net.score(out).numpy()
+
+
+def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
+    """Every verification metric on ``data.test``; the threshold comes from validation only."""
+    if data.test is None:
+        raise ValueError("no test pairs to evaluate: pass --pairs-test FILE.")
+    _, val_scores = _scores(run, val_data, val_data.val)
+    val_threshold = best_threshold(val_scores, val_data.val.y.numpy())
+    out, scores = _scores(run, data, data.test)
+    y = data.test.y.numpy()
+    result = {
+        "run": str(run.path),
+        "pairs_file": str(data.source.test.path),
+        "loss": float(run.pair_loss(out, data.test.y).detach()),
+        "at_model_threshold": verification_report(scores, y, run.threshold),
+        "at_val_threshold": verification_report(scores, y, val_threshold),
+        "dropped_pairs": data.test.dropped,
+    }
+    if data.source.test.folds > 1:
+        result["ten_fold"] = ten_fold(scores, y, [p.fold for p in data.test.pairs])
+    tree = data.source.dataset.tree
+    rows = [
+        {
+            "name1": p.name1,
+            "image1": _relative(p.image1, tree),
+            "name2": p.name2,
+            "image2": _relative(p.image2, tree),
+            "same": int(p.same),
+            "fold": p.fold,
+            "score": float(s),
+        }
+        for p, s in zip(data.test.pairs, scores, strict=True)
+    ]
+    return Evaluation(result, rows)
+
+
+def _relative(path: Path, tree: Path) -> str:
+    try:
+        return str(path.relative_to(tree))
+    except ValueError:
+        return str(path)
+
+
+def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
+    """``scores-<name>.csv`` and ``eval-<name>.json`` in the run folder."""
+    scores, result = run.path / f"scores-{ev.name}.csv", run.path / f"eval-{ev.name}.json"
+    atomic_write_text(scores, csv_text(ev.rows))
+    atomic_write_text(result, json.dumps(ev.result, indent=2))
+    return scores, result
+
+
+def saved_evaluation(run: LoadedRun, name: str = "") -> Evaluation | None:
+    """The evaluation saved in the run folder for pairs file ``name`` (default: the run's own
+    test file), or None when there is none in the current format."""
+    name = name or Path(run.config.data.pairs_test or TEST_PAIRS).stem
+    scores, result = run.path / f"scores-{name}.csv", run.path / f"eval-{name}.json"
+    if not (scores.is_file() and result.is_file()):
+        return None
+    with open(scores) as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and "image1" not in rows[0]:
+        return None  # written before pairs were image files: score again
+    return Evaluation(json.loads(result.read_text()), rows)
+
+
+def oneshot(
+    run: LoadedRun, data: RunData, ways: int = 20, shots: int = 1, trials: int = 1000, seed: int = 0
+) -> dict:
+    """Koch's N-way one-shot identification among the test pairs' (unseen) people."""
+    if data.source.test is None:
+        raise ValueError(
+            "one-shot trials use the test pairs file's people: pass --pairs-test FILE."
+        )
+    people = data.people_rows(data.source.test.people)
+    rows = torch.tensor(sorted({r for rs in people.values() for r in rs}))
+    sub = run.embed(data.images, rows)  # each image embedded once, reused by every trial
+    emb = torch.zeros(len(data.images), sub.shape[1])
+    emb[rows] = sub
+    drawn = sample_trials(people, ways, shots, trials, seed)
+    return {
+        "run": str(run.path),
+        **run_trials(drawn, emb, run.scores),
+        "shots": shots,
+        "seed": seed,
+        "people": len(people),
+    }
+
+
+def oneshot_file(run: LoadedRun, ways: int, shots: int = 1) -> Path:
+    return run.path / f"oneshot-{ways}way-{shots}shot.json"
+
+
+def verify_files(run: LoadedRun, image1: str | Path, image2: str | Path) -> dict:
+    """Same person or not, for two image files of any size, mode or format."""
+    h = run.embed_files([image1, image2])
+    score = float(run.scores(h[:1], h[1:])[0])
+    return {
+        "image1": str(image1),
+        "image2": str(image2),
+        "same": score > run.threshold,
+        "score": score,
+        "threshold": run.threshold,
+    }
+
+
+def verify_csv(run: LoadedRun, path: Path) -> list[dict]:
+    """Score every row ``image1,image2`` of a CSV (header optional); paths relative to it."""
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if rows and rows[0][:2] == ["image1", "image2"]:
+        rows = rows[1:]
+    for i, r in enumerate(rows):
+        if len(r) < 2:
+            raise ValueError(f"{path}:{i + 1}: a row needs two image paths, image1,image2.")
+    files = sorted({(path.parent / r[k]).resolve() for r in rows for k in (0, 1)})
+    index = {f: i for i, f in enumerate(files)}
+    emb = run.embed_files(files)
+    a = torch.tensor([index[(path.parent / r[0]).resolve()] for r in rows])
+    b = torch.tensor([index[(path.parent / r[1]).resolve()] for r in rows])
+    scores = run.scores(emb[a], emb[b]).tolist() if rows else []
+    return [
+        {"image1": r[0], "image2": r[1], "score": s, "same": int(s > run.threshold)}
+        for r, s in zip(rows, scores, strict=True)
+    ]

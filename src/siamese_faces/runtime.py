@@ -1,0 +1,127 @@
+"""Where and how the arithmetic runs: device, DDP under ``torchrun``, CPU threads, bf16.
+
+Every floor that runs a net (training, evaluation, the service) asks this one module, so
+that a run is scored with the same precision and layout it was trained with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Who this process is among those ``torchrun`` started (alone: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
+    """``cpu``, ``cuda`` (an error when none is visible) or ``auto`` (CUDA when present)."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device='cuda' but no CUDA device is visible; use auto or cpu.")
+    if preference in ("cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def init_distributed(device_preference: str = "auto") -> DistContext:
+    """Join the process group when launched by ``torchrun`` (WORLD_SIZE > 1), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    device = pick_device(device_preference, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistContext(rank, world, local_rank, local_world, device)
+
+
+def all_sum(values: list[float], ctx: DistContext) -> list[float]:
+    """Element-wise sum of ``values`` over every process (identity when alone)."""
+    if not ctx.distributed:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True where bfloat16 matmuls run natively (fast); emulated bf16 is slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on ``device`` when ``enabled``, else nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def busy_cores(window: float = 0.25) -> float:
+    """Cores kept busy by other processes right now, from two reads of /proc/stat (Linux)."""
+
+    def read():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)  # total, idle + iowait
+
+    try:
+        total0, idle0 = read()
+        time.sleep(window)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    dt = total1 - total0
+    return 0.0 if dt <= 0 else (1 - (idle1 - idle0) / dt) * (os.cpu_count() or 1)
+
+
+def set_threads(threads: int, ctx: DistContext) -> int:
+    """CPU threads for this process: ``threads``, else (0) the cores shared among processes."""
+    cores = os.cpu_count() or 1
+    threads = threads or max(1, cores // ctx.local_world)
+    torch.set_num_threads(threads)
+    if ctx.is_main and ctx.device.type == "cpu" and threads > 1 and not ctx.distributed:
+        busy = busy_cores()
+        if busy >= 0.5:
+            # Threads that share cores with another busy process wait on each other at every
+            # barrier: measured here, 1 thread then beat 2 by up to 10x.
+            print(
+                f"note: {busy:.1f} of {cores} cores are busy with other work; if training is "
+                "slow, try --set train.threads=1",
+                file=sys.stderr,
+            )
+    return threads

@@ -25,8 +25,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from siamese_faces.config import apply_overrides, load_file, preset_path
+from siamese_faces.evaluation.predict import make_pair_loss
 from siamese_faces.models import model_from_config
-from siamese_faces.training.trainer import bf16_supported, make_optimizer, train_step
+from siamese_faces.runtime import bf16_supported
+from siamese_faces.training.trainer import make_optimizer, train_step
 
 VARIANTS = {  # name: (channels_last, bf16)
     "fp32": (False, False),
@@ -60,32 +62,32 @@ def setup(preset: str, batch: int, channels_last: bool):
     x1 = torch.rand(batch, 1, s, s).contiguous(memory_format=fmt)
     x2 = torch.rand(batch, 1, s, s).contiguous(memory_format=fmt)
     y = (torch.arange(batch) % 2).float()
-    return cfg, net, opt, x1, x2, y
+    return cfg, (net, make_pair_loss(net, cfg.model)), opt, x1, x2, y
 
 
 def step_flops(preset: str, batch: int) -> float:
-    _, net, opt, x1, x2, y = setup(preset, batch, False)
+    _, (net, loss), opt, x1, x2, y = setup(preset, batch, False)
     with FlopCounterMode(display=False) as counter:
-        train_step(net, net, opt, x1, x2, y, False)
+        train_step(net, loss, opt, x1, x2, y, False)
     return float(counter.get_total_flops())
 
 
 def time_steps(preset: str, batch: int, channels_last: bool, bf16: bool, seconds: float) -> float:
-    _, net, opt, x1, x2, y = setup(preset, batch, channels_last)
+    _, (net, loss), opt, x1, x2, y = setup(preset, batch, channels_last)
     for _ in range(3):
-        train_step(net, net, opt, x1, x2, y, bf16)
+        train_step(net, loss, opt, x1, x2, y, bf16)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or steps < 3:
-        train_step(net, net, opt, x1, x2, y, bf16)
+        train_step(net, loss, opt, x1, x2, y, bf16)
         steps += 1
     return (time.perf_counter() - t0) / steps
 
 
 def epoch_vs_compute(data_dir: str) -> dict:
     """One real epoch of the default path vs the same steps on pre-gathered tensors."""
-    from siamese_faces.training.distributed import DistContext
+    from siamese_faces.data.rundata import batch_images, prepare
+    from siamese_faces.runtime import DistContext
     from siamese_faces.training.objectives import make_objective
-    from siamese_faces.training.rundata import batch_images, prepare
     from siamese_faces.training.trainer import make_scheduler, train_epoch
 
     cfg = load_file(preset_path("study2019"))
@@ -111,7 +113,7 @@ def epoch_vs_compute(data_dir: str) -> dict:
     ]
     t0 = time.perf_counter()
     for x1, x2, y in batches:
-        train_step(net, net, opt, x1, x2, y, bf16)
+        train_step(net, objective.loss, opt, x1, x2, y, bf16)
     compute = time.perf_counter() - t0
     return {
         "epoch_s": round(epoch, 3),

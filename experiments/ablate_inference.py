@@ -19,7 +19,7 @@ import statistics
 
 from torch import nn
 
-from siamese_faces.evaluation.cli import evaluate_run, open_run_data
+from siamese_faces.evaluation.api import evaluate, open_run_data
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
@@ -65,7 +65,7 @@ def main() -> None:
     rows, fitted = [], {}
     for path in args.runs:
         run = load_run(path)
-        val_data, data = open_run_data(None, run)
+        val_data, data = open_run_data(run)
         if args.ridges:
             run.net.whiten = nn.Identity()  # fitted from the tower's own embeddings
             ridges = [float(r) for r in args.ridges.split(",")]
@@ -78,7 +78,7 @@ def main() -> None:
         row = {"run": path}
         for on in (True, False):
             set_lever(run, args.lever, on, val_data, args.ridge, fitted)
-            result, _ = evaluate_run(run, val_data, data)  # threshold re-chosen on validation
+            result = evaluate(run, val_data, data).result  # threshold re-chosen on validation
             row[f"on={on}"] = result["at_val_threshold"]["acc"]
             row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
         rows.append(row)

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from siamese_faces.config import Config, apply_overrides
+from siamese_faces.data.rundata import prepare
 from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
-from siamese_faces.training.rundata import prepare
 
 
 def hog(images: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:

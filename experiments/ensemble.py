@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from siamese_faces.evaluation.cli import open_run_data
+from siamese_faces.evaluation.api import open_run_data
 from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
 from siamese_faces.evaluation.predict import pair_outputs
 from siamese_faces.evaluation.runs import load_run
@@ -29,7 +29,7 @@ def main() -> None:
     val_scores, test_scores, splits, seconds = [], [], set(), 0.0
     for path in args.runs:
         run = load_run(path)
-        val_data, data = open_run_data(None, run)
+        val_data, data = open_run_data(run)
         splits.add((tuple(val_data.split.val), run.config.data.split_seed))
         cl = run.config.train.channels_last
         for pairs, store, d in (

@@ -16,11 +16,11 @@ import argparse
 import dataclasses
 import statistics
 
+from siamese_faces.data.rundata import prepare
 from siamese_faces.data.splits import load_split
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import pair_outputs
 from siamese_faces.evaluation.runs import load_run
-from siamese_faces.training.rundata import prepare
 
 
 def shared_validation_auc(path: str, fraction: float, formed: int) -> tuple[float, int]:

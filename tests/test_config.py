@@ -11,6 +11,7 @@ from siamese_faces.config import (
     preset_names,
     preset_path,
 )
+from siamese_faces.training.api import check_config
 
 
 def test_presets_load_and_match_the_reference():
@@ -133,8 +134,20 @@ def test_members_need_a_cosine_head():
 
 
 def test_batchnorm_needs_two_faces_a_batch():
+    # The tower declares its BatchNorm when it registers; training checks it before any data.
     with pytest.raises(ConfigError, match="BatchNorm needs at least 2"):
-        apply_overrides(Config(), ["model.name=resnet", "train.batch_size=1"])
+        check_config(apply_overrides(Config(), ["model.name=resnet", "train.batch_size=1"]))
+    with pytest.raises(ConfigError, match="BatchNorm needs at least 2"):
+        check_config(apply_overrides(Config(), ["model.batchnorm=true", "train.batch_size=1"]))
+    check_config(apply_overrides(Config(), ["train.batch_size=1"]))  # koch without: fine
+
+
+def test_a_pair_loss_must_take_what_the_head_gives():
+    check_config(apply_overrides(Config(), ["model.head=euclidean"]))  # its own: contrastive
+    with pytest.raises(ConfigError, match="takes a distance, but model.head='l1_sigmoid'"):
+        check_config(apply_overrides(Config(), ["model.loss=contrastive"]))
+    with pytest.raises(ConfigError, match="registered losses are bce, contrastive, cosface"):
+        check_config(apply_overrides(Config(), ["model.loss=nope"]))
 
 
 def test_member_views_one_box_a_member():

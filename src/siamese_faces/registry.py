@@ -36,8 +36,8 @@ class Entry:
 class Registry:
     """``kind`` builders, looked up by the value of the configuration ``setting``."""
 
-    def __init__(self, kind: str, setting: str) -> None:
-        self.kind, self.setting = kind, setting
+    def __init__(self, kind: str, setting: str, plural: str = "") -> None:
+        self.kind, self.setting, self.plural = kind, setting, plural or f"{kind}s"
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, **declared) -> Callable[[Callable], Callable]:
@@ -58,7 +58,7 @@ class Registry:
     def get(self, name: str) -> Entry:
         if name not in self._entries:
             raise ValueError(
-                f"{self.setting}={name!r}: registered {self.kind}s are {', '.join(self)}."
+                f"{self.setting}={name!r}: registered {self.plural} are {', '.join(self)}."
             )
         return self._entries[name]
 

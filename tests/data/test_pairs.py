@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siamese_faces.data.layout import open_dataset
-from siamese_faces.data.pairs import (
+from siamese_faces.data.lfw import (
     DuplicatePairsWarning,
     PairsFormatError,
     check_disjoint,

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from siamese_faces.data.pairs import parse_pairs
+from siamese_faces.data.lfw import parse_pairs
 from siamese_faces.data.source import open_source
 from siamese_faces.data.splits import load_split, make_split, split_letters, split_people
 

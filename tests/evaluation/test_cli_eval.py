@@ -9,9 +9,9 @@ from PIL import Image
 
 from siamese_faces.cli import main
 from siamese_faces.config import Config, apply_overrides
-from siamese_faces.data.pairs import DuplicatePairsWarning
-from siamese_faces.training.distributed import DistContext
-from siamese_faces.training.rundata import prepare
+from siamese_faces.data.lfw import DuplicatePairsWarning
+from siamese_faces.data.rundata import prepare
+from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
 
 from ..training.test_training import TINY

@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from siamese_faces.config import load_file, preset_names, preset_path
+from siamese_faces.config import ModelConfig, load_file, preset_names, preset_path
+from siamese_faces.evaluation.predict import make_pair_loss
 from siamese_faces.models import MODELS, create_model, model_from_config
 from siamese_faces.models.init import initialise
-from siamese_faces.models.towers import KochTower, dropout_schedule
+from siamese_faces.models.koch import KochTower, dropout_schedule
 
 SMALL = dict(input_size=32, filters=(4, 8), kernels=(5, 3), pool_layers=2, fc=16)
 HEAD_VARIANTS = [
@@ -30,7 +31,7 @@ def check_model(net, size, batch=3):
     assert net.score(out).shape == (batch,)
     assert torch.isfinite(out).all()
     assert net.embed(x1).shape[0] == batch
-    loss = net.loss(out, torch.tensor([1.0, 0.0, 1.0][:batch]))
+    loss = make_pair_loss(net, ModelConfig())(out, torch.tensor([1.0, 0.0, 1.0][:batch]))
     assert torch.isfinite(loss)
     loss.backward()
     for name, p in net.named_parameters():
@@ -162,7 +163,7 @@ def test_members_train_independently_and_vote_by_mean_cosine(name):
         net.train()
         out = net(x1, x2)
         assert out.shape == (4, 2)  # one cosine per member while training
-        net.loss(out, y).backward()
+        make_pair_loss(net, ModelConfig())(out, y).backward()
         return [p.grad.clone() for p in first.parameters()]
 
     before = grads_of_first_member()

@@ -81,7 +81,7 @@ def architecture_rows(**model):
 
     from siamese_faces.config import Config, DataConfig
     from siamese_faces.models import create_model
-    from siamese_faces.reporting.report import architecture
+    from siamese_faces.reporting.analysis import architecture
 
     net = create_model(
         "resnet", input_size=16, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, **model

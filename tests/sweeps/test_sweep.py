@@ -13,8 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from siamese_faces.config import ConfigError
-from siamese_faces.experiments.results import table
-from siamese_faces.experiments.sweep import load_sweep, run_sweep
+from siamese_faces.sweeps.results import table
+from siamese_faces.sweeps.sweep import load_sweep, run_sweep
 
 from ..training.test_training import TINY
 
@@ -200,7 +200,7 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
 
 
 def test_seconds_and_epochs_print_whole():
-    from siamese_faces.experiments.results import _fmt
+    from siamese_faces.sweeps.results import _fmt
 
     assert _fmt([2192.4], whole=True) == "2192"  # not 2.19e+03
     assert _fmt([100.0, 120.0], whole=True) == "110 ± 14"

@@ -14,13 +14,13 @@ import torch
 
 from siamese_faces.cli import main
 from siamese_faces.config import Config, apply_overrides
+from siamese_faces.data.rundata import prepare
 from siamese_faces.data.splits import Split
 from siamese_faces.evaluation.metrics import accuracy
 from siamese_faces.evaluation.predict import pair_outputs
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.runtime import DistContext
 from siamese_faces.training.callbacks import EarlyStopping
-from siamese_faces.training.distributed import DistContext
-from siamese_faces.training.rundata import prepare
 from siamese_faces.training.trainer import fit
 
 TINY = [

@@ -14,7 +14,7 @@ from torch import nn
 from ..config import ConfigError, ModelConfig
 from ..registry import Registry
 
-LOSSES = Registry("loss", "model.loss")
+LOSSES = Registry("loss", "model.loss", "losses")
 register_loss = LOSSES.register
 
 

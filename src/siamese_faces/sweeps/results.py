@@ -143,22 +143,46 @@ def write(spec: SweepSpec, storage: str, out: Path) -> Path:
 
 
 def draw(trials: list[dict], out: Path, figures) -> list[tuple[Path, str]]:
+    """The sweep's figures, saved in ``out``: (file, caption) each."""
+    made = [
+        (
+            figures.save(validation_curves(trials), out / "validation-curves.png"),
+            "Validation accuracy and loss per epoch, every trial overlaid",
+        )
+    ]
+    if any(k != "train.seed" for t in trials for k in t["params"]):
+        made.append(
+            (
+                figures.save(accuracy_by_setting(trials), out / "accuracy-by-setting.png"),
+                "Test and validation accuracy against each swept setting",
+            )
+        )
+    made.append(
+        (
+            figures.save(time_per_trial(trials), out / "time-per-trial.png"),
+            "Training time of each trial",
+        )
+    )
+    return made
+
+
+def validation_curves(trials: list[dict]):
+    """Validation accuracy and loss per epoch of every trial, from its metrics.csv."""
     import matplotlib.pyplot as plt
 
-    made = []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for t in trials:
         metrics = Path(t["run_dir"]) / "metrics.csv"
         if not metrics.is_file():
             continue
-        rows = list(csv.DictReader(open(metrics)))
-        label = Path(t["run_dir"]).name
+        with open(metrics) as fh:
+            rows = list(csv.DictReader(fh))
         for ax, key in zip(axes, ("val/acc", "val/loss"), strict=True):
             ax.plot(
                 [int(r["epoch"]) for r in rows],
                 [float(r[key]) for r in rows],
                 alpha=0.6,
-                label=label,
+                label=Path(t["run_dir"]).name,
             )
     for ax, key in zip(axes, ("validation accuracy", "validation loss"), strict=True):
         ax.set_xlabel("epoch")
@@ -166,45 +190,42 @@ def draw(trials: list[dict], out: Path, figures) -> list[tuple[Path, str]]:
         ax.grid(alpha=0.3)
     if len(trials) <= 16:
         axes[1].legend(fontsize=6)
-    made.append(
-        (
-            figures.save(fig, out / "validation-curves.png"),
-            "Validation accuracy and loss per epoch, every trial overlaid",
-        )
-    )
+    return fig
+
+
+def accuracy_by_setting(trials: list[dict]):
+    """Test and validation accuracy against each swept setting, one panel a setting."""
+    import matplotlib.pyplot as plt
 
     varied = sorted({k for t in trials for k in t["params"] if k != "train.seed"})
-    if varied:
-        fig, axes = plt.subplots(1, len(varied), figsize=(4 * len(varied), 3.4), squeeze=False)
-        for ax, k in zip(axes[0], varied, strict=True):
-            # numbers in numeric order (32 before 128), other settings by name
-            raw = {t["params"][k] for t in trials}
-            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
-            values = [str(v) for v in sorted(raw, key=None if numeric else str)]
-            for metric, marker in (("test/acc", "o"), ("val/acc", "x")):
-                ax.scatter(
-                    [values.index(str(t["params"][k])) for t in trials],
-                    [t.get(metric, float("nan")) for t in trials],
-                    marker=marker,
-                    label=metric,
-                    alpha=0.7,
-                )
-            ax.set_xticks(range(len(values)), values, fontsize=7)
-            ax.set_xlabel(k)
-            ax.set_ylabel("accuracy")
-            ax.grid(alpha=0.3)
-        axes[0][0].legend()
-        made.append(
-            (
-                figures.save(fig, out / "accuracy-by-setting.png"),
-                "Test and validation accuracy against each swept setting",
+    fig, axes = plt.subplots(1, len(varied), figsize=(4 * len(varied), 3.4), squeeze=False)
+    for ax, k in zip(axes[0], varied, strict=True):
+        # numbers in numeric order (32 before 128), other settings by name
+        raw = {t["params"][k] for t in trials}
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+        values = [str(v) for v in sorted(raw, key=None if numeric else str)]
+        for metric, marker in (("test/acc", "o"), ("val/acc", "x")):
+            ax.scatter(
+                [values.index(str(t["params"][k])) for t in trials],
+                [t.get(metric, float("nan")) for t in trials],
+                marker=marker,
+                label=metric,
+                alpha=0.7,
             )
-        )
+        ax.set_xticks(range(len(values)), values, fontsize=7)
+        ax.set_xlabel(k)
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    return fig
+
+
+def time_per_trial(trials: list[dict]):
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(trials)), 3.4))
     names = [Path(t["run_dir"]).name for t in trials]
     ax.bar(range(len(trials)), [t.get("train_seconds", 0) for t in trials])
     ax.set_xticks(range(len(trials)), names, rotation=80, fontsize=6)
     ax.set_ylabel("training time, s")
-    made.append((figures.save(fig, out / "time-per-trial.png"), "Training time of each trial"))
-    return made
+    return fig

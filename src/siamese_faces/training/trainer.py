@@ -131,14 +131,8 @@ def fit(
     t, config_json = cfg.train, cfg.to_json()
     run_dir.mkdir(parents=True, exist_ok=True)
     threads = set_threads(t.threads, ctx)
-    net = model_from_config(cfg, torch.Generator().manual_seed(t.seed)).to(ctx.device)
-    if t.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    objective = make_objective(net, data, cfg, ctx)
+    net, objective, model, opt, sched = build(cfg, data, ctx)
     module = objective.module  # what is trained: the net, plus any loss parameters
-    model = DistributedDataParallel(module) if ctx.distributed else module
-    opt = make_optimizer(module.parameters(), cfg)
-    sched = make_scheduler(opt, cfg, sum(1 for _ in objective.batches(0)))
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
     saver = CheckpointSaver(run_dir, config_json, ctx.is_main)
     stopper, start, rows = _restore(saver, module, opt, sched, t.patience, resume)
@@ -178,6 +172,20 @@ def fit(
     if ctx.is_main:
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return results
+
+
+def build(cfg: Config, data: RunData, ctx: DistContext):
+    """The net (weights from ``train.seed``), its objective, the module that DDP trains (the
+    net plus any loss parameters), the optimiser and the learning-rate schedule."""
+    net = model_from_config(cfg, torch.Generator().manual_seed(cfg.train.seed)).to(ctx.device)
+    if cfg.train.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    objective = make_objective(net, data, cfg, ctx)
+    module = objective.module
+    model = DistributedDataParallel(module) if ctx.distributed else module
+    opt = make_optimizer(module.parameters(), cfg)
+    sched = make_scheduler(opt, cfg, sum(1 for _ in objective.batches(0)))
+    return net, objective, model, opt, sched
 
 
 def objective_loss(objective, net, cfg: Config) -> PairLoss:

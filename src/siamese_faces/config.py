@@ -34,7 +34,8 @@ def _is_box(box: tuple[float, ...]) -> bool:
     return len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
 
 
-def _check(ok: bool, setting: str, value, fix: str) -> None:
+def check(ok: bool, setting: str, value, fix: str) -> None:
+    """A ConfigError naming ``setting``, its ``value`` and the ``fix`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"{setting}={value!r}: {fix}")
 
@@ -58,22 +59,22 @@ class DataConfig:
     val_identity_pairs: int = 0
 
     def __post_init__(self) -> None:
-        _check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
+        check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
         if self.crop:
-            _check(
+            check(
                 _is_box(self.crop),
                 "data.crop",
                 self.crop,
                 "give left,top,right,bottom as fractions, e.g. 0.2,0.2,0.8,0.8.",
             )
-        _check(
+        check(
             self.val_identity_pairs == 0
             or (self.val_identity_pairs > 0 and self.protocol == "unrestricted"),
             "data.val_identity_pairs",
             self.val_identity_pairs,
             'pairs formed from names need data.protocol = "unrestricted"; else use 0.',
         )
-        _check(
+        check(
             0 < self.val_fraction < 1,
             "data.val_fraction",
             self.val_fraction,
@@ -112,52 +113,42 @@ class ModelConfig:
     views: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             len(self.filters) >= 1 and all(f > 0 for f in self.filters),
             "model.filters",
             self.filters,
             "give one positive channel count per conv layer, e.g. 8,16,32,64.",
         )
-        _check(
-            len(self.kernels) == len(self.filters) and all(k > 0 for k in self.kernels),
-            "model.kernels",
-            self.kernels,
-            f"give one positive kernel size per conv layer ({len(self.filters)} here).",
-        )
-        _check(
-            0 <= self.pool_layers <= len(self.filters),
-            "model.pool_layers",
-            self.pool_layers,
-            f"use 0..{len(self.filters)}.",
-        )
-        _check(self.fc > 0, "model.fc", self.fc, "use a positive number of units, e.g. 2048.")
-        _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "use a rate in [0, 1).")
-        _check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
-        _check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
-        _check(self.blocks >= 1, "model.blocks", self.blocks, "use 1 or more.")
-        _check(self.members >= 1, "model.members", self.members, "use 1 or more.")
-        _check(
+        # Settings that only one tower reads (model.kernels, model.pool_layers for koch) are
+        # checked by that tower's registration (models/koch.py), not here.
+        check(self.fc > 0, "model.fc", self.fc, "use a positive number of units, e.g. 2048.")
+        check(0 <= self.dropout < 1, "model.dropout", self.dropout, "use a rate in [0, 1).")
+        check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
+        check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
+        check(self.blocks >= 1, "model.blocks", self.blocks, "use 1 or more.")
+        check(self.members >= 1, "model.members", self.members, "use 1 or more.")
+        check(
             self.members == 1 or self.head == "cosine",
             "model.members",
             self.members,
             'an ensemble averages cosines: set model.head = "cosine", or members = 1.',
         )
-        _check(
+        check(
             not self.views or len(self.views) == self.members,
             "model.views",
             self.views,
             f"give one view a member ({self.members} here), or none.",
         )
         for box in self.views:
-            _check(
+            check(
                 _is_box(box),
                 "model.views",
                 self.views,
                 "give each view as left,top,right,bottom fractions, views apart by ';', "
                 "e.g. 0,0,1,1;0.1,0.1,0.9,0.9.",
             )
-        _check(self.wccn >= 0, "model.wccn", self.wccn, "use 0 (off) or a ridge > 0, e.g. 0.1.")
-        _check(
+        check(self.wccn >= 0, "model.wccn", self.wccn, "use 0 (off) or a ridge > 0, e.g. 0.1.")
+        check(
             self.wccn == 0 or self.head == "cosine",
             "model.wccn",
             self.wccn,
@@ -190,21 +181,21 @@ class TrainConfig:
     bf16: bool = True  # bfloat16 autocast for the forward pass (CPU with AVX512-BF16, or GPU)
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "train.lr", self.lr, "use a positive learning rate, e.g. 1e-3.")
-        _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "use a value in [0, 1).")
-        _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "use >= 0.")
-        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "use >= 1, e.g. 128.")
-        _check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
-        _check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
-        _check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
-        _check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
-        _check(
+        check(self.lr > 0, "train.lr", self.lr, "use a positive learning rate, e.g. 1e-3.")
+        check(0 <= self.momentum < 1, "train.momentum", self.momentum, "use a value in [0, 1).")
+        check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "use >= 0.")
+        check(self.batch_size >= 1, "train.batch_size", self.batch_size, "use >= 1, e.g. 128.")
+        check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
+        check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
+        check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
+        check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
+        check(
             0 <= self.same_fraction < 1,
             "train.same_fraction",
             self.same_fraction,
             "use 0 (pairs as they are) or a share of same pairs below 1, e.g. 0.5.",
         )
-        _check(
+        check(
             self.pairs_per_epoch >= 0,
             "train.pairs_per_epoch",
             self.pairs_per_epoch,

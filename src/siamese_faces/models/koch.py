@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import check
 from .registry import register_tower
 
 
@@ -73,7 +74,21 @@ class KochTower(nn.Module):
         return self.activation(self.fc(torch.flatten(h, 1)))
 
 
-@register_tower("koch", batchnorm=lambda settings: settings["batchnorm"])
+def check_settings(m: dict) -> None:
+    """What this tower asks of the model.* settings it reads, each with the fix."""
+    layers = len(m["filters"])
+    check(
+        len(m["kernels"]) == layers and all(k > 0 for k in m["kernels"]),
+        "model.kernels",
+        m["kernels"],
+        f"give one positive kernel size per conv layer ({layers} here).",
+    )
+    check(
+        0 <= m["pool_layers"] <= layers, "model.pool_layers", m["pool_layers"], f"use 0..{layers}."
+    )
+
+
+@register_tower("koch", batchnorm=lambda settings: settings["batchnorm"], check=check_settings)
 def koch(
     input_size: int = 105,
     filters: tuple[int, ...] = (8, 16, 32, 64),

@@ -3,7 +3,8 @@
 A tower registers itself in its own file (``@register_tower("name")`` on a builder whose
 keyword arguments are its ``model.*`` settings, with its own defaults) and declares what the
 configuration must check (``batchnorm``: whether it has BatchNorm, a bool or a function of
-its settings). The net around it (head, members, views, whitening, initialisation) is the
+its settings; ``check``: a function of its settings that raises ConfigError with the fix).
+The net around it (head, members, views, whitening, initialisation) is the
 same for every tower. Every registered tower goes through the same shape, NaN and gradient
 tests.
 """
@@ -40,7 +41,8 @@ def create_model(name: str, generator: torch.Generator | None = None, **settings
     tower_params = entry.params or set()
     # A model.* setting of another tower is no error (a configuration names them all); a
     # name that is no setting at all is.
-    unknown = set(settings) - tower_params - {f.name for f in dataclasses.fields(ModelConfig)}
+    known = {"input_size", *(f.name for f in dataclasses.fields(ModelConfig))}  # input: data.size
+    unknown = set(settings) - tower_params - known
     if unknown:
         raise ValueError(
             f"model {name!r} takes no setting {', '.join(sorted(unknown))}; it takes "
@@ -72,9 +74,11 @@ def has_batchnorm(model: ModelConfig) -> bool:
 def check_model_config(config: Config) -> None:
     """What the registered tower asks of the configuration; a ConfigError with the fix."""
     try:
-        MODELS.get(config.model.name)
+        entry = MODELS.get(config.model.name)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if "check" in entry.declared:
+        entry.declared["check"](dataclasses.asdict(config.model))
     if has_batchnorm(config.model) and config.train.batch_size < 2:
         raise ConfigError(
             f"train.batch_size={config.train.batch_size}: BatchNorm needs at least 2 faces a "

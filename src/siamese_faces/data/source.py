@@ -62,3 +62,8 @@ def open_source(
     test = _pairs(dataset, pairs_test, TEST_PAIRS)
     overlap = check_disjoint(train, test, allow_overlap) if train and test else set()
     return DataSource(dataset, train, test, overlap)
+
+
+def saved_name(pairs_test: str | Path | None) -> str:
+    """The name a run's results for these test pairs are saved under (the file's stem)."""
+    return Path(pairs_test or TEST_PAIRS).stem

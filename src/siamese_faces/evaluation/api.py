@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..data.lfw import TEST_PAIRS
 from ..data.rundata import RunData, prepare
-from ..data.source import open_source
+from ..data.source import open_source, saved_name
 from ..data.splits import load_split
 from ..io import atomic_write_text, csv_text
 from .metrics import best_threshold, ten_fold, verification_report
@@ -126,7 +125,7 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
 def saved_evaluation(run: LoadedRun, name: str = "") -> Evaluation | None:
     """The evaluation saved in the run folder for pairs file ``name`` (default: the run's own
     test file), or None when there is none in the current format."""
-    name = name or Path(run.config.data.pairs_test or TEST_PAIRS).stem
+    name = name or saved_name(run.config.data.pairs_test)
     scores, result = run.path / f"scores-{name}.csv", run.path / f"eval-{name}.json"
     if not (scores.is_file() and result.is_file()):
         return None

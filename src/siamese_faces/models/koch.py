@@ -19,6 +19,21 @@ def dropout_schedule(first: float, layers: int) -> list[float]:
     return [round(max(first - 0.05 * k, min(first, 0.1)), 4) for k in range(layers)]
 
 
+def check_settings(m: dict) -> None:
+    """What this tower asks of the model.* settings it reads, each with the fix."""
+    layers = len(m["filters"])
+    check(
+        len(m["kernels"]) == layers and all(k > 0 for k in m["kernels"]),
+        "model.kernels",
+        m["kernels"],
+        f"give one positive kernel size per conv layer ({layers} here).",
+    )
+    check(
+        0 <= m["pool_layers"] <= layers, "model.pool_layers", m["pool_layers"], f"use 0..{layers}."
+    )
+
+
+@register_tower("koch", batchnorm=lambda settings: settings["batchnorm"], check=check_settings)
 class KochTower(nn.Module):
     """Koch et al.'s convolutional tower, as configurable as the study explored it.
 
@@ -28,9 +43,9 @@ class KochTower(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        filters,
-        kernels,
+        input_size: int = 105,
+        filters: tuple[int, ...] = (8, 16, 32, 64),
+        kernels: tuple[int, ...] = (10, 7, 4, 4),
         pool_layers: int = 3,
         fc: int = 2048,
         fc_activation: str = "sigmoid",
@@ -72,34 +87,3 @@ class KochTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
         h = self.features(x)  # (B, C, s, s)
         return self.activation(self.fc(torch.flatten(h, 1)))
-
-
-def check_settings(m: dict) -> None:
-    """What this tower asks of the model.* settings it reads, each with the fix."""
-    layers = len(m["filters"])
-    check(
-        len(m["kernels"]) == layers and all(k > 0 for k in m["kernels"]),
-        "model.kernels",
-        m["kernels"],
-        f"give one positive kernel size per conv layer ({layers} here).",
-    )
-    check(
-        0 <= m["pool_layers"] <= layers, "model.pool_layers", m["pool_layers"], f"use 0..{layers}."
-    )
-
-
-@register_tower("koch", batchnorm=lambda settings: settings["batchnorm"], check=check_settings)
-def koch(
-    input_size: int = 105,
-    filters: tuple[int, ...] = (8, 16, 32, 64),
-    kernels: tuple[int, ...] = (10, 7, 4, 4),
-    pool_layers: int = 3,
-    fc: int = 2048,
-    fc_activation: str = "sigmoid",
-    dropout: float = 0.0,
-    batchnorm: bool = False,
-) -> KochTower:
-    """Koch et al.'s tower as the study configured it (``model.*`` settings of the same names)."""
-    return KochTower(
-        input_size, filters, kernels, pool_layers, fc, fc_activation, dropout, batchnorm
-    )

@@ -27,6 +27,9 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + self.skip(x))
 
 
+# Its own defaults for the net around it too: a BatchNorm tower trains well from PyTorch's
+# initialisation, and its unsquashed embedding is meant for a cosine.
+@register_tower("resnet", batchnorm=True, net_defaults={"init": "default", "head": "cosine"})
 class ResNetTower(nn.Module):
     """stem conv(3x3, stride 2) -> one stage per ``filters`` entry (``blocks`` basic blocks,
     stride 2 from the second stage) -> global average pool -> [dropout] -> Linear(fc) -> BN.
@@ -35,7 +38,12 @@ class ResNetTower(nn.Module):
     """
 
     def __init__(
-        self, input_size: int, filters, fc: int = 256, dropout: float = 0.0, blocks: int = 1
+        self,
+        input_size: int = 64,
+        filters: tuple[int, ...] = (32, 64, 128, 256),
+        fc: int = 256,
+        dropout: float = 0.0,
+        blocks: int = 1,
     ) -> None:
         super().__init__()
         if input_size < 2 ** len(filters):
@@ -63,17 +71,3 @@ class ResNetTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
         h = self.pool(self.stages(self.stem(x))).flatten(1)  # (B, C)
         return self.bn(self.fc(self.dropout(h)))
-
-
-# Its own defaults for the net around it too: a BatchNorm tower trains well from PyTorch's
-# initialisation, and its unsquashed embedding is meant for a cosine.
-@register_tower("resnet", batchnorm=True, net_defaults={"init": "default", "head": "cosine"})
-def resnet(
-    input_size: int = 64,
-    filters: tuple[int, ...] = (32, 64, 128, 256),
-    fc: int = 256,
-    dropout: float = 0.0,
-    blocks: int = 1,
-) -> ResNetTower:
-    """A small residual tower (``filters`` = stage widths, ``fc`` = embedding width)."""
-    return ResNetTower(input_size, filters, fc, dropout, blocks)

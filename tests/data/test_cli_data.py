@@ -64,6 +64,24 @@ def test_split_saves_json(lfw_like, tmp_path, capsys):
     assert json.loads(out_file.read_text())["rule"] == "people"
 
 
+def test_split_flags_are_the_settings_names_and_old_spellings_still_work(lfw_like, capsys):
+    data = ["data", "split", "--data", str(lfw_like), "--json"]
+    new = run(capsys, *data, "--split", "people", "--val-fraction", "0.5", "--split-seed", "3")
+    old = run(capsys, *data, "--rule", "people", "--fraction", "0.5", "--seed", "3")
+    assert new[0] == old[0] == 0 and json.loads(new[1]) == json.loads(old[1])
+    counts = json.loads(new[1])
+    assert (counts["fraction"], counts["seed"]) == (0.5, 3)
+    assert json.loads(run(capsys, *data, "--split", "letters")[1])["rule"] == "letters"
+    help_text = run_help(capsys, "data", "split")
+    assert "--val-fraction" in help_text and "--fraction" not in help_text  # aliases hidden
+
+
+def run_help(capsys, *argv) -> str:
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
 def test_cache_skip_bad_images_reports_them(lfw_like, capsys):
     (lfw_like / "lfw2" / "Bob_B" / "Bob_B_0002.jpg").write_bytes(b"")
     code, _, err = run(capsys, "data", "cache", "--data", str(lfw_like), "--size", "16")

@@ -31,7 +31,11 @@ def test_evaluate_writes_every_metric_and_the_scores(run, capsys):
     for key in ("at_model_threshold", "at_val_threshold"):
         assert REPORT_KEYS <= set(out[key])
     with open(run / "scores-pairsDevTest.csv") as fh:
-        assert len(list(csv.DictReader(fh))) == 4
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    # Pairs past the parser are image files: the scores name them relative to the tree.
+    assert list(rows[0])[:4] == ["name1", "image1", "name2", "image2"]
+    assert (rows[0]["name1"], rows[0]["image1"]) == ("Gus_G", "Gus_G/Gus_G_0001.jpg")
 
 
 def test_view2_pairs_get_the_ten_fold_protocol(run, lfw_like, capsys):
@@ -92,3 +96,16 @@ def test_oneshot_is_reproducible(run, capsys):
     main(args)
     assert json.loads(capsys.readouterr().out) == a
     assert a["ways"] == 2 and a["trials"] == 30 and 0 <= a["acc"] <= 1
+
+
+def test_scores_saved_before_pairs_were_files_are_scored_again(run, capsys):
+    from siamese_faces.evaluation.api import saved_evaluation
+    from siamese_faces.evaluation.runs import load_run
+
+    assert main(["evaluate", str(run), "--json"]) == 0
+    capsys.readouterr()
+    loaded = load_run(run)
+    assert saved_evaluation(loaded).rows[0]["image1"].endswith(".jpg")
+    scores = run / "scores-pairsDevTest.csv"
+    scores.write_text("name1,index1,name2,index2,same,fold,score\nGus_G,1,Gus_G,2,1,0,0.5\n")
+    assert saved_evaluation(loaded) is None  # the report then evaluates again

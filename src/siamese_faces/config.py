@@ -57,6 +57,12 @@ class DataConfig:
     # validation people's own images (seeded by split_seed), for a steadier choice of epoch
     # and threshold than the training file's few hundred; 0 = that file's pairs only.
     val_identity_pairs: int = 0
+    # LFW View 2: k in 1..10 trains on the other nine folds of the View 2 file (data.pairs_test,
+    # default pairs.txt) and tests on fold k; 0 = View 1's pairs files.
+    fold: int = 0
+    # Unrestricted: whose images train. pairs: the people of the training pairs; people-file:
+    # every person of View 1's peopleDevTrain.txt (validation people left out).
+    train_people: Literal["pairs", "people-file"] = "pairs"
 
     def __post_init__(self) -> None:
         check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
@@ -73,6 +79,14 @@ class DataConfig:
             "data.val_identity_pairs",
             self.val_identity_pairs,
             'pairs formed from names need data.protocol = "unrestricted"; else use 0.',
+        )
+        check(0 <= self.fold <= 100, "data.fold", self.fold, "use 0 (View 1) or a fold 1..10.")
+        check(
+            self.train_people == "pairs" or (self.protocol == "unrestricted" and not self.fold),
+            "data.train_people",
+            self.train_people,
+            "the people file is View 1's unrestricted training people: set data.protocol = "
+            '"unrestricted" and data.fold = 0, or data.train_people = "pairs".',
         )
         check(
             0 < self.val_fraction < 1,

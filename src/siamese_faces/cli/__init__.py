@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import data, evaluate, report, sweep, train
+from . import benchmark, data, evaluate, report, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for commands in (data, train, evaluate, report, sweep):
+    for commands in (data, train, evaluate, report, sweep, benchmark):
         commands.add_commands(sub)
     return parser
 

@@ -77,8 +77,10 @@ def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
     )
 
 
-def add_config(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
-    """``--preset`` / ``--config`` / ``--set`` / ``--device`` and the run folder ``--out``."""
+def add_config(
+    p: argparse.ArgumentParser, default_out: str | None = None, out: bool = True
+) -> None:
+    """``--preset`` / ``--config`` / ``--set`` / ``--device`` and (``out``) the run folder."""
     g = p.add_argument_group("configuration")
     g.add_argument(
         "--preset",
@@ -93,6 +95,8 @@ def add_config(p: argparse.ArgumentParser, default_out: str | None = None) -> No
         help="override one setting, e.g. --set train.lr=3e-4 (repeatable)",
     )
     add_device(g)
+    if not out:
+        return
     p.add_argument(
         "--out",
         metavar="DIR",

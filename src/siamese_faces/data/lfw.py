@@ -24,9 +24,12 @@ from pathlib import Path
 from .layout import NUMBERED, FaceDataset, Person
 from .pairs import ImagePair
 
-# View 1's file names, looked for beside and above the image tree.
-TRAIN_PAIRS = "pairsDevTrain.txt"
+# LFW's file names, looked for beside and above the image tree.
+TRAIN_PAIRS = "pairsDevTrain.txt"  # View 1
 TEST_PAIRS = "pairsDevTest.txt"
+TRAIN_PEOPLE = "peopleDevTrain.txt"  # View 1's training people (a superset of the pairs')
+TEST_PEOPLE = "peopleDevTest.txt"
+VIEW2_PAIRS = "pairs.txt"  # View 2: 10 folds of 300 same + 300 different pairs
 
 
 class PairsFormatError(ValueError):
@@ -77,6 +80,63 @@ class PairsFile:
     @property
     def num_different(self) -> int:
         return len(self.pairs) - self.num_same
+
+    def select_folds(self, folds: set[int], tag: str) -> PairsFile:
+        """The pairs of ``folds`` (0-based) as a file of their own, named ``path#tag``, whose
+        digest depends on the whole file and the selection (a split saved for one fold's
+        training pairs is refused for another's)."""
+        digest = hashlib.sha256(f"{self.sha256}#{tag}".encode()).hexdigest()
+        kept = tuple(p for p in self.pairs if p.fold in folds)
+        return PairsFile(Path(f"{self.path}#{tag}"), self.format, len(folds), kept, digest)
+
+
+def view2_fold(pairs: PairsFile, fold: int) -> tuple[PairsFile, PairsFile]:
+    """LFW View 2's protocol for ``fold`` (1-based): training pairs from the other folds,
+    test pairs from this one."""
+    if pairs.format != "view2" or not 1 <= fold <= pairs.folds:
+        raise PairsFormatError(
+            f"{pairs.path}: data.fold={fold} needs a View 2 pairs file ('F N' header) with at "
+            f"least {fold} folds; this one has {pairs.folds} ({pairs.format}). Use LFW's "
+            f"{VIEW2_PAIRS} as data.pairs_test, or data.fold=0 for View 1's files."
+        )
+    others = set(range(pairs.folds)) - {fold - 1}
+    return pairs.select_folds(others, f"train-fold{fold}"), pairs.select_folds(
+        {fold - 1}, f"fold{fold}"
+    )
+
+
+def parse_people(path: str | Path) -> dict[str, int]:
+    """A people file (``peopleDevTrain.txt``): a count line N, then N ``name<TAB>images``
+    lines; an error naming file:line for anything else."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+    except FileNotFoundError:
+        raise PairsFormatError(f"{path}: people file not found.") from None
+    except UnicodeDecodeError:
+        raise PairsFormatError(f"{path}: not UTF-8 text; is this a people file?") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or not lines[0].strip().isdigit():
+        raise PairsFormatError(f"{path}:1: the first line must be the number of people.")
+    expected = int(lines[0])
+    if len(lines) - 1 != expected:
+        raise PairsFormatError(
+            f"{path}:1: the header says {expected} people, but {len(lines) - 1} lines follow."
+        )
+    people = {}
+    for k, text in enumerate(lines[1:], start=2):
+        fields = text.split("\t") if "\t" in text else text.split()
+        where = f"{path}:{k}"
+        if len(fields) != 2:
+            raise PairsFormatError(f"{where}: a people line is name<TAB>number of images.")
+        count = fields[1].strip()
+        if not (count.isascii() and count.isdigit() and int(count) > 0):
+            raise PairsFormatError(
+                f"{where}: number of images {count!r} is not a positive integer."
+            )
+        people[_check_name(fields[0].strip(), where)] = int(count)
+    return people
 
 
 def _check_name(name: str, where: str) -> str:

@@ -13,7 +13,7 @@ from .images import Preprocess
 from .lfw import PairsFile, image_pairs
 from .pairs import ImagePair
 from .samplers import identity_pairs
-from .source import DataSource, open_source
+from .source import DataSource, source_of, training_people_file
 from .splits import Split, make_split
 
 
@@ -81,7 +81,7 @@ def prepare(
 ) -> RunData:
     """Open the data named by ``config.data``, split it, and load every image through the cache."""
     d = config.data
-    source = open_source(d.dir, d.pairs_train or None, d.pairs_test or None, allow_overlap)
+    source = source_of(d, allow_overlap)
     train_pairs = source.require_train()
     split = split or make_split(train_pairs, d.split, d.val_fraction, d.split_seed)
     if not split.val:
@@ -113,12 +113,29 @@ def prepare(
     )
     if d.protocol == "unrestricted":
         val_people = {n for i in split.val for n in train_pairs.pairs[i].people}
-        people = sorted({n for i in split.train for n in train_pairs.pairs[i].people} - val_people)
+        people = sorted(training_people(data, d.train_people) - val_people)
         data.identity_rows, data.identity_labels = data.identity_table(people)
         if d.val_identity_pairs:
             more = identity_pair_set(data, sorted(val_people), d.val_identity_pairs, d.split_seed)
             data.val = concat_pairs(data.val, more)
     return data
+
+
+def training_people(data: RunData, which: str) -> set[str]:
+    """Whose images may train (unrestricted): the training pairs' people, or View 1's people
+    file; never a person of the test pairs (an error, not a silent drop)."""
+    if which == "pairs":
+        return {n for i in data.split.train for n in data.train_pairs.pairs[i].people}
+    path, people = training_people_file(data.source.dataset)
+    people &= set(data.source.dataset.people)  # a name without images trains nothing
+    tested = people & (data.source.test.people if data.source.test else set())
+    if tested:
+        raise ValueError(
+            f"{path}: {len(tested)} of its people are in the test pairs ({sorted(tested)[0]}, "
+            "...); a test person must never train. Use LFW's own people file, or "
+            'data.train_people="pairs".'
+        )
+    return people
 
 
 def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> PairSet:

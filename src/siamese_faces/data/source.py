@@ -6,15 +6,20 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import DataConfig
 from .layout import FaceDataset, find_pairs_file, open_dataset
 from .lfw import (
     TEST_PAIRS,
     TRAIN_PAIRS,
+    TRAIN_PEOPLE,
+    VIEW2_PAIRS,
     PairsFile,
     PairsFormatError,
     check_disjoint,
     parse_pairs,
+    parse_people,
     resolve_images,
+    view2_fold,
 )
 
 
@@ -54,16 +59,61 @@ def _pairs(dataset: FaceDataset, explicit: str | Path | None, default_name: str)
 
 
 def open_source(
-    data=None, pairs_train=None, pairs_test=None, allow_overlap: bool = False
+    data=None, pairs_train=None, pairs_test=None, allow_overlap: bool = False, fold: int = 0
 ) -> DataSource:
-    """Open the dataset, find and check its pairs files (optional for non-LFW datasets)."""
+    """Open the dataset, find and check its pairs files (optional for non-LFW datasets).
+
+    ``fold`` k > 0 is LFW View 2's protocol: ``pairs_test`` (default ``pairs.txt``) gives both,
+    the other folds' pairs for training and fold k's for testing.
+    """
     dataset = open_dataset(data)
-    train = _pairs(dataset, pairs_train, TRAIN_PAIRS)
-    test = _pairs(dataset, pairs_test, TEST_PAIRS)
+    if fold:
+        if pairs_train:
+            raise ValueError(
+                f"data.fold={fold} trains on the other folds of the View 2 file; leave "
+                "data.pairs_train (--pairs-train) empty."
+            )
+        view2 = _pairs(dataset, pairs_test, VIEW2_PAIRS)
+        if view2 is None:
+            raise PairsFormatError(
+                f"data.fold={fold}: no {VIEW2_PAIRS} beside or above {dataset.tree}; pass "
+                "--pairs-test FILE (LFW's View 2 pairs file)."
+            )
+        train, test = view2_fold(view2, fold)
+    else:
+        train = _pairs(dataset, pairs_train, TRAIN_PAIRS)
+        test = _pairs(dataset, pairs_test, TEST_PAIRS)
     overlap = check_disjoint(train, test, allow_overlap) if train and test else set()
     return DataSource(dataset, train, test, overlap)
 
 
-def saved_name(pairs_test: str | Path | None) -> str:
-    """The name a run's results for these test pairs are saved under (the file's stem)."""
-    return Path(pairs_test or TEST_PAIRS).stem
+def source_of(data: DataConfig, allow_overlap: bool = False) -> DataSource:
+    """The source that the settings ``data.*`` name."""
+    return open_source(
+        data.dir, data.pairs_train or None, data.pairs_test or None, allow_overlap, data.fold
+    )
+
+
+def training_people_file(dataset: FaceDataset) -> tuple[Path, set[str]]:
+    """View 1's training people (``peopleDevTrain.txt`` beside or above the images)."""
+    path = find_pairs_file(dataset, TRAIN_PEOPLE)
+    if path is None:
+        raise PairsFormatError(
+            f'data.train_people="people-file": no {TRAIN_PEOPLE} beside or above '
+            f'{dataset.tree}; put LFW\'s file there, or use data.train_people="pairs".'
+        )
+    return path, set(parse_people(path))
+
+
+def saved_name(pairs_file: str | Path) -> str:
+    """The name results for a test pairs file are saved under: its stem, and a View 2 fold's
+    tag (``pairs.txt#fold3`` -> ``pairs-fold3``)."""
+    base, _, tag = str(pairs_file).partition("#")
+    return Path(base).stem + (f"-{tag}" if tag else "")
+
+
+def saved_name_for(data: DataConfig) -> str:
+    """The saved name of the test pairs that the settings ``data.*`` name."""
+    if data.fold:
+        return saved_name(f"{data.pairs_test or VIEW2_PAIRS}#fold{data.fold}")
+    return saved_name(data.pairs_test or TEST_PAIRS)

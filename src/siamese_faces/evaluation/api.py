@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..data.rundata import RunData, prepare
-from ..data.source import open_source, saved_name
+from ..data.source import saved_name, saved_name_for, source_of
 from ..data.splits import load_split
 from ..io import atomic_write_text, csv_text
 from .metrics import best_threshold, ten_fold, verification_report
@@ -34,7 +34,7 @@ class Evaluation:
     @property
     def name(self) -> str:
         """The scored pairs file's stem: ``eval-<name>.json``, ``scores-<name>.csv``."""
-        return Path(self.result["pairs_file"]).stem
+        return saved_name(self.result["pairs_file"])
 
 
 def open_run_data(
@@ -49,15 +49,15 @@ def open_run_data(
     """The run's validation data, and the data to score: the run's own, or ``data_dir`` /
     ``pairs_test`` instead. The validation pairs (where the threshold is chosen) always come
     from the run's own data and its saved split."""
-    d = run.config.data
+    d = d0 = run.config.data
     if data_dir:
         d = dataclasses.replace(d, dir=str(data_dir))
     if pairs_test:
         d = dataclasses.replace(d, pairs_test=str(pairs_test))
     config = dataclasses.replace(run.config, data=d)
-    own_source = open_source(run.config.data.dir, run.config.data.pairs_train or None, None, True)
-    split = load_split(run.path / "split.json", own_source.require_train())
-    own = dataclasses.replace(run.config.data, pairs_test="")
+    split = load_split(run.path / "split.json", source_of(run.config.data, True).require_train())
+    # A View 2 fold's file holds its training pairs too: it stays.
+    own = run.config.data if run.config.data.fold else dataclasses.replace(d0, pairs_test="")
     val_data = prepare(
         dataclasses.replace(config, data=own), skip_bad_images, cache_dir, True, split=split
     )
@@ -125,7 +125,7 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
 def saved_evaluation(run: LoadedRun, name: str = "") -> Evaluation | None:
     """The evaluation saved in the run folder for pairs file ``name`` (default: the run's own
     test file), or None when there is none in the current format."""
-    name = name or saved_name(run.config.data.pairs_test)
+    name = name or saved_name_for(run.config.data)
     scores, result = run.path / f"scores-{name}.csv", run.path / f"eval-{name}.json"
     if not (scores.is_file() and result.is_file()):
         return None

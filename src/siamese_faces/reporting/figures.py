@@ -50,6 +50,11 @@ def curves(rows: list[dict], axes=None):
 
 def roc(scores, labels, ax=None, label: str = ""):
     far, tar, _ = roc_curve(scores, labels)
+    return roc_points(far, tar, ax, label)
+
+
+def roc_points(far, tar, ax=None, label: str = ""):
+    """An ROC curve given as its points (e.g. the mean of several folds' curves)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot(far, tar, label=label or None)

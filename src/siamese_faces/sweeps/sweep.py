@@ -133,8 +133,8 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     return optuna.storages.RDBStorage(
         url,
         engine_kwargs=kwargs,
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=2 * HEARTBEAT_S,
+        heartbeat_interval=heartbeat,
+        grace_period=2 * heartbeat,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=3
         ),
@@ -149,7 +149,7 @@ def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
     # several machines share a study; the queue's atomic pop cannot.) Searches use TPE.
     return optuna.create_study(
         study_name=spec.name,
-        storage=_storage(storage_url),
+        storage=_storage(storage_url, heartbeat),
         sampler=optuna.samplers.TPESampler(seed=0),
         direction="maximize",
         load_if_exists=True,
@@ -185,7 +185,7 @@ def queue_points(
 
 @dataclass
 class WorkerArgs:
-    spec_file: str
+    spec: SweepSpec  # pickled into each worker process
     storage: str
     data: str
     root: str
@@ -261,7 +261,7 @@ def worker(args: WorkerArgs) -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("SIAMESE_FACES_PROGRESS", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = load_sweep(args.spec_file)
+    spec = args.spec
     study = open_study(spec, args.storage, args.heartbeat)
     objective = _objective_factory(spec, args)
 
@@ -304,7 +304,7 @@ def worker(args: WorkerArgs) -> None:
 
 
 def run_sweep(
-    spec_file: str,
+    spec_file: str | Path | SweepSpec,
     data: str,
     storage: str | None,
     workers: int,
@@ -314,8 +314,9 @@ def run_sweep(
     max_trials: int | None = None,
     heartbeat: int = HEARTBEAT_S,
 ) -> dict:
-    """Queue the sweep and run ``workers`` processes on this machine; returns a summary."""
-    spec = load_sweep(spec_file)
+    """Queue the sweep (a file, or a spec built in code) and run ``workers`` processes on
+    this machine; returns a summary."""
+    spec = spec_file if isinstance(spec_file, SweepSpec) else load_sweep(spec_file)
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)
@@ -331,7 +332,7 @@ def run_sweep(
         )
     threads = max(1, (os.cpu_count() or 1) // workers)
     wargs = WorkerArgs(
-        str(spec_file),
+        spec,
         storage,
         data,
         str(root_path),

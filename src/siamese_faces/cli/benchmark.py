@@ -1,0 +1,60 @@
+"""``siamese-faces benchmark lfw``: LFW View 2's ten folds for a recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from . import options
+
+
+def cmd_benchmark_lfw(args) -> int:
+    import optuna
+
+    from ..data.layout import resolve_data_dir
+    from ..sweeps.benchmark import parse_folds, run_benchmark, view2_spec
+    from .train import resolve_config
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    args.pairs_train = None  # each fold trains on the other folds of the View 2 file
+    config, name = resolve_config(args)
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1.")
+    data = str(resolve_data_dir(args.data))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
+    spec = view2_spec(config, args.name or f"lfw-view2-{name}", parse_folds(args.folds))
+    summary = run_benchmark(
+        spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
+    )
+    n = len(summary["folds"])
+    print(
+        f"{spec.name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
+        f"{n} fold(s) (mean ± SE), AUC {summary['auc_mean']:.4f} -> "
+        f"{Path(args.root) / spec.name / 'results.md'}"
+    )
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("benchmark", help="a benchmark's protocol: LFW View 2's ten folds")
+    bench = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    p = bench.add_parser("lfw", help="train a model a fold on the other nine, test on the fold")
+    options.add_data(p, pairs=("test",), overlap=False, skip_bad=False)
+    options.add_config(p, out=False)
+    p.add_argument("--folds", default="1-10", help="which folds, e.g. 1-10, 3 or 1,4,7")
+    p.add_argument("--name", help="the benchmark's name in the storage (default lfw-view2-RECIPE)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: default a SQLite file under --root; a PostgreSQL URL lets many "
+        "machines share the folds",
+    )
+    p.add_argument("--workers", type=int, default=1, help="folds trained at once on this machine")
+    p.add_argument("--root", default="runs/benchmark", help="where the fold run folders go")
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between a worker's heartbeats; a fold silent for two is run again",
+    )
+    p.set_defaults(func=cmd_benchmark_lfw, allow_overlap=False, skip_bad_images=False)

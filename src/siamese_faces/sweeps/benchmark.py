@@ -1,0 +1,152 @@
+"""LFW View 2, the number the field reports: ten folds, each tested by a model trained without
+its people, run as one sweep (each fold a trial in the sweep storage and an ordinary run
+folder), so many machines share the folds through PostgreSQL and a killed run resumes.
+
+For fold k the run's settings are the recipe's with ``data.fold = k``: training pairs (and,
+unrestricted, identities) come from the other nine folds only, validation people are carved
+out of those nine, and fold k's 600 pairs are scored once, at the threshold chosen on
+validation. The result is LFW's: the mean accuracy over the folds and its standard error
+(the standard deviation of the fold accuracies over the square root of their number).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..evaluation.api import evaluate, open_run_data, save_evaluation, saved_evaluation
+from ..evaluation.metrics import roc_curve
+from ..evaluation.runs import load_run
+from ..io import atomic_write_text
+from .results import completed
+from .sweep import HEARTBEAT_S, SweepSpec, default_storage, run_sweep
+
+FAR_GRID = np.linspace(0.0, 1.0, 201)  # where each fold's ROC is read, to average them
+
+
+def parse_folds(text: str, limit: int = 10) -> list[int]:
+    """``"1-10"``, ``"3"`` or ``"1,4,7"`` as sorted fold numbers within 1..``limit``."""
+    folds: set[int] = set()
+    try:
+        for part in text.replace(" ", "").split(","):
+            lo, _, hi = part.partition("-")
+            folds.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ValueError(f"--folds {text!r}: give folds as 1-10, 3 or 1,4,7.") from None
+    if not folds or min(folds) < 1 or max(folds) > limit:
+        raise ValueError(f"--folds {text!r}: folds are numbered 1..{limit}.")
+    return sorted(folds)
+
+
+def view2_spec(base: Config, name: str, folds: list[int]) -> SweepSpec:
+    """The benchmark as a sweep: one grid point a fold."""
+    return SweepSpec(name=name, base=base, grid={"data.fold": list(folds)})
+
+
+def run_benchmark(
+    spec: SweepSpec,
+    data: str,
+    root: Path,
+    storage: str | None = None,
+    workers: int = 1,
+    cache_dir: str | None = None,
+    heartbeat: int = HEARTBEAT_S,
+) -> dict:
+    """Train every fold not yet finished (sharing ``storage`` with other machines), then
+    summarise the finished ones; returns the summary written to ``results.json``."""
+    storage = storage or default_storage(spec, root)
+    run_sweep(spec, data, storage, workers, 1, str(root), cache_dir, heartbeat=heartbeat)
+    return summarize(spec, storage, root / spec.name, cache_dir=cache_dir)
+
+
+def fold_scores(run_dir: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A fold run's test scores and labels: saved, or evaluated once and saved."""
+    run = load_run(run_dir)
+    ev = saved_evaluation(run)
+    if ev is None:
+        ev = evaluate(run, *open_run_data(run, cache_dir=cache_dir))
+        save_evaluation(run, ev)
+    return np.array([float(r["score"]) for r in ev.rows]), np.array(
+        [int(r["same"]) for r in ev.rows]
+    )
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and LFW's standard error: sample standard deviation over sqrt(n)."""
+    if len(values) < 2:
+        return (values[0] if values else float("nan")), float("nan")
+    return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
+
+
+def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = None) -> dict:
+    """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold."""
+    folds, tars = [], []
+    for t in sorted(completed(spec, storage), key=lambda t: t["params"]["data.fold"]):
+        scores, labels = fold_scores(Path(t["run_dir"]), cache_dir)
+        far, tar, _ = roc_curve(scores, labels)
+        tars.append(np.interp(FAR_GRID, far, tar))
+        folds.append(
+            {
+                "fold": t["params"]["data.fold"],
+                "acc": t["test/acc"],
+                "auc": t["test/auc"],
+                "train_seconds": t["train_seconds"],
+                "epochs": t["epochs_run"],
+                "run_dir": t["run_dir"],
+            }
+        )
+    acc, se = mean_se([f["acc"] for f in folds])
+    summary = {
+        "name": spec.name,
+        "folds": folds,
+        "acc_mean": acc,
+        "acc_se": se,
+        "auc_mean": statistics.mean(f["auc"] for f in folds) if folds else float("nan"),
+        "train_seconds_per_fold": statistics.mean(f["train_seconds"] for f in folds)
+        if folds
+        else 0,
+        "roc": {"far": FAR_GRID.tolist(), "tar": np.mean(tars, 0).tolist() if tars else []},
+        "config": spec.base.to_dict(),
+    }
+    write(summary, out)
+    return summary
+
+
+def write(summary: dict, out: Path) -> Path:
+    """results.json, results.md and roc.png in ``out``; returns the Markdown file."""
+    from ..reporting import figures
+    from ..reporting.document import Section, to_markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
+    rows = [
+        [
+            f["fold"],
+            f"{100 * f['acc']:.2f}%",
+            f"{f['auc']:.4f}",
+            f"{f['train_seconds']:.0f}",
+            f["epochs"],
+        ]
+        for f in summary["folds"]
+    ]
+    n = len(rows)
+    sec = Section(f"{summary['name']}: {n} fold(s)").p(
+        f"Accuracy {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% (mean ± "
+        f"standard error over {n} folds), AUC {summary['auc_mean']:.4f}, "
+        f"{summary['train_seconds_per_fold']:.0f} s of training a fold. Each fold is scored by "
+        "a model that never saw its people, at the threshold chosen on validation people "
+        "carved out of the other folds."
+    )
+    sec.table(["fold", "accuracy", "AUC", "training s", "epochs"], rows)
+    if summary["roc"]["tar"]:
+        far, tar = summary["roc"]["far"], summary["roc"]["tar"]
+        ax = figures.roc_points(far, tar, label=f"mean of {n} folds")
+        sec.img(figures.save(ax.figure, out / "roc.png"), "ROC averaged over the folds")
+    md = out / "results.md"
+    atomic_write_text(md, to_markdown(f"LFW View 2: {summary['name']}", [sec], out))
+    return md

@@ -1,0 +1,174 @@
+"""LFW View 2's protocol on a miniature View 2 file: folds, resume, shared storage, people."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from siamese_faces.cli import main
+from siamese_faces.config import Config, ConfigError, apply_overrides
+from siamese_faces.data.rundata import prepare
+from siamese_faces.sweeps.benchmark import mean_se, parse_folds, run_benchmark, view2_spec
+
+from ..helpers import write_people
+from ..training.test_training import TINY
+
+POSTGRES = os.environ.get("SIAMESE_FACES_TEST_POSTGRES")
+FOLDS = 3
+
+
+def fold_people(k: int) -> dict[str, int]:
+    return {f"A{k}_Same": 3, f"B{k}_Same": 3, f"C{k}_Other": 1, f"D{k}_Other": 2}
+
+
+@pytest.fixture
+def view2_like(tmp_path: Path) -> Path:
+    """``root/lfw2/<Name>/...`` and a View 2 ``pairs.txt``: 3 folds of 2 same + 2 different,
+    no person in two folds."""
+    root = tmp_path / "mini-view2"
+    people = {}
+    lines = [f"{FOLDS}\t2"]
+    for k in range(1, FOLDS + 1):
+        people.update(fold_people(k))
+        lines += [f"A{k}_Same\t1\t2", f"B{k}_Same\t2\t3"]
+        lines += [f"A{k}_Same\t3\tC{k}_Other\t1", f"B{k}_Same\t1\tD{k}_Other\t2"]
+    write_people(root / "lfw2", people)
+    (root / "pairs.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def config(data: Path, *extra: str) -> Config:
+    return apply_overrides(
+        Config(), [f"data.dir={data}", *TINY, "data.val_fraction=0.4", "train.epochs=1", *extra]
+    )
+
+
+@pytest.mark.parametrize("protocol", ["restricted", "unrestricted"])
+def test_a_folds_people_never_train_or_validate_its_model(view2_like, protocol):
+    for k in range(1, FOLDS + 1):
+        data = prepare(config(view2_like, f"data.fold={k}", f"data.protocol={protocol}"))
+        mine = set(fold_people(k))
+        assert {n for p in data.test.pairs for n in p.people} == mine
+        assert len(data.test) == 4
+        trained = {n for p in data.train.pairs for n in p.people}
+        validated = {n for p in data.val.pairs for n in p.people}
+        assert trained and validated and not (trained | validated) & mine
+        assert not trained & validated  # validation people carved out of the other folds
+        names = data.train_pairs.people | {n for p in data.val.pairs for n in p.people}
+        assert validated <= names
+        if protocol == "restricted":  # pairs as given, none formed from names
+            assert len(data.identity_rows) == 0
+            given = {(p.name1, p.name2, p.same) for p in data.train_pairs.pairs}
+            assert {(p.name1, p.name2, p.same) for p in data.train.pairs} <= given
+        else:
+            identities = {data.paths[int(r)].parent.name for r in data.identity_rows}
+            assert identities and not identities & (mine | validated)
+
+
+def test_a_fold_needs_a_view2_file(lfw_like):
+    with pytest.raises(ValueError, match="no pairs.txt"):
+        prepare(config(lfw_like, "data.fold=1"))
+    with pytest.raises(ValueError, match="View 2 pairs file"):
+        prepare(config(lfw_like, "data.fold=1", f"data.pairs_test={lfw_like / 'pairsDevTest.txt'}"))
+
+
+def test_mean_and_standard_error_by_hand():
+    acc, se = mean_se([0.90, 0.80, 0.85])
+    # mean 0.85; sample std sqrt((0.05^2 + 0.05^2 + 0) / 2) = 0.05; SE = 0.05 / sqrt(3)
+    assert acc == pytest.approx(0.85) and se == pytest.approx(0.05 / math.sqrt(3))
+    assert parse_folds("1-3,7") == [1, 2, 3, 7] and parse_folds("4") == [4]
+    for bad in ("0-2", "11", "a"):
+        with pytest.raises(ValueError, match="--folds"):
+            parse_folds(bad)
+
+
+def completed_folds(storage: str, name: str) -> list[int]:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return sorted(
+        t.user_attrs["params"]["data.fold"]
+        for t in study.get_trials(deepcopy=False)
+        if t.state == TrialState.COMPLETE
+    )
+
+
+def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path):
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'bench.db'}"
+    base = config(view2_like)
+    # As if the first run were killed after two folds: only those two are finished.
+    first = run_benchmark(view2_spec(base, "b", [1, 2]), str(view2_like), root, storage)
+    assert [f["fold"] for f in first["folds"]] == [1, 2]
+    trained = {
+        f: (root / "b" / f"fold={f}-seed0" / "best.safetensors").stat().st_mtime_ns for f in (1, 2)
+    }
+    summary = run_benchmark(view2_spec(base, "b", [1, 2, 3]), str(view2_like), root, storage)
+    assert completed_folds(storage, "b") == [1, 2, 3]
+    for f, mtime in trained.items():  # not trained again
+        assert (root / "b" / f"fold={f}-seed0" / "best.safetensors").stat().st_mtime_ns == mtime
+    accs = [f["acc"] for f in summary["folds"]]
+    assert summary["acc_mean"] == pytest.approx(sum(accs) / 3)
+    assert summary["acc_se"] == pytest.approx(mean_se(accs)[1])
+    saved = json.loads((root / "b" / "results.json").read_text())
+    assert saved["acc_mean"] == summary["acc_mean"] and len(saved["roc"]["tar"]) == 201
+    assert (root / "b" / "roc.png").is_file() and "± " in (root / "b" / "results.md").read_text()
+
+
+def test_the_command_line(view2_like, tmp_path, capsys):
+    args = ["benchmark", "lfw", "--data", str(view2_like), "--folds", "2", "--root", str(tmp_path)]
+    for s in [*TINY, "data.val_fraction=0.4", "train.epochs=1"]:
+        args += ["--set", s]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "lfw-view2-default" in out and "over 1 fold(s)" in out
+    assert main([*args, "--folds", "0"]) == 2
+    assert "folds are numbered 1..10" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not POSTGRES,
+    reason="no PostgreSQL: .ci/run starts one and sets "
+    "SIAMESE_FACES_TEST_POSTGRES; set it to run this test locally",
+)
+def test_two_workers_share_the_folds_on_postgresql(view2_like, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    name = f"siamese_faces_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    storage = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        spec = view2_spec(config(view2_like), "pg", [1, 2, 3])
+        run_benchmark(spec, str(view2_like), tmp_path / "runs", storage, workers=2, heartbeat=1)
+        assert completed_folds(storage, "pg") == [1, 2, 3]  # each fold once, none twice
+    finally:
+        admin.dispose()
+        with create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def test_view1_people_file_trains_more_people_and_never_a_test_person(lfw_like):
+    from ..helpers import TEST_PEOPLE, TRAIN_PEOPLE
+
+    extra = {"Zed_Z": 2}
+    write_people(lfw_like / "lfw2", extra)
+    people = {**TRAIN_PEOPLE, **extra}
+    lines = [str(len(people))] + [f"{n}\t{c}" for n, c in sorted(people.items())]
+    (lfw_like / "peopleDevTrain.txt").write_text("\n".join(lines) + "\n")
+    base = ["data.protocol=unrestricted", "data.val_fraction=0.3"]
+    data = prepare(config(lfw_like, *base, "data.train_people=people-file"))
+    identities = {data.paths[int(r)].parent.name for r in data.identity_rows}
+    validated = {n for p in data.val.pairs for n in p.people}
+    assert "Zed_Z" in identities and not identities & (set(TEST_PEOPLE) | validated)
+    # A people file that names a test person is refused, not silently trimmed.
+    (lfw_like / "peopleDevTrain.txt").write_text("2\nZed_Z\t2\nGus_G\t2\n")
+    with pytest.raises(ValueError, match="in the test pairs"):
+        prepare(config(lfw_like, *base, "data.train_people=people-file"))
+    with pytest.raises(ConfigError, match="data.train_people"):
+        config(lfw_like, "data.train_people=people-file")  # restricted: not allowed

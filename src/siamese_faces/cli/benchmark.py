@@ -12,7 +12,8 @@ def cmd_benchmark_lfw(args) -> int:
     import optuna
 
     from ..data.layout import resolve_data_dir
-    from ..sweeps.benchmark import parse_folds, run_benchmark, view2_spec
+    from ..sweeps.benchmark import parse_folds, run_benchmark, summarize, view2_spec
+    from ..sweeps.sweep import default_storage
     from .train import resolve_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -23,9 +24,13 @@ def cmd_benchmark_lfw(args) -> int:
     data = str(resolve_data_dir(args.data))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
     spec = view2_spec(config, args.name or f"lfw-view2-{name}", parse_folds(args.folds))
-    summary = run_benchmark(
-        spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
-    )
+    if args.summary_only:  # the folds finished so far, from the storage and run folders
+        storage = args.storage or default_storage(spec, Path(args.root))
+        summary = summarize(spec, storage, Path(args.root) / spec.name, cache_dir=args.cache_dir)
+    else:
+        summary = run_benchmark(
+            spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
+        )
     n = len(summary["folds"])
     print(
         f"{spec.name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
@@ -56,5 +61,10 @@ def add_commands(sub) -> None:
         type=int,
         default=10,
         help="seconds between a worker's heartbeats; a fold silent for two is run again",
+    )
+    p.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="train nothing: summarise the folds the storage holds as finished",
     )
     p.set_defaults(func=cmd_benchmark_lfw, allow_overlap=False, skip_bad_images=False)

@@ -200,7 +200,7 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
     import optuna
     from optuna.trial import TrialState
 
-    from ..runtime import DistContext
+    from ..runtime import DistContext, pick_device
     from ..training.api import train
 
     def objective(trial: optuna.Trial) -> float:
@@ -229,8 +229,10 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
         run_dir = Path(args.root) / spec.name / run_name(params)
         trial.set_user_attr("run_dir", str(run_dir))
         resume = (run_dir / "last.pt").is_file()  # a retried trial continues where it died
+        # One process a trial, on the device the configuration asks for (CUDA when present).
+        ctx = DistContext(device=pick_device(cfg.train.device))
         results = train(
-            cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=DistContext()
+            cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=ctx
         ).results
         for k, v in results.items():
             if isinstance(v, (int, float, str, bool)):

@@ -24,7 +24,7 @@ def augment(
     def u(lo, hi):
         return torch.rand(b, generator=gen) * (hi - lo) + lo
 
-    flip = torch.rand(b, generator=gen) < 0.5
+    flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)  # drawn on the CPU generator
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     angle = u(-rotate_deg, rotate_deg) * math.pi / 180
     s = u(1 - scale, 1 + scale)

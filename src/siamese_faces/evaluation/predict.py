@@ -21,6 +21,10 @@ def make_pair_loss(net: SiameseNet, model: ModelConfig) -> PairLoss:
     criterion = create_loss(name, margin=model.margin, scale=model.scale)
 
     def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # Outputs gathered on the CPU (validation) meet the head's parameters where they are.
+        param = next(net.head.parameters(), None)
+        if param is not None:
+            out, y = out.to(param.device), y.to(param.device)
         # In float32 whatever the autocast dtype: every loss casts its input.
         return criterion(*net.head.loss_input(out, y))
 

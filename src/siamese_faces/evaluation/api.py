@@ -125,8 +125,13 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
 def saved_evaluation(run: LoadedRun, name: str = "") -> Evaluation | None:
     """The evaluation saved in the run folder for pairs file ``name`` (default: the run's own
     test file), or None when there is none in the current format."""
-    name = name or saved_name_for(run.config.data)
-    scores, result = run.path / f"scores-{name}.csv", run.path / f"eval-{name}.json"
+    return read_evaluation(run.path, name or saved_name_for(run.config.data))
+
+
+def read_evaluation(run_dir: Path, name: str) -> Evaluation | None:
+    """``eval-<name>.json`` and ``scores-<name>.csv`` of a run folder (no weights needed), or
+    None when either is missing or written in an older format."""
+    scores, result = Path(run_dir) / f"scores-{name}.csv", Path(run_dir) / f"eval-{name}.json"
     if not (scores.is_file() and result.is_file()):
         return None
     with open(scores) as fh:

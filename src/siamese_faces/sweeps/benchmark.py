@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config
-from ..evaluation.api import evaluate, open_run_data, save_evaluation, saved_evaluation
+from ..config import Config, from_dict
+from ..data.source import saved_name_for
+from ..evaluation.api import evaluate, open_run_data, read_evaluation, save_evaluation
 from ..evaluation.metrics import roc_curve
 from ..evaluation.runs import load_run
 from ..io import atomic_write_text
@@ -64,11 +65,17 @@ def run_benchmark(
     return summarize(spec, storage, root / spec.name, cache_dir=cache_dir)
 
 
-def fold_scores(run_dir: Path, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A fold run's test scores and labels: saved, or evaluated once and saved."""
-    run = load_run(run_dir)
-    ev = saved_evaluation(run)
+def fold_scores(
+    run_dir: Path, cache_dir: str | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fold run's test scores and labels: read from its folder, or (the first time) evaluated
+    with its weights and saved there."""
+    config = from_dict(json.loads((run_dir / "config.json").read_text()), source=str(run_dir))
+    ev = read_evaluation(run_dir, saved_name_for(config.data))
     if ev is None:
+        if not (run_dir / "best.safetensors").is_file():
+            return None  # copied without its weights: its accuracy stands, its ROC is unknown
+        run = load_run(run_dir)
         ev = evaluate(run, *open_run_data(run, cache_dir=cache_dir))
         save_evaluation(run, ev)
     return np.array([float(r["score"]) for r in ev.rows]), np.array(
@@ -87,9 +94,10 @@ def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = 
     """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold."""
     folds, tars = [], []
     for t in sorted(completed(spec, storage), key=lambda t: t["params"]["data.fold"]):
-        scores, labels = fold_scores(Path(t["run_dir"]), cache_dir)
-        far, tar, _ = roc_curve(scores, labels)
-        tars.append(np.interp(FAR_GRID, far, tar))
+        scored = fold_scores(Path(t["run_dir"]), cache_dir)
+        if scored is not None:
+            far, tar, _ = roc_curve(*scored)
+            tars.append(np.interp(FAR_GRID, far, tar))
         folds.append(
             {
                 "fold": t["params"]["data.fold"],
@@ -110,7 +118,11 @@ def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = 
         "train_seconds_per_fold": statistics.mean(f["train_seconds"] for f in folds)
         if folds
         else 0,
-        "roc": {"far": FAR_GRID.tolist(), "tar": np.mean(tars, 0).tolist() if tars else []},
+        "roc": {
+            "far": FAR_GRID.tolist(),
+            "tar": np.mean(tars, 0).tolist() if tars else [],
+            "folds": len(tars),
+        },
         "config": spec.base.to_dict(),
     }
     write(summary, out)
@@ -145,8 +157,9 @@ def write(summary: dict, out: Path) -> Path:
     sec.table(["fold", "accuracy", "AUC", "training s", "epochs"], rows)
     if summary["roc"]["tar"]:
         far, tar = summary["roc"]["far"], summary["roc"]["tar"]
-        ax = figures.roc_points(far, tar, label=f"mean of {n} folds")
-        sec.img(figures.save(ax.figure, out / "roc.png"), "ROC averaged over the folds")
+        folds = summary["roc"]["folds"]
+        ax = figures.roc_points(far, tar, label=f"mean of {folds} folds")
+        sec.img(figures.save(ax.figure, out / "roc.png"), f"ROC averaged over {folds} folds")
     md = out / "results.md"
     atomic_write_text(md, to_markdown(f"LFW View 2: {summary['name']}", [sec], out))
     return md

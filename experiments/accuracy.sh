@@ -2,7 +2,8 @@
 # Every number of docs/accuracy.md: the recipes over 3 seeds, one-lever ablations, one-shot.
 #   bash experiments/accuracy.sh [DATA] [RUNS] [GROUP...]
 #   python experiments/summarize.py RUNS/*
-# Groups: default restricted unrestricted ablations unrestricted-ablations (default: all). Two trainings run side by
+# Groups: default restricted unrestricted ablations unrestricted-ablations people-file
+# (default: all but people-file). Two trainings run side by
 # side, one thread each (on 2 cores that is faster in total than one at a time with two).
 # Flip averaging at test time is ablated without training: experiments/ablate_inference.py (flip, wccn).
 set -euo pipefail
@@ -25,6 +26,10 @@ train() {  # NAME CONFIG SEED [--set ...]
 lane_a() {
   for g in $GROUPS_TO_RUN; do case $g in
     default) for s in 0 2; do train default recipes/default.toml $s; done ;;
+    people-file)  # View 1's 4,038 training people instead of the pairs file's 2,132
+      for s in 0 2; do
+        train default-people-file recipes/default.toml $s --set data.train_people=people-file
+      done ;;
     unrestricted) train unrestricted recipes/unrestricted.toml 1 ;;
     unrestricted-ablations)  # views and extra validation pairs, a fifth of the people validating
       for s in 0 1 2; do
@@ -45,6 +50,7 @@ lane_b() {
   for g in $GROUPS_TO_RUN; do case $g in
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
     default) train default recipes/default.toml 1 ;;
+    people-file) train default-people-file recipes/default.toml 1 --set data.train_people=people-file ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;
     unrestricted-ablations)  # and without views or formed validation pairs (the earlier recipe)
       for s in 0 1 2; do

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -135,12 +136,20 @@ class ModelConfig:
         )
         # Settings that only one tower reads (model.kernels, model.pool_layers for koch) are
         # checked by that tower's registration (models/koch.py), not here.
-        check(self.fc > 0, "model.fc", self.fc, "use a positive number of units, e.g. 2048.")
+        check(
+            all(0 < f <= 4096 for f in self.filters),
+            "model.filters",
+            self.filters,
+            "use 1..4096 channels a layer.",
+        )
+        # Bounds before anything is allocated: a weights file's configuration goes through
+        # these same checks, and 1e11 units would take the machine's memory.
+        check(0 < self.fc <= 65536, "model.fc", self.fc, "use 1..65536 units, e.g. 2048.")
         check(0 <= self.dropout < 1, "model.dropout", self.dropout, "use a rate in [0, 1).")
         check(self.margin > 0, "model.margin", self.margin, "use a positive margin, e.g. 1.0.")
         check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
-        check(self.blocks >= 1, "model.blocks", self.blocks, "use 1 or more.")
-        check(self.members >= 1, "model.members", self.members, "use 1 or more.")
+        check(1 <= self.blocks <= 64, "model.blocks", self.blocks, "use 1..64.")
+        check(1 <= self.members <= 64, "model.members", self.members, "use 1..64.")
         check(
             self.members == 1 or self.head == "cosine",
             "model.members",
@@ -198,8 +207,9 @@ class TrainConfig:
         check(self.lr > 0, "train.lr", self.lr, "use a positive learning rate, e.g. 1e-3.")
         check(0 <= self.momentum < 1, "train.momentum", self.momentum, "use a value in [0, 1).")
         check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "use >= 0.")
-        check(self.batch_size >= 1, "train.batch_size", self.batch_size, "use >= 1, e.g. 128.")
-        check(self.epochs >= 1, "train.epochs", self.epochs, "use >= 1.")
+        check(1 <= self.batch_size <= 65536, "train.batch_size", self.batch_size, "use 1..65536.")
+        check(1 <= self.epochs <= 100_000, "train.epochs", self.epochs, "use 1..100000.")
+        check(self.seed >= 0, "train.seed", self.seed, "use 0 or more (a seed of NumPy's).")
         check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
         check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
         check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
@@ -285,9 +295,12 @@ def _coerce(setting: str, hint, value):
             raise ConfigError(f"{setting}={value!r}: use a whole number.") from None
     if hint is float:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{setting}={value!r}: use a number, e.g. 3e-4.") from None
+        if not math.isfinite(number):  # inf passes every "> 0" check and NaN every comparison
+            raise ConfigError(f"{setting}={value!r}: use a finite number, e.g. 3e-4.")
+        return number
     if hint is str:
         return str(value)
     raise TypeError(f"unsupported config type {hint}")

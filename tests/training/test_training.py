@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from siamese_faces.cli import main
-from siamese_faces.config import Config, apply_overrides
+from siamese_faces.config import Config, ConfigError, apply_overrides
 from siamese_faces.data.rundata import prepare
 from siamese_faces.data.splits import Split
 from siamese_faces.evaluation.metrics import accuracy
@@ -345,3 +345,57 @@ def test_validation_that_cannot_be_formed_is_a_clear_error(lfw_like):
     split = Split("people", None, None, "", "", (0, 1, 2, 3, 4, 5, 6), (7,), ())
     with pytest.raises(ValueError, match="none of the 2 validation people has two or more"):
         prepare(tiny(lfw_like, *base, "data.val_identity_pairs=10"), split=split)
+
+
+@pytest.mark.parametrize("extra", [["model.wccn=0"], ["model.head=cosine"]])
+def test_a_diverged_run_is_an_error_not_a_result(lfw_like, tmp_path, capsys, extra):
+    # lr 1e10 sends the weights to infinity: no results.json, no AUC of NaN scores, one line.
+    args = ["train", "--data", str(lfw_like), "--out", str(tmp_path / "run")]
+    for s in [*TINY, "train.epochs=3", "train.lr=1e10", "data.val_fraction=0.3", *extra]:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "train.lr=inf",
+        "train.lr=nan",
+        "train.weight_decay=inf",
+        "model.scale=inf",
+        "model.margin=nan",
+    ],
+)
+def test_non_finite_settings_are_refused_before_any_data(setting):
+    with pytest.raises(ConfigError, match="finite"):
+        apply_overrides(Config(), [setting])
+
+
+@pytest.mark.parametrize(
+    "setting, fix",
+    [
+        ("train.seed=-1", "0 or more"),
+        ("model.fc=100000000000", "1..65536"),
+        ("model.members=100000", "1..64"),
+        ("model.filters=8,100000", "1..4096"),
+    ],
+)
+def test_out_of_range_settings_are_refused(setting, fix):
+    with pytest.raises(ConfigError, match=fix):
+        apply_overrides(Config(), [setting])
+
+
+def test_metrics_refuse_non_finite_scores():
+    from siamese_faces.evaluation.metrics import NonFiniteScores, accuracy, auc, best_threshold
+
+    scores, labels = [0.1, float("nan"), 0.7], [0, 1, 1]
+    for fn in (
+        lambda: auc(scores, labels),
+        lambda: best_threshold(scores, labels),
+        lambda: accuracy(scores, labels, 0.5),
+    ):
+        with pytest.raises(NonFiniteScores, match="diverged"):
+            fn()

@@ -5,9 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 
+class NonFiniteScores(ValueError):
+    """Scores hold NaN or infinity: the model that gave them diverged."""
+
+
+def finite(scores) -> np.ndarray:
+    """``scores`` as float64, or :class:`NonFiniteScores`: a NaN compares false with every
+    threshold, so accuracy, a threshold or an AUC computed from one would be a silent lie."""
+    s = np.asarray(scores, dtype=np.float64)
+    bad = int((~np.isfinite(s)).sum())
+    if bad:
+        raise NonFiniteScores(
+            f"{bad} of {s.size} scores are NaN or infinite: the model diverged; train again "
+            "with a lower train.lr."
+        )
+    return s
+
+
 def accuracy(scores, labels, threshold: float) -> float:
     """Fraction of pairs where ``score > threshold`` agrees with the label."""
-    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(bool)
+    scores, labels = finite(scores), np.asarray(labels).astype(bool)
     if len(scores) == 0:
         raise ValueError("accuracy of no pairs is undefined")
     return float(np.mean((scores > threshold) == labels))
@@ -19,7 +36,7 @@ def best_threshold(scores, labels) -> float:
     Candidates are the midpoints between consecutive distinct scores and one below/above all;
     among equally good ones the middle one is taken, the most robust to a shifted score.
     """
-    s = np.unique(np.asarray(scores, dtype=np.float64))
+    s = np.unique(finite(scores))
     if len(s) == 0:
         raise ValueError("cannot choose a threshold on no pairs")
     cands = np.concatenate([[s[0] - 1.0], (s[:-1] + s[1:]) / 2, [s[-1] + 1.0]])
@@ -29,7 +46,7 @@ def best_threshold(scores, labels) -> float:
 
 
 def _arrays(scores, labels):
-    s = np.asarray(scores, dtype=np.float64)
+    s = finite(scores)
     y = np.asarray(labels).astype(bool)
     if s.shape != y.shape or s.ndim != 1:
         raise ValueError(f"scores {s.shape} and labels {y.shape} must be equal-length vectors")

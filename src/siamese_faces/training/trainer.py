@@ -26,6 +26,10 @@ from .objectives import make_objective
 StepHook = Callable[[int, int], None]  # (epoch, step) -> None, called after every step
 
 
+class Diverged(ValueError):
+    """The loss became NaN or infinite: nothing trained after that point is worth keeping."""
+
+
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     t = cfg.train
     if t.optimizer == "adam":
@@ -74,9 +78,15 @@ def train_epoch(
         loss.backward()
         opt.step()
         sched.step()
-        n = len(batch[-1])
+        n, value = len(batch[-1]), loss.detach().item()
+        if not math.isfinite(value):
+            raise Diverged(
+                f"train.lr={t.lr:g}: training diverged at epoch {epoch + 1}, step {step + 1} "
+                f"(loss {value}); the best weights so far, if any, stay in best.safetensors. "
+                "Lower train.lr (or raise train.batch_size) and train into a new --out."
+            )
         total_loss, correct, count = (
-            total_loss + loss.detach().item() * n,
+            total_loss + value * n,
             correct + right,
             count + n,
         )

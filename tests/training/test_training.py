@@ -399,3 +399,28 @@ def test_metrics_refuse_non_finite_scores():
     ):
         with pytest.raises(NonFiniteScores, match="diverged"):
             fn()
+
+
+def test_a_run_folder_is_owned(lfw_like, tmp_path):
+    from filelock import FileLock
+
+    from siamese_faces.training.api import train
+
+    cfg = tiny(lfw_like, "train.epochs=1", "data.val_fraction=0.3")
+    # A second process on the same folder is refused while the first holds it.
+    run = tmp_path / "busy"
+    run.mkdir()
+    with FileLock(run / ".lock"):
+        with pytest.raises(ValueError, match="another training is writing"):
+            train(cfg, run)
+    train(cfg, run)  # once the other is gone, it is free
+    # A folder with a user's files is not a run: nothing in it is overwritten.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text("my own results")
+    with pytest.raises(ValueError, match="not a run of siamese-faces"):
+        train(cfg, mine)
+    assert (mine / "results.json").read_text() == "my own results"
+    # --resume where there is no run is an error, not a silent fresh start.
+    with pytest.raises(ValueError, match="no run to continue"):
+        train(cfg, tmp_path / "nothing-here", resume=True)

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from ..config import Config
 from ..data.layout import resolve_data_dir
 from ..data.rundata import RunData, prepare
@@ -60,13 +62,11 @@ def train(
     """
     check_config(config)  # a bad value stops here, before any data is read
     config, run_dir = with_data_dir(config), Path(run_dir)
-    if (run_dir / "last.pt").exists() and not resume:
-        raise ValueError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or "
-            "--out NEW_FOLDER to start another."
-        )
+    if run_dir.is_dir():  # every process, before any joins the others
+        check_run_folder(run_dir, resume)
     own_ctx = ctx is None
     ctx = ctx or init_distributed(config.train.device)
+    lock = claim(run_dir, resume) if ctx.is_main else None  # rank 0 writes; it holds the folder
     try:
         data = data or prepare(config, skip_bad_images, cache_dir, allow_overlap)
         for path, why in data.skipped:
@@ -79,9 +79,56 @@ def train(
             )
         results = fit(config, data, run_dir, ctx, resume=resume, hook=hook)
     finally:
+        if lock is not None:
+            lock.release()
         if own_ctx:
             shutdown(ctx)
     return RunResult(run_dir, results, ctx.is_main)
+
+
+LOCK_FILE = ".lock"
+
+
+def claim(run_dir: Path, resume: bool) -> FileLock:
+    """Hold ``run_dir`` for this training: refused while another process holds it (the lock
+    goes with the process, even a killed one), refused for a folder that holds something other
+    than a run of ours, and ``resume`` only where there is a run to continue."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ValueError(
+            f"{run_dir}: another training is writing this run folder; wait for it to end, or "
+            "train into another --out."
+        ) from None
+    try:
+        check_run_folder(run_dir, resume)
+    except ValueError:
+        lock.release()
+        raise
+    return lock
+
+
+def check_run_folder(run_dir: Path, resume: bool) -> None:
+    started = (run_dir / "config.json").is_file()  # a run of ours, maybe no epoch finished
+    if (run_dir / "last.pt").exists() and not resume:
+        raise ValueError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or "
+            "--out NEW_FOLDER to start another."
+        )
+    if resume and not (run_dir / "last.pt").exists() and not started:
+        raise ValueError(
+            f"{run_dir}: --resume, but there is no run to continue there (no last.pt); "
+            "leave out --resume to start one."
+        )
+    others = [p.name for p in run_dir.iterdir() if p.name != LOCK_FILE]
+    if others and not started:
+        raise ValueError(
+            f"{run_dir}: not empty ({', '.join(sorted(others)[:3])}...) and not a run of "
+            "siamese-faces; train into a new or empty --out, so that nothing there is "
+            "overwritten."
+        )
 
 
 def describe(data: RunData) -> str:

@@ -80,3 +80,36 @@ def test_bad_images_stop_the_cache_unless_skipped(tmp_path):
     assert again.cache_hit and len(again.skipped) == 3
     with pytest.raises(BadImageError):
         load_images(paths, pre, tmp_path / "cache")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # A phone's portrait photo: stored 40 wide, 20 high, with Orientation=6 (turn 90° clockwise).
+    arr = np.zeros((20, 40), dtype=np.uint8)
+    arr[:, :20] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(arr).save(path, exif=exif, quality=95)
+    upright = load_image(path)
+    assert upright.shape == (40, 20)  # now 20 wide, 40 high
+    assert upright[:20].mean() > 200 and upright[20:].mean() < 50  # the white half on top
+
+
+def test_too_many_pixels_is_a_clear_error_before_decoding(tmp_path, monkeypatch):
+    from siamese_faces.data import images
+
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((30, 40), dtype=np.uint8)).save(path)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)  # 1,200 pixels is over it
+    with pytest.raises(BadImageError, match="30 pixels, over the limit of 1,000"):
+        load_image(path)
+    # Pillow's own bomb check (a file whose header claims gigapixels) is one line too.
+    monkeypatch.setattr(images, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(BadImageError, match="too many pixels"):
+        load_image(path)
+
+
+def test_a_folder_or_unreadable_file_is_named(tmp_path):
+    with pytest.raises(BadImageError, match="a folder, not an image"):
+        load_image(tmp_path)

@@ -24,7 +24,7 @@ from ..io import atomic_write
 from ..progress import progress
 from .images import BadImageError, Preprocess, load_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: EXIF orientation applied, pixel limit
 CACHE_ENV = "SIAMESE_FACES_CACHE"
 
 

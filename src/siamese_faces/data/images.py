@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # A truncated JPEG must be an error, never a silently grey-filled face.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Larger images are refused before decoding: a 48-megapixel phone photo passes, a
+# decompression bomb (a small file that decodes to gigabytes) does not.
+MAX_PIXELS = 64_000_000
 
 
 class BadImageError(ValueError):
@@ -65,10 +68,24 @@ def load_image(path: str | Path, preprocess: Preprocess | None = None) -> np.nda
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:  # checked before any pixel is decoded
+                raise BadImageError(
+                    f"{path}: {im.width}x{im.height} pixels, over the limit of "
+                    f"{MAX_PIXELS:,}; resize it first, or pass --skip-bad-images to leave it out."
+                )
             im.load()
-            gray = _to_gray(im)
+            # A phone stores a portrait photo sideways with an EXIF Orientation tag: upright it.
+            gray = _to_gray(ImageOps.exif_transpose(im))
+    except BadImageError:
+        raise
     except FileNotFoundError:
         raise BadImageError(f"{path}: no such image file.") from None
+    except IsADirectoryError:
+        raise BadImageError(f"{path}: a folder, not an image file.") from None
+    except PermissionError:
+        raise BadImageError(f"{path}: not readable (permission denied).") from None
+    except Image.DecompressionBombError:
+        raise BadImageError(f"{path}: too many pixels to decode safely; resize it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # Pillow reports a truncated file as OSError and an empty/unknown one as
         # UnidentifiedImageError; both mean the same to a user: this file is unusable.

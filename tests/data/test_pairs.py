@@ -164,3 +164,31 @@ def test_arbitrary_text_parses_or_fails_cleanly(tmp_path_factory, text):
             assert str(path) in str(exc)
         else:
             assert len(pf.pairs) % 2 == 0
+
+
+@pytest.mark.parametrize("index", ["1_0", "+1", "\u0661", " 1x", "1.0"])
+def test_an_index_is_plain_ascii_digits(tmp_path, index):
+    path = tmp_path / "pairs.txt"
+    path.write_text(f"1\nA_B\t{index}\t2\nA_B\t1\tC_D\t1\n", encoding="utf-8")
+    with pytest.raises(PairsFormatError, match=f"{path}:2: image index"):
+        parse_pairs(path)
+
+
+def test_a_byte_order_mark_and_any_line_ends_are_read(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_bytes("\ufeff1\rA_B\t1\t2\r\nA_B\t1\tC_D\t1\r".encode())
+    pf = parse_pairs(path)
+    assert [(p.name1, p.index1, p.index2) for p in pf.pairs] == [("A_B", 1, 2), ("A_B", 1, 1)]
+
+
+def test_errors_quote_a_short_excerpt_and_name_non_utf8(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_text("x" * 100_000 + "\n")
+    with pytest.raises(PairsFormatError) as info:
+        parse_pairs(path)
+    assert len(str(info.value)) < 400 and "..." in str(info.value)
+    path.write_bytes(b"1\n\xff\xfe\t1\t2\n")
+    with pytest.raises(PairsFormatError, match="not UTF-8 text"):
+        parse_pairs(path)
+    with pytest.raises(PairsFormatError, match="a folder, not a pairs file"):
+        parse_pairs(tmp_path)

@@ -109,15 +109,8 @@ def parse_people(path: str | Path) -> dict[str, int]:
     """A people file (``peopleDevTrain.txt``): a count line N, then N ``name<TAB>images``
     lines; an error naming file:line for anything else."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
-    except FileNotFoundError:
-        raise PairsFormatError(f"{path}: people file not found.") from None
-    except UnicodeDecodeError:
-        raise PairsFormatError(f"{path}: not UTF-8 text; is this a people file?") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines or not lines[0].strip().isdigit():
+    _, lines = read_lines(path, "people file")
+    if not lines or not (lines[0].strip().isascii() and lines[0].strip().isdigit()):
         raise PairsFormatError(f"{path}:1: the first line must be the number of people.")
     expected = int(lines[0])
     if len(lines) - 1 != expected:
@@ -151,11 +144,17 @@ def _check_name(name: str, where: str) -> str:
     return name
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """``text`` for a message: quoted, and cut short (an error never echoes a whole file)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _check_index(text: str, where: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise PairsFormatError(f"{where}: image index {text!r} is not an integer.") from None
+    # Strict: int() would also take "1_0", "+1" and non-ASCII digits.
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise PairsFormatError(f"{where}: image index {excerpt(text)} is not an integer.")
+    value = int(text)
     if value <= 0:
         raise PairsFormatError(
             f"{where}: image index {value} must be positive (1 is the file name_0001.jpg)."
@@ -196,6 +195,47 @@ def _parse_line(fields: list[str], same: bool, where: str, fold: int, line: int)
     )
 
 
+def read_lines(path: Path, what: str) -> tuple[bytes, list[str]]:
+    """A text file's bytes and lines: UTF-8 with or without a byte-order mark, any line ends,
+    trailing blank lines dropped; errors name the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PairsFormatError(f"{path}: {what} not found.") from None
+    except IsADirectoryError:
+        raise PairsFormatError(f"{path}: a folder, not a {what}.") from None
+    except PermissionError:
+        raise PairsFormatError(f"{path}: {what} not readable (permission denied).") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel writes one) is no field
+    except UnicodeDecodeError:
+        raise PairsFormatError(f"{path}: not UTF-8 text; is this a {what}?") from None
+    return raw, split_lines(text)
+
+
+def split_lines(text: str) -> list[str]:
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()  # a trailing newline (or several) is not a line
+    return lines
+
+
+def _header(path: Path, lines: list[str]) -> tuple[str, int, int]:
+    """Format, folds and pairs of each class a fold, from the first line."""
+    if not lines:
+        raise PairsFormatError(f"{path}:1: empty pairs file; the first line must be N or 'F N'.")
+    header = lines[0].split()
+    numbers = [int(h) for h in header if h.isascii() and h.isdigit()]
+    if len(numbers) == len(header) == 1 and numbers[0] > 0:
+        return "view1", 1, numbers[0]
+    if len(numbers) == len(header) == 2 and min(numbers) > 0:
+        return "view2", numbers[0], numbers[1]
+    raise PairsFormatError(
+        f"{path}:1: header {excerpt(lines[0])} must be one positive integer N (View 1: N same "
+        "then N different lines) or two, 'F N' (View 2: F folds of N same + N different)."
+    )
+
+
 def parse_pairs(path: str | Path, text: str | None = None) -> PairsFile:
     """Parse a View 1 or View 2 pairs file; raise :class:`PairsFormatError` naming file:line.
 
@@ -203,34 +243,10 @@ def parse_pairs(path: str | Path, text: str | None = None) -> PairsFile:
     """
     path = Path(path)
     if text is None:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise PairsFormatError(f"{path}: pairs file not found.") from None
-        text = raw.decode("utf-8")
+        raw, lines = read_lines(path, "pairs file")
     else:
-        raw = text.encode("utf-8")
-    lines = text.replace("\r\n", "\n").split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()  # a trailing newline (or several) is not a line
-    if not lines:
-        raise PairsFormatError(f"{path}:1: empty pairs file; the first line must be N or 'F N'.")
-
-    header = lines[0].split()
-    try:
-        numbers = [int(h) for h in header]
-    except ValueError:
-        numbers = []
-    if len(numbers) == 1 and numbers[0] > 0:
-        fmt, folds, per_class = "view1", 1, numbers[0]
-    elif len(numbers) == 2 and min(numbers) > 0:
-        fmt, (folds, per_class) = "view2", numbers
-    else:
-        raise PairsFormatError(
-            f"{path}:1: header {lines[0]!r} must be one positive integer N (View 1: N same then N "
-            "different lines) or two, 'F N' (View 2: F folds of N same + N different)."
-        )
-
+        raw, lines = text.encode("utf-8"), split_lines(text)
+    fmt, folds, per_class = _header(path, lines)
     body = lines[1:]
     expected = 2 * per_class * folds
     if len(body) != expected:
@@ -239,15 +255,15 @@ def parse_pairs(path: str | Path, text: str | None = None) -> PairsFile:
             f"{where}: header says {folds} fold(s) x ({per_class} same + {per_class} different) "
             f"= {expected} pair lines, but the file has {len(body)}. Fix the header or the lines."
         )
-
     pairs = []
     for k, line_text in enumerate(body):
         line = k + 2
         fold, within = divmod(k, 2 * per_class)
-        same = within < per_class
         fields = line_text.split("\t") if "\t" in line_text else line_text.split()
-        pairs.append(_parse_line([f.strip() for f in fields], same, f"{path}:{line}", fold, line))
-
+        where = f"{path}:{line}"
+        pairs.append(
+            _parse_line([f.strip() for f in fields], within < per_class, where, fold, line)
+        )
     _warn_duplicates(path, pairs)
     return PairsFile(path, fmt, folds, tuple(pairs), hashlib.sha256(raw).hexdigest())
 

@@ -20,24 +20,61 @@ def build_parser() -> argparse.ArgumentParser:
         "train, evaluate, verify two photos, report.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for commands in (data, train, evaluate, report, sweep, benchmark):
         commands.add_commands(sub)
     return parser
 
 
+# Exit codes (README, "When things go wrong").
+EXIT_INPUT = 2  # a setting, a file or its content is wrong: the message says which and the fix
+EXIT_SYSTEM = 3  # the system refused: permission, a full disk, an unreachable storage
+EXIT_DIVERGED = 4  # training diverged (NaN or infinite loss or scores)
+EXIT_INTERRUPTED = 130  # Ctrl-C
+DEBUG_ENV = "SIAMESE_FACES_DEBUG"
+MAX_MESSAGE = 600  # characters: an error never echoes a whole file
+
+
+def classify(exc: BaseException) -> tuple[int, str] | None:
+    """An expected failure's exit code and one-line message; None for a bug (a traceback)."""
+    from ..evaluation.metrics import NonFiniteScores
+    from ..training.trainer import Diverged
+
+    if isinstance(exc, (Diverged, NonFiniteScores)):
+        return EXIT_DIVERGED, str(exc)
+    if isinstance(exc, ValueError):  # ConfigError, DatasetError, PairsFormatError, ...
+        return EXIT_INPUT, str(exc)
+    if isinstance(exc, OSError):
+        where = exc.filename or "a file"
+        return EXIT_SYSTEM, f"{where}: {exc.strerror or exc}; check the path and its permissions."
+    if type(exc).__module__.startswith("sqlalchemy"):  # Optuna's storage
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return EXIT_SYSTEM, f"the sweep storage: {first}; check --storage and that the server runs."
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    from ..data.images import BadImageError
-    from ..data.layout import DatasetError
-    from ..data.lfw import PairsFormatError
+    import os
 
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.func(args)
-    except (DatasetError, PairsFormatError, BadImageError, ValueError) as exc:
-        # User errors: one clear line, no traceback. Bugs (other exceptions) keep theirs.
-        print(f"siamese-faces: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("siamese-faces: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        known = classify(exc)
+        if known is None or debug:
+            raise  # a bug, or --debug: the traceback is what is needed
+        code, text = known
+        text = " ".join(text.split())
+        if len(text) > MAX_MESSAGE:
+            text = text[:MAX_MESSAGE] + "..."
+        print(f"siamese-faces: error: {text}", file=sys.stderr)
+        return code

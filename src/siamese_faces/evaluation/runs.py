@@ -65,6 +65,30 @@ class LoadedRun:
             return self.net.score(self.net.head(h1.to(self.device), h2.to(self.device))).cpu()
 
 
+def read_weights_header(weights: Path) -> tuple[Config, dict[str, tuple[int, ...]]]:
+    """The validated configuration inside a weights file and its tensors' shapes, read from
+    the header alone (no tensor is loaded); a damaged file is one clear error."""
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error type for a damaged header
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"{weights}: not a readable weights file ({first}); train the run again, or copy "
+            "the file again if it was cut short."
+        ) from None
+    if "config" not in meta:
+        raise ValueError(f"{weights}: no config in its metadata; not written by siamese-faces.")
+    try:
+        raw = json.loads(meta["config"])
+    except json.JSONDecodeError:
+        raise ValueError(f"{weights}: its configuration is not JSON; damaged file.") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{weights}: its configuration is not a table; damaged file.")
+    return from_dict(raw, source=str(weights)), shapes
+
+
 def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedRun:
     """The config stored inside ``best.safetensors`` and the model rebuilt from it."""
     run_dir = Path(run_dir)
@@ -74,12 +98,21 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
             f"{run_dir}: no best.safetensors; is this a `siamese-faces train` "
             "output folder? (An interrupted run can be finished with --resume.)"
         )
+    config, shapes = read_weights_header(weights)
+    # The configuration inside is data, not instructions: validated like a user's (with its
+    # bounds), and the net it describes built without memory first, to match the tensors.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in model_from_config(config).state_dict().items()}
+    if expected != shapes:
+        wrong = sorted(set(expected) ^ set(shapes)) or [
+            k for k in expected if expected[k] != shapes[k]
+        ]
+        raise ValueError(
+            f"{weights}: its tensors do not fit the configuration inside it ({wrong[0]}...); "
+            "the file is damaged or was not written by siamese-faces."
+        )
     with safe_open(str(weights), framework="pt") as fh:
-        meta = fh.metadata() or {}
         state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open API)
-    if "config" not in meta:
-        raise ValueError(f"{weights}: no config in its metadata; not written by siamese-faces.")
-    config = from_dict(json.loads(meta["config"]), source=str(weights))
     device = device or torch.device("cpu")
     net = model_from_config(config)
     net.load_state_dict(state)

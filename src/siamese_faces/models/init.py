@@ -18,6 +18,8 @@ def initialise(module: nn.Module, scheme: str, generator: torch.Generator) -> No
     """
     if scheme not in INITS:
         raise ValueError(f"model.init={scheme!r}: choose one of {', '.join(INITS)}.")
+    if any(p.is_meta for p in module.parameters()):
+        return  # shapes only (a weights file checked before anything is allocated): no values
     for m in module.modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)):
             continue

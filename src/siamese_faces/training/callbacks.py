@@ -133,7 +133,13 @@ class CheckpointSaver:
 
     def load_last(self) -> dict:
         # weights_only: a checkpoint can hold tensors and plain data, never code to run.
-        state = torch.load(self.last_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.last_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for a damaged or foreign file
+            raise ValueError(
+                f"{self.last_path}: not a readable checkpoint ({type(exc).__name__}); it is "
+                "damaged: train into a new --out, or delete it to start this run afresh."
+            ) from None
         # Both through the current schema: a setting added since the run started takes its
         # default in both, and is no reason to refuse the resume.
         saved = json.loads(

@@ -80,6 +80,8 @@ def cmd_verify(args) -> int:
         else:
             sys.stdout.write(csv_text(result))
         return 0
+    if args.out:
+        raise ValueError("--out writes the scores of --csv FILE; with two images, use --json.")
     if len(args.images) != 2:
         raise ValueError("verify takes two image files (or --csv FILE for many pairs).")
     result = verify_files(run, *args.images)

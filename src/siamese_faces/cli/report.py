@@ -28,8 +28,10 @@ def cmd_run(args) -> int:
     from ..data.source import open_source
     from ..data.stats import dataset_stats, format_stats
     from ..reporting.report import build_report
-    from .train import train_from_args
+    from ..training.api import check_config
+    from .train import resolve_config, train_from_args
 
+    check_config(resolve_config(args)[0])  # a bad setting stops before the analysis
     start = time.perf_counter()
 
     def step(n: int, text: str) -> None:

@@ -183,13 +183,20 @@ def verify_files(run: LoadedRun, image1: str | Path, image2: str | Path) -> dict
 
 def verify_csv(run: LoadedRun, path: Path) -> list[dict]:
     """Score every row ``image1,image2`` of a CSV (header optional); paths relative to it."""
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM is not a path
+            rows = [r for r in csv.reader(fh) if r]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text; save the CSV as UTF-8.") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a CSV of image1,image2 rows ({exc}).") from None
     if rows and rows[0][:2] == ["image1", "image2"]:
         rows = rows[1:]
     for i, r in enumerate(rows):
         if len(r) < 2:
             raise ValueError(f"{path}:{i + 1}: a row needs two image paths, image1,image2.")
+    if not rows:
+        return []  # nothing to score is no error: an empty CSV of scores
     files = sorted({(path.parent / r[k]).resolve() for r in rows for k in (0, 1)})
     index = {f: i for i, f in enumerate(files)}
     emb = run.embed_files(files)

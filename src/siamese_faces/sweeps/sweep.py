@@ -35,6 +35,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -113,10 +114,35 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise ConfigError(f"{path}: a search needs trials = N (how many to run).")
     for point in spec.points() if spec.grid else []:
         spec.config_for(point)  # a bad point fails now, before any worker starts
+    _check_name(spec.name, path)
     for key, dist in spec.search.items():
-        if not ({"low", "high"} <= set(dist) or "choices" in dist):
-            raise ConfigError(f"{path}: sweep.search {key!r} needs low/high (and log) or choices.")
+        _check_range(key, dist, spec, path)
     return spec
+
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _check_name(name, path: Path) -> None:
+    # The name is a folder under --root and a study in a shared storage: never a path.
+    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"{path}: sweep name {name!r}: use letters, digits, '.', '_' and '-' only (it names "
+            'a folder under --root), e.g. name = "study-table1".'
+        )
+
+
+def _check_range(key: str, dist, spec: SweepSpec, path: Path) -> None:
+    """A search range: low <= high (both valid values of the setting), or choices."""
+    if not isinstance(dist, dict) or not ({"low", "high"} <= set(dist) or "choices" in dist):
+        raise ConfigError(f"{path}: sweep.search {key!r} needs low/high (and log) or choices.")
+    values = list(dist["choices"]) if "choices" in dist else [dist["low"], dist["high"]]
+    if "choices" not in dist and not dist["low"] <= dist["high"]:
+        raise ConfigError(
+            f"{path}: sweep.search {key!r}: low {dist['low']} is above high {dist['high']}."
+        )
+    for value in values:  # a setting that does not exist, or a value it refuses, fails now
+        spec.config_for({key: value})
 
 
 def default_storage(spec: SweepSpec, root: Path) -> str:
@@ -318,20 +344,18 @@ def run_sweep(
 ) -> dict:
     """Queue the sweep (a file, or a spec built in code) and run ``workers`` processes on
     this machine; returns a summary."""
+    from ..data.rundata import prepare
+
     spec = spec_file if isinstance(spec_file, SweepSpec) else load_sweep(spec_file)
+    # The data of the first trial, read before anything is queued: a bad folder or pairs file
+    # stops here, and the image cache is decoded once, not by every worker at once.
+    first = spec.config_for(spec.points()[0] if spec.grid else {})
+    prepare(apply_overrides(first, [f"data.dir={data}"]), cache_dir=cache_dir)
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)
     queued = queue_points(spec, storage, seeds, heartbeat) if spec.grid else 0
     print(f"sweep {spec.name}: {queued} trial(s) queued, storage {storage}", file=sys.stderr)
-    if spec.grid:
-        # Decode the image cache once here, not in every worker at the same time.
-        from ..data.rundata import prepare
-
-        prepare(
-            apply_overrides(spec.config_for(spec.points()[0]), [f"data.dir={data}"]),
-            cache_dir=cache_dir,
-        )
     threads = max(1, (os.cpu_count() or 1) // workers)
     wargs = WorkerArgs(
         spec,

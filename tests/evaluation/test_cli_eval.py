@@ -109,3 +109,26 @@ def test_scores_saved_before_pairs_were_files_are_scored_again(run, capsys):
     scores = run / "scores-pairsDevTest.csv"
     scores.write_text("name1,index1,name2,index2,same,fold,score\nGus_G,1,Gus_G,2,1,0,0.5\n")
     assert saved_evaluation(loaded) is None  # the report then evaluates again
+
+
+def test_evaluate_another_folder_needs_no_training_file(run, lfw_like, tmp_path, capsys):
+    # Another folder with a test file only (and, a trap, a training file of other pairs):
+    # scoring reads neither that training file nor the run's split of its own.
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(lfw_like / "lfw2", other / "lfw2")
+    shutil.copy(lfw_like / "pairsDevTest.txt", other / "pairsDevTest.txt")
+    assert main(["evaluate", str(run), "--data", str(other), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["at_model_threshold"]["pairs"] == 4
+    (other / "pairsDevTrain.txt").write_text("1\nAlice_A\t1\t2\nAlice_A\t1\tBob_B\t1\n")
+    assert main(["evaluate", str(run), "--data", str(other), "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_scoring_the_runs_own_training_people_is_refused(run, lfw_like, capsys):
+    pairs = lfw_like / "trained.txt"
+    pairs.write_text("1\nAlice_A\t1\t2\nBob_B\t1\tCarol_C\t1\n")
+    assert main(["evaluate", str(run), "--pairs-test", str(pairs)]) == 2
+    assert "trained this run" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--pairs-test", str(pairs), "--allow-overlap"]) == 0

@@ -13,7 +13,7 @@ from .images import Preprocess
 from .lfw import PairsFile, image_pairs
 from .pairs import ImagePair
 from .samplers import identity_pairs
-from .source import DataSource, source_of, training_people_file
+from .source import DataSource, open_source, source_of, training_people_file
 from .splits import Split, make_split
 
 
@@ -38,14 +38,21 @@ class RunData:
     train: PairSet
     val: PairSet
     test: PairSet | None
-    split: Split
-    train_pairs: PairsFile
+    split: Split | None  # None for data prepared only to be scored (prepare_test)
+    train_pairs: PairsFile | None
     skipped: list
     source: DataSource
     # Unrestricted protocol: every image of the training-side people (never a validation or
     # test person), with a class index per person. Empty under the restricted protocol.
     identity_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     identity_labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+
+    def trained_people(self) -> set[str]:
+        """Everyone whose images trained the run: the training pairs' people and (unrestricted)
+        the people of the identity rows."""
+        owner = {path: p.name for p in self.source.dataset.people.values() for path in p.images}
+        pairs = {n for p in self.train.pairs for n in p.people}
+        return pairs | {owner[self.paths[int(r)]] for r in self.identity_rows}
 
     def people_rows(self, names) -> dict[str, list[int]]:
         """Image rows of each named person (those left out as bad images are not there)."""
@@ -119,6 +126,34 @@ def prepare(
             more = identity_pair_set(data, sorted(val_people), d.val_identity_pairs, d.split_seed)
             data.val = concat_pairs(data.val, more)
     return data
+
+
+def prepare_test(
+    config: Config, skip_bad_images: bool = False, cache_dir: Path | None = None
+) -> RunData:
+    """The images and test pairs that ``config.data`` names, to score a trained run with:
+    no training file is read and no split is made."""
+    d = config.data
+    source = open_source(d.dir, None, d.pairs_test or None, True, d.fold, train=False)
+    if source.test is None:
+        raise ValueError(
+            f"no test pairs beside or above {source.dataset.tree}: pass --pairs-test FILE."
+        )
+    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
+    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
+    test = pair_set(image_pairs(source.test, source.dataset), loaded.row_of)
+    empty = pair_set([], {})
+    return RunData(
+        torch.from_numpy(loaded.images),
+        loaded.paths,
+        empty,
+        empty,
+        test,
+        None,
+        None,
+        loaded.skipped,
+        source,
+    )
 
 
 def training_people(data: RunData, which: str) -> set[str]:

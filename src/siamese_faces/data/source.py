@@ -59,14 +59,20 @@ def _pairs(dataset: FaceDataset, explicit: str | Path | None, default_name: str)
 
 
 def open_source(
-    data=None, pairs_train=None, pairs_test=None, allow_overlap: bool = False, fold: int = 0
+    data=None,
+    pairs_train=None,
+    pairs_test=None,
+    allow_overlap: bool = False,
+    fold: int = 0,
+    train: bool = True,
 ) -> DataSource:
     """Open the dataset, find and check its pairs files (optional for non-LFW datasets).
 
     ``fold`` k > 0 is LFW View 2's protocol: ``pairs_test`` (default ``pairs.txt``) gives both,
-    the other folds' pairs for training and fold k's for testing.
+    the other folds' pairs for training and fold k's for testing. ``train=False``: only the
+    test pairs (scoring a trained run needs no training file).
     """
-    dataset = open_dataset(data)
+    dataset, train_wanted = open_dataset(data), train
     if fold:
         if pairs_train:
             raise ValueError(
@@ -81,8 +87,11 @@ def open_source(
             )
         train, test = view2_fold(view2, fold)
     else:
-        train = _pairs(dataset, pairs_train, TRAIN_PAIRS)
+        # Scoring needs no training file (``train=False``): none is looked for or read.
+        train = _pairs(dataset, pairs_train, TRAIN_PAIRS) if train else None
         test = _pairs(dataset, pairs_test, TEST_PAIRS)
+    if not train_wanted:
+        train = None
     overlap = check_disjoint(train, test, allow_overlap) if train and test else set()
     return DataSource(dataset, train, test, overlap)
 

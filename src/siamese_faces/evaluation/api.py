@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.rundata import RunData, prepare
+from ..data.rundata import RunData, prepare, prepare_test
 from ..data.source import saved_name, saved_name_for, source_of
 from ..data.splits import load_split
 from ..io import atomic_write_text, csv_text
@@ -63,7 +63,19 @@ def open_run_data(
     )
     if config.data == own:
         return val_data, val_data
-    return val_data, prepare(config, skip_bad_images, cache_dir, allow_overlap, split=split)
+    data = prepare_test(config, skip_bad_images, cache_dir)  # no training file needed
+    if not allow_overlap and Path(d.dir).resolve() == Path(d0.dir).resolve():
+        trained = val_data.train_pairs.people | {
+            val_data.paths[int(r)].parent.name for r in val_data.identity_rows
+        }
+        shared = trained & data.source.test.people
+        if shared:
+            raise ValueError(
+                f"{data.source.test.path}: {len(shared)} of its people trained this run "
+                f"({sorted(shared)[0]}, ...); score pairs of unseen people, or pass "
+                "--allow-overlap if you mean it."
+            )
+    return val_data, data
 
 
 def _scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:

@@ -109,3 +109,26 @@ def test_architecture_lists_each_member_view():
     assert rows["members.1"][1:] == ["view 0,0,1,0.5", "1x16x16", "0"]
     assert "members.0" not in rows  # the whole input: nothing to list
     assert names.index("members.1") == names.index("members.1.stem.0") - 1
+
+
+def test_a_report_is_never_stale(run, lfw_like, tmp_path, capsys):  # noqa: F811
+    import json
+    import shutil
+
+    # A 2-pair file of the same name scored last, and a one-shot of other trials...
+    other = tmp_path / "other"
+    shutil.copytree(lfw_like / "lfw2", other / "lfw2")
+    (other / "pairsDevTest.txt").write_text("1\nGus_G\t1\t2\nGus_G\t1\tHal_H\t1\n")
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    assert main(["oneshot", str(run), "--ways", "2", "--trials", "10"]) == 0
+    saved = json.loads((run / "eval-pairsDevTest.json").read_text())
+    assert saved["at_model_threshold"]["pairs"] == 2
+    # ...are not what the report shows: it scores the run's own 4 pairs and 20 trials.
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out), "--ways", "2", "--trials", "20"]) == 0
+    capsys.readouterr()
+    md = (out / "report.md").read_text()
+    assert "2-way one-shot accuracy (20 trials)" in md
+    saved = json.loads((run / "eval-pairsDevTest.json").read_text())
+    assert saved["at_model_threshold"]["pairs"] == 4
+    assert saved["depends_on"]["weights_sha256"] and saved["depends_on"]["pairs_sha256"]

@@ -100,6 +100,7 @@ def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
         "at_model_threshold": verification_report(scores, y, run.threshold),
         "at_val_threshold": verification_report(scores, y, val_threshold),
         "dropped_pairs": data.test.dropped,
+        "depends_on": depends_on(run, data),
     }
     if data.source.test.folds > 1:
         result["ten_fold"] = ten_fold(scores, y, [p.fold for p in data.test.pairs])
@@ -134,10 +135,30 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
     return scores, result
 
 
+def depends_on(run: LoadedRun, data: RunData) -> dict:
+    """What a saved evaluation or one-shot result was computed from: the weights and the
+    contents of the scored pairs file (a name alone would let a report show stale numbers)."""
+    return {"weights_sha256": run.weights_sha256, "pairs_sha256": data.source.test.sha256}
+
+
+def current_test_digest(run: LoadedRun) -> str | None:
+    """The digest of the run's own test pairs as the files are now (None: none)."""
+    test = source_of(run.config.data, True).test
+    return None if test is None else test.sha256
+
+
+def is_current(saved: dict, run: LoadedRun) -> bool:
+    want = {"weights_sha256": run.weights_sha256, "pairs_sha256": current_test_digest(run)}
+    return saved.get("depends_on") == want
+
+
 def saved_evaluation(run: LoadedRun, name: str = "") -> Evaluation | None:
-    """The evaluation saved in the run folder for pairs file ``name`` (default: the run's own
-    test file), or None when there is none in the current format."""
-    return read_evaluation(run.path, name or saved_name_for(run.config.data))
+    """The evaluation saved in the run folder for its own test pairs (or pairs file ``name``),
+    or None when there is none, or it was computed from other weights or other pairs."""
+    ev = read_evaluation(run.path, name or saved_name_for(run.config.data))
+    if ev is None or (not name and not is_current(ev.result, run)):
+        return None
+    return ev
 
 
 def read_evaluation(run_dir: Path, name: str) -> Evaluation | None:
@@ -173,7 +194,22 @@ def oneshot(
         "shots": shots,
         "seed": seed,
         "people": len(people),
+        "depends_on": depends_on(run, data),
     }
+
+
+def saved_oneshot(run: LoadedRun, ways: int, trials: int, seed: int = 0) -> dict | None:
+    """The run's saved one-shot result for its own test people, if it is the one asked for:
+    these ways, trials and seed, these weights and these pairs; else None."""
+    path = oneshot_file(run, ways)
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # damaged: computed again
+    asked = (saved.get("trials"), saved.get("seed"), saved.get("ways"))
+    return saved if asked == (trials, seed, ways) and is_current(saved, run) else None
 
 
 def oneshot_file(run: LoadedRun, ways: int, shots: int = 1) -> Path:

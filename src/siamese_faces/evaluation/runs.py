@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,11 @@ class LoadedRun:
     threshold: float  # "same" when score > threshold; chosen on validation for distance heads
     results: dict
     pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """The digest of the weights file: what a saved evaluation of this run depends on."""
+        return hashlib.sha256((self.path / "best.safetensors").read_bytes()).hexdigest()
 
     @property
     def preprocess(self) -> Preprocess:

@@ -21,6 +21,7 @@ from ..evaluation.api import (
     open_run_data,
     save_evaluation,
     saved_evaluation,
+    saved_oneshot,
 )
 from ..evaluation.runs import LoadedRun, load_run
 from ..io import atomic_write_text
@@ -41,12 +42,13 @@ def ensure_evaluation(
         val_data, data = open_run_data(run, **data_options)
         ev = evaluate(run, val_data, data)
         save_evaluation(run, ev)
-    one_path = oneshot_file(run, ways)
-    if not one_path.is_file():
+    one = saved_oneshot(run, ways, trials)
+    if one is None:
         if data is None:
             _, data = open_run_data(run, **data_options)
-        atomic_write_text(one_path, json.dumps(oneshot(run, data, ways, 1, trials, 0), indent=2))
-    return ev.result, ev.rows, json.loads(one_path.read_text()), data
+        one = oneshot(run, data, ways, 1, trials, 0)
+        atomic_write_text(oneshot_file(run, ways), json.dumps(one, indent=2))
+    return ev.result, ev.rows, one, data
 
 
 def build_report(

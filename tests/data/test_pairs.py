@@ -186,7 +186,7 @@ def test_errors_quote_a_short_excerpt_and_name_non_utf8(tmp_path):
     path.write_text("x" * 100_000 + "\n")
     with pytest.raises(PairsFormatError) as info:
         parse_pairs(path)
-    assert len(str(info.value)) < 400 and "..." in str(info.value)
+    assert len(str(info.value)) < 400 and "xxxxx" not in str(info.value)  # no echo of the line
     path.write_bytes(b"1\n\xff\xfe\t1\t2\n")
     with pytest.raises(PairsFormatError, match="not UTF-8 text"):
         parse_pairs(path)

@@ -591,3 +591,19 @@ def test_numbers_out_of_range_and_unreachable_storages(world, capsys, case):
     fill = {"run": world["run"], "bad": world["bad"], "data": world["data"], "sweep": sweep}
     argv = [a.format(**{k: str(v) for k, v in fill.items()}) for a in case]
     expect_error(capsys, [*argv, *(sets(*FAST) if case[0] == "benchmark" else [])])
+
+
+def test_a_path_inside_a_weights_file_is_never_echoed(world, capsys, tmp_path):
+    # A run whose weights say its training pairs are a file of secrets.
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(world["run"], run)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:the-secret-line\n")
+    weights = run / "best.safetensors"
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"]["pairs_train"] = str(secret)
+    save_file(load_file(str(weights)), str(weights), metadata={"config": json.dumps(cfg)})
+    err = expect_error(capsys, ["evaluate", run])
+    assert "the-secret-line" not in err and "root:x" not in err

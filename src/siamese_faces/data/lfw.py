@@ -144,7 +144,7 @@ def _check_name(name: str, where: str) -> str:
     return name
 
 
-def excerpt(text: str, limit: int = 60) -> str:
+def excerpt(text: str, limit: int = 24) -> str:
     """``text`` for a message: quoted, and cut short (an error never echoes a whole file)."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
@@ -231,7 +231,8 @@ def _header(path: Path, lines: list[str]) -> tuple[str, int, int]:
     if len(numbers) == len(header) == 2 and min(numbers) > 0:
         return "view2", numbers[0], numbers[1]
     raise PairsFormatError(
-        f"{path}:1: header {excerpt(lines[0])} must be one positive integer N (View 1: N same "
+        # The line itself is not echoed: a path from a weights file could name any file.
+        f"{path}:1: the header must be one positive integer N (View 1: N same "
         "then N different lines) or two, 'F N' (View 2: F folds of N same + N different)."
     )
 

@@ -1,10 +1,14 @@
 import json
+import math
 
 import pytest
 
 from siamese_faces.config import (
     Config,
     ConfigError,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
     apply_overrides,
     from_dict,
     load_file,
@@ -129,7 +133,7 @@ def test_members_need_a_cosine_head():
         ],
     )
     assert ok.model.members == 2
-    with pytest.raises(ConfigError, match="use 1 or more"):
+    with pytest.raises(ConfigError, match="use 1..64"):
         apply_overrides(Config(), ["model.members=0"])
 
 
@@ -165,3 +169,40 @@ def test_validation_pairs_from_names_need_the_unrestricted_protocol():
         apply_overrides(Config(), ["data.val_identity_pairs=100"])
     ok = apply_overrides(Config(), ["data.val_identity_pairs=100", "data.protocol=unrestricted"])
     assert ok.data.val_identity_pairs == 100
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SETTING_NAMES = [
+    f"{section}.{f}"
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+    for f in cls.__dataclass_fields__
+]
+VALUES = st.one_of(
+    st.text(max_size=12),
+    st.integers(-(10**12), 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["true", "false", "", ",", ";", "1,2", "0,0,1,1;0,0,1,1", "1e400", "-0"]),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SETTING_NAMES + ["nope.x", "train.nope"]), VALUES), max_size=4
+    )
+)
+def test_any_override_is_a_valid_config_or_one_config_error(overrides):
+    # Generated --set values: a configuration that passes every check, or a ConfigError with
+    # the setting's name, never another exception and never a non-finite number inside.
+    items = [f"{k}={v}" for k, v in overrides]
+    try:
+        config = apply_overrides(Config(), items)
+        check_config(config)
+    except ConfigError as exc:
+        assert "=" in str(exc) or "unknown" in str(exc) or ":" in str(exc)
+        return
+    values = [v for section in config.to_dict().values() for v in section.values()]
+    numbers = [x for v in values for x in (v if isinstance(v, (list, tuple)) else [v])]
+    flat = [y for x in numbers for y in (x if isinstance(x, (list, tuple)) else [x])]
+    assert all(math.isfinite(x) for x in flat if isinstance(x, float))

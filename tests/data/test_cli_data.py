@@ -126,3 +126,14 @@ def test_real_data_stats(capsys):
     assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (1100, 1100)
     assert (s["test"]["people"], s["test"]["images"]) == (963, 2741)
     assert (s["test"]["pairs_same"], s["test"]["pairs_different"]) == (500, 500)
+
+
+def test_the_grid_path_printed_is_the_file_written(lfw_like, tmp_path, capsys):
+    folder = tmp_path / "figs"
+    folder.mkdir()
+    for given, written in (
+        (folder, folder / "data-examples.png"),
+        (tmp_path / "g", tmp_path / "g.png"),
+    ):
+        code, out, _ = run(capsys, "data", "stats", "--data", str(lfw_like), "--grid", str(given))
+        assert code == 0 and f"example grid: {written}" in out and written.is_file()

@@ -49,7 +49,8 @@ def test_renderers_escape_and_link():
     s = Section("A <b>").p("x < y").table(["k"], [["<v>"]])
     page = to_html("T", [s])
     assert "<b>" not in page.split("<nav>")[1] and "&lt;v&gt;" in page
-    assert "| <v> |" in to_markdown("T", [s], base=__import__("pathlib").Path("."))
+    md = to_markdown("T", [s], base=__import__("pathlib").Path("."))
+    assert "| &lt;v&gt; |" in md and "## A &lt;b&gt;" in md and "x &lt; y" in md  # no raw HTML
 
 
 def test_main_job_runs_end_to_end(lfw_like, tmp_path, capsys):

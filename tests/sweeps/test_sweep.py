@@ -205,3 +205,11 @@ def test_seconds_and_epochs_print_whole():
     assert _fmt([2192.4], whole=True) == "2192"  # not 2.19e+03
     assert _fmt([100.0, 120.0], whole=True) == "110 ± 14"
     assert _fmt([0.65, 0.67], pct=True) == "66.0 ± 1.4%"
+
+
+def test_the_heartbeat_reaches_optunas_storage(tmp_path):
+    from siamese_faces.sweeps.sweep import open_study
+
+    spec = load_sweep(sweep_file(tmp_path, '"train.lr" = [0.01]'))
+    study = open_study(spec, f"sqlite:///{tmp_path / 'hb.db'}", heartbeat=3)
+    assert study._storage.get_heartbeat_interval() == 3

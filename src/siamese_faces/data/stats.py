@@ -113,6 +113,10 @@ def example_grid(
     fig.suptitle(f"{len(picks)} of {len(names):,} people in {ds.root.name}", fontsize=10)
     fig.tight_layout()
     out = Path(out)
+    if out.is_dir():  # a folder: the grid goes inside it, under its usual name
+        out = out / "data-examples.png"
+    elif out.suffix.lower() != ".png":
+        out = out.with_name(out.name + ".png")  # what matplotlib would write: say so
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -5,6 +5,7 @@ Nothing here computes or draws; it only lays out what it is given."""
 from __future__ import annotations
 
 import base64
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +34,14 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
+def _md(value) -> str:
+    """Text for Markdown: HTML in a name would be HTML in every Markdown viewer."""
+    return html.escape(str(value), quote=False)
+
+
 def _cell(value) -> str:
     """A Markdown table cell: a '|' would end the cell, a newline the row."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return _md(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _environment() -> Environment:
@@ -49,6 +55,7 @@ def _environment() -> Environment:
     )
     env.filters["data_uri"] = _data_uri
     env.filters["cell"] = _cell
+    env.filters["md"] = _md
     return env
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +52,30 @@ TRAIN_DIFF = [
 ]
 TEST_SAME = [("Gus_G", 1, 2), ("Ivy_I", 1, 2)]
 TEST_DIFF = [("Gus_G", 1, "Hal_H", 1), ("Hal_H", 1, "Ivy_I", 2)]
+
+
+POSTGRES = os.environ.get("SIAMESE_FACES_TEST_POSTGRES")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES,
+    reason="no PostgreSQL: .ci/run starts one and sets "
+    "SIAMESE_FACES_TEST_POSTGRES; set it to run this test locally",
+)
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str):
+    """A fresh database on the test server for one test (its URL), dropped afterwards."""
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{os.getpid()}_{int(time.time() * 1000)}"
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.dispose()
+        with create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

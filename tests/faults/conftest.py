@@ -63,14 +63,17 @@ TEXT_KINDS = {
 }
 
 
-def make_text(folder: Path, kind: str, suffix: str = ".txt") -> Path:
-    path = folder / f"{kind}{suffix}"
-    content = TEXT_KINDS[kind]
+def write_kind(path: Path, content) -> Path:
+    """``content`` bytes at ``path``; ``"dir"``: a folder there; None: nothing (missing)."""
     if content == "dir":
         path.mkdir(parents=True, exist_ok=True)
     elif content is not None:
         path.write_bytes(content)
     return path
+
+
+def make_text(folder: Path, kind: str, suffix: str = ".txt") -> Path:
+    return write_kind(folder / f"{kind}{suffix}", TEXT_KINDS[kind])
 
 
 @pytest.fixture(scope="session")

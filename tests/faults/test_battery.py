@@ -14,7 +14,7 @@ from PIL import Image
 
 from siamese_faces.cli import main
 
-from .conftest import FAST, TEXT_KINDS, VALID_PAIRS, make_text, png_header_only
+from .conftest import FAST, TEXT_KINDS, VALID_PAIRS, make_text, png_header_only, write_kind
 
 ERROR_CODES = {2, 3, 4}
 
@@ -280,12 +280,7 @@ TRAINING_COMMANDS = {
 def test_bad_experiment_files(world, capsys, command, kind):
     folder = world["bad"] / "configs"
     folder.mkdir(exist_ok=True)
-    path = folder / f"{kind}.toml"
-    content = CONFIG_KINDS[kind]
-    if content == "dir":
-        path.mkdir(exist_ok=True)
-    elif content is not None:
-        path.write_bytes(content)
+    path = write_kind(folder / f"{kind}.toml", CONFIG_KINDS[kind])
     expect_error(capsys, TRAINING_COMMANDS[command](world, ["--config", path, *sets(*FAST)]))
 
 
@@ -487,12 +482,7 @@ def test_verify_csv_of_bad_kinds(world, capsys, kind):
     folder = world["bad"] / "csv"
     folder.mkdir(exist_ok=True)
     shutil.copy(world["face"], folder / "face.png")
-    path = folder / f"{kind}.csv"
-    content = CSV_KINDS[kind]
-    if content == "dir":
-        path.mkdir(exist_ok=True)
-    elif content is not None:
-        path.write_bytes(content)
+    path = write_kind(folder / f"{kind}.csv", CSV_KINDS[kind])
     expect_error(capsys, ["verify", world["run"], "--csv", path])
 
 
@@ -541,12 +531,7 @@ SWEEP_KINDS = {
 def test_bad_sweep_files(world, capsys, kind, tables_only):
     folder = world["bad"] / "sweeps"
     folder.mkdir(exist_ok=True)
-    path = folder / f"{kind}.toml"
-    content = SWEEP_KINDS[kind]
-    if content == "dir":
-        path.mkdir(exist_ok=True)
-    elif content is not None:
-        path.write_bytes(content)
+    path = write_kind(folder / f"{kind}.toml", SWEEP_KINDS[kind])
     root = world["bad"] / "sweep-root" / kind
     argv = ["sweep", path, "--data", world["data"], "--root", root]
     expect_error(capsys, [*argv, "--tables-only"] if tables_only else argv)

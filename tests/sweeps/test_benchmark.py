@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import optuna
@@ -17,10 +15,9 @@ from siamese_faces.config import Config, ConfigError, apply_overrides
 from siamese_faces.data.rundata import prepare
 from siamese_faces.sweeps.benchmark import mean_se, parse_folds, run_benchmark, view2_spec
 
-from ..helpers import write_people
+from ..helpers import needs_postgres, postgres_database, write_people
 from ..training.test_training import TINY
 
-POSTGRES = os.environ.get("SIAMESE_FACES_TEST_POSTGRES")
 FOLDS = 3
 
 
@@ -130,27 +127,12 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "folds are numbered 1..10" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    not POSTGRES,
-    reason="no PostgreSQL: .ci/run starts one and sets "
-    "SIAMESE_FACES_TEST_POSTGRES; set it to run this test locally",
-)
+@needs_postgres
 def test_two_workers_share_the_folds_on_postgresql(view2_like, tmp_path):
-    from sqlalchemy import create_engine, text
-
-    name = f"siamese_faces_bench_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE DATABASE {name}"))
-    storage = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with postgres_database("siamese_faces_bench") as storage:
         spec = view2_spec(config(view2_like), "pg", [1, 2, 3])
         run_benchmark(spec, str(view2_like), tmp_path / "runs", storage, workers=2, heartbeat=1)
         assert completed_folds(storage, "pg") == [1, 2, 3]  # each fold once, none twice
-    finally:
-        admin.dispose()
-        with create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def test_view1_people_file_trains_more_people_and_never_a_test_person(lfw_like):

@@ -16,10 +16,10 @@ from siamese_faces.config import ConfigError
 from siamese_faces.sweeps.results import table
 from siamese_faces.sweeps.sweep import load_sweep, run_sweep
 
+from ..helpers import needs_postgres, postgres_database
 from ..training.test_training import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES = os.environ.get("SIAMESE_FACES_TEST_POSTGRES")
 
 
 def sweep_file(tmp_path: Path, grid: str, name: str = "mini", extra: str = "") -> Path:
@@ -116,24 +116,10 @@ def test_two_workers_on_sqlite(tmp_path, lfw_like):
     run_two_workers(tmp_path, lfw_like, f"sqlite:///{tmp_path / 'sweep.db'}")
 
 
-@pytest.mark.skipif(
-    not POSTGRES,
-    reason="no PostgreSQL: .ci/run starts one and sets "
-    "SIAMESE_FACES_TEST_POSTGRES; set it to run this test locally",
-)
+@needs_postgres
 def test_two_workers_on_postgresql(tmp_path, lfw_like):
-    from sqlalchemy import create_engine, text
-
-    name = f"siamese_faces_test_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        run_two_workers(tmp_path, lfw_like, POSTGRES.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        admin.dispose()
-        with create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with postgres_database("siamese_faces_test") as storage:
+        run_two_workers(tmp_path, lfw_like, storage)
 
 
 def test_a_crashing_trial_fails_and_the_others_go_on(tmp_path, lfw_like):

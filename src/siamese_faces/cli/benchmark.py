@@ -48,20 +48,7 @@ def add_commands(sub) -> None:
     options.add_config(p, out=False)
     p.add_argument("--folds", default="1-10", help="which folds, e.g. 1-10, 3 or 1,4,7")
     p.add_argument("--name", help="the benchmark's name in the storage (default lfw-view2-RECIPE)")
-    p.add_argument(
-        "--storage",
-        metavar="URL",
-        help="Optuna storage: default a SQLite file under --root; a PostgreSQL URL lets many "
-        "machines share the folds",
-    )
-    p.add_argument("--workers", type=int, default=1, help="folds trained at once on this machine")
-    p.add_argument("--root", default="runs/benchmark", help="where the fold run folders go")
-    p.add_argument(
-        "--heartbeat",
-        type=int,
-        default=10,
-        help="seconds between a worker's heartbeats; a fold silent for two is run again",
-    )
+    options.add_workers(p, "folds", "runs/benchmark")
     p.add_argument(
         "--summary-only",
         action="store_true",

@@ -105,6 +105,26 @@ def add_config(
     )
 
 
+def add_workers(p: argparse.ArgumentParser, trials: str, root: str) -> None:
+    """Where ``trials`` (trials of a sweep, folds of a benchmark) run and are recorded:
+    ``--storage``, ``--workers``, ``--root``, ``--heartbeat``."""
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: default a SQLite file under --root; a PostgreSQL URL "
+        f"(postgresql://user:pw@host/db) lets many machines share the {trials}",
+    )
+    p.add_argument("--workers", type=int, default=1, help=f"{trials} run at once on this machine")
+    p.add_argument("--root", default=root, help=f"where the {trials}' run folders go")
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help=f"seconds between a worker's heartbeats; one of the {trials} silent for two is "
+        "taken as dead and run again (default 10)",
+    )
+
+
 def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 

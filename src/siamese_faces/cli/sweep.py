@@ -44,24 +44,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid or search of trainings on Optuna, then tabulate")
     p.add_argument("file", metavar="FILE", help="a sweep file (TOML with a [sweep] table)")
     options.add_data(p, pairs=(), overlap=False, skip_bad=False)
-    p.add_argument(
-        "--storage",
-        metavar="URL",
-        help="Optuna storage: default a SQLite file under --root; a PostgreSQL URL "
-        "(postgresql://user:pw@host/db) lets many machines share one sweep",
-    )
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    options.add_workers(p, "trials", "runs/sweeps")
     p.add_argument("--seeds", type=int, default=1, help="seeds per grid point (mean ± std)")
-    p.add_argument("--root", default="runs/sweeps", help="where trial run folders go")
     p.add_argument("--out", metavar="DIR", help="where the table and figures go")
     p.add_argument("--max-trials", type=int, help="stop each worker after this many trials")
-    p.add_argument(
-        "--heartbeat",
-        type=int,
-        default=10,
-        help="seconds between a worker's heartbeats; a trial silent for two is "
-        "taken as dead and run again (default 10)",
-    )
     p.add_argument(
         "--tables-only",
         action="store_true",

@@ -8,16 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from .helpers import (
-    TEST_DIFF,
-    TEST_PEOPLE,
-    TEST_SAME,
-    TRAIN_DIFF,
-    TRAIN_PEOPLE,
-    TRAIN_SAME,
-    write_pairs,
-    write_people,
-)
+from .helpers import write_lfw_like
 
 # The parsers are checked for what they return, not how fast: on a loaded machine one example
 # took 277 ms against Hypothesis's default 200 ms deadline and failed the run for no bug.
@@ -30,11 +21,7 @@ os.environ.setdefault("SIAMESE_FACES_PROGRESS", "0")
 @pytest.fixture
 def lfw_like(tmp_path: Path) -> Path:
     """A miniature LFW-a download: ``root/lfw2/<Name>/...`` with both pairs files beside it."""
-    root = tmp_path / "mini-lfw"
-    write_people(root / "lfw2", {**TRAIN_PEOPLE, **TEST_PEOPLE})
-    write_pairs(root / "pairsDevTrain.txt", TRAIN_SAME, TRAIN_DIFF)
-    write_pairs(root / "pairsDevTest.txt", TEST_SAME, TEST_DIFF)
-    return root
+    return write_lfw_like(tmp_path / "mini-lfw")
 
 
 @pytest.fixture(autouse=True)

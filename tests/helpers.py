@@ -79,3 +79,11 @@ def postgres_database(prefix: str):
         admin.dispose()
         with create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as c:
             c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def write_lfw_like(root: Path) -> Path:
+    """A miniature LFW-a download: ``root/lfw2/<Name>/...`` with both View 1 pairs files."""
+    write_people(root / "lfw2", {**TRAIN_PEOPLE, **TEST_PEOPLE})
+    write_pairs(root / "pairsDevTrain.txt", TRAIN_SAME, TRAIN_DIFF)
+    write_pairs(root / "pairsDevTest.txt", TEST_SAME, TEST_DIFF)
+    return root

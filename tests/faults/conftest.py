@@ -11,16 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import (
-    TEST_DIFF,
-    TEST_PEOPLE,
-    TEST_SAME,
-    TRAIN_DIFF,
-    TRAIN_PEOPLE,
-    TRAIN_SAME,
-    write_pairs,
-    write_people,
-)
+from ..helpers import write_lfw_like
 from ..training.test_training import TINY
 
 FAST = [*TINY, "train.epochs=1", "data.val_fraction=0.3"]
@@ -85,10 +76,7 @@ def world(tmp_path_factory):
     from siamese_faces.training.trainer import fit
 
     root = tmp_path_factory.mktemp("world")
-    data = root / "mini-lfw"
-    write_people(data / "lfw2", {**TRAIN_PEOPLE, **TEST_PEOPLE})
-    write_pairs(data / "pairsDevTrain.txt", TRAIN_SAME, TRAIN_DIFF)
-    write_pairs(data / "pairsDevTest.txt", TEST_SAME, TEST_DIFF)
+    data = write_lfw_like(root / "mini-lfw")
     lines = ["2\t1", "Gus_G\t1\t2", "Gus_G\t1\tHal_H\t1", "Alice_A\t1\t2", "Alice_A\t3\tDan_D\t1"]
     (data / "pairs.txt").write_text("\n".join(lines) + "\n")
     cache = root / "cache"

@@ -47,6 +47,10 @@ def expect_ok(capsys, argv) -> str:
     return out
 
 
+def expect(capsys, argv, ok: bool) -> None:
+    (expect_ok if ok else expect_error)(capsys, argv)
+
+
 def sets(*settings: str) -> list[str]:
     return [a for s in settings for a in ("--set", s)]
 
@@ -214,11 +218,9 @@ DATA_OK = {("data-stats", "garbage_image")}
 @pytest.mark.parametrize("kind", DATA_KINDS)
 @pytest.mark.parametrize("command", sorted(DATA_COMMANDS))
 def test_bad_data_folders(world, capsys, command, kind):
-    argv = DATA_COMMANDS[command](world, data_kind(world, kind))
-    if (command, kind) in DATA_OK:
-        expect_ok(capsys, argv)
-    else:
-        expect_error(capsys, argv)
+    expect(
+        capsys, DATA_COMMANDS[command](world, data_kind(world, kind)), (command, kind) in DATA_OK
+    )
 
 
 def test_sweep_with_a_bad_data_folder(world, capsys):
@@ -403,11 +405,7 @@ RUN_OK = {("verify", "garbage_split"), ("verify", "no_split")}
 @pytest.mark.parametrize("kind", RUN_KINDS)
 @pytest.mark.parametrize("command", sorted(RUN_COMMANDS))
 def test_bad_run_folders(world, capsys, command, kind):
-    argv = RUN_COMMANDS[command](world, run_kind(world, kind))
-    if (command, kind) in RUN_OK:
-        expect_ok(capsys, argv)
-    else:
-        expect_error(capsys, argv)
+    expect(capsys, RUN_COMMANDS[command](world, run_kind(world, kind)), (command, kind) in RUN_OK)
 
 
 # ---------------------------------------------------------------------------------------------

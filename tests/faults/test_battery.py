@@ -158,7 +158,7 @@ def data_kind(world, kind: str) -> Path:
     base = world["bad"] / "data-kinds"
     base.mkdir(exist_ok=True)
     path = base / kind
-    if path.exists():
+    if path.exists() or path.is_symlink():  # made by an earlier case (a loop never "exists")
         return path
     if kind == "a_file":
         path.write_text("not a folder")
@@ -176,6 +176,8 @@ def data_kind(world, kind: str) -> Path:
         for tree in ("one", "two"):
             (path / tree / "Alice_A").mkdir(parents=True)
             Image.fromarray(np.zeros((8, 8), np.uint8)).save(path / tree / "Alice_A" / "a.png")
+    elif kind == "symlink_loop":
+        path.symlink_to(path)  # a link to itself: stat() fails with ELOOP
     elif kind == "flat_unnamed":
         path.mkdir()
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(path / "photo.png")
@@ -190,6 +192,7 @@ DATA_KINDS = [
     "garbage_image",
     "two_trees",
     "flat_unnamed",
+    "symlink_loop",
 ]
 DATA_COMMANDS = {
     "data-stats": lambda w, d: ["data", "stats", "--data", d, "--grid", ""],

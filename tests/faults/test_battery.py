@@ -593,3 +593,35 @@ def test_a_path_inside_a_weights_file_is_never_echoed(world, capsys, tmp_path):
     save_file(load_file(str(weights)), str(weights), metadata={"config": json.dumps(cfg)})
     err = expect_error(capsys, ["evaluate", run])
     assert "the-secret-line" not in err and "root:x" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Unreadable inputs (tests run as root, who reads anything: the refusal is simulated).
+def refuse(monkeypatch, target: Path) -> None:
+    real_read_bytes, real_open = Path.read_bytes, Image.open
+
+    def read_bytes(self):
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    def image_open(fp, *args, **kwargs):
+        if Path(fp) == target:
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Image, "open", image_open)
+
+
+def test_an_unreadable_pairs_file_is_named(world, capsys, monkeypatch):
+    refuse(monkeypatch, world["data"] / "pairsDevTrain.txt")
+    expect_error(
+        capsys, ["data", "split", "--data", world["data"]], "pairsDevTrain.txt", "permission"
+    )
+
+
+def test_an_unreadable_photo_is_named(world, capsys, monkeypatch):
+    photo = image_kind(world, "rgba")
+    refuse(monkeypatch, photo)
+    expect_error(capsys, ["verify", world["run"], photo, world["face"]], photo.name, "permission")

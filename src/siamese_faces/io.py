@@ -44,3 +44,15 @@ def csv_text(rows: list[dict]) -> str:
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
+
+
+def unreadable(path: Path, what: str, exc: OSError) -> str | None:
+    """Why ``path`` (a ``what``: "pairs file", "image file") could not be read, as a message,
+    for the errors a user can fix; None for any other."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: {what} not found."
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}."
+    if isinstance(exc, PermissionError):
+        return f"{path}: {what} not readable (permission denied)."
+    return None

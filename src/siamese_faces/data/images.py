@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..io import unreadable
+
 # A truncated JPEG must be an error, never a silently grey-filled face.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Larger images are refused before decoding: a 48-megapixel phone photo passes, a
@@ -78,12 +80,8 @@ def load_image(path: str | Path, preprocess: Preprocess | None = None) -> np.nda
             gray = _to_gray(ImageOps.exif_transpose(im))
     except BadImageError:
         raise
-    except FileNotFoundError:
-        raise BadImageError(f"{path}: no such image file.") from None
-    except IsADirectoryError:
-        raise BadImageError(f"{path}: a folder, not an image file.") from None
-    except PermissionError:
-        raise BadImageError(f"{path}: not readable (permission denied).") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise BadImageError(unreadable(path, "image file", exc)) from None
     except Image.DecompressionBombError:
         raise BadImageError(f"{path}: too many pixels to decode safely; resize it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import unreadable
 from .layout import NUMBERED, FaceDataset, Person
 from .pairs import ImagePair
 
@@ -200,12 +201,11 @@ def read_lines(path: Path, what: str) -> tuple[bytes, list[str]]:
     trailing blank lines dropped; errors name the file."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PairsFormatError(f"{path}: {what} not found.") from None
-    except IsADirectoryError:
-        raise PairsFormatError(f"{path}: a folder, not a {what}.") from None
-    except PermissionError:
-        raise PairsFormatError(f"{path}: {what} not readable (permission denied).") from None
+    except OSError as exc:
+        why = unreadable(path, what, exc)
+        if why is None:
+            raise
+        raise PairsFormatError(why) from None
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark (Excel writes one) is no field
     except UnicodeDecodeError:

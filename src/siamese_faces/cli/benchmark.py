@@ -17,8 +17,7 @@ def cmd_benchmark_lfw(args) -> int:
     from .train import resolve_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    args.pairs_train = None  # each fold trains on the other folds of the View 2 file
-    config, name = resolve_config(args)
+    config, name = resolve_config(args)  # no --pairs-train: each fold trains on the others
     if args.workers < 1:
         raise ValueError("--workers must be at least 1.")
     data = str(resolve_data_dir(args.data))
@@ -54,4 +53,4 @@ def add_commands(sub) -> None:
         action="store_true",
         help="train nothing: summarise the folds the storage holds as finished",
     )
-    p.set_defaults(func=cmd_benchmark_lfw, allow_overlap=False, skip_bad_images=False)
+    p.set_defaults(func=cmd_benchmark_lfw)

@@ -25,27 +25,27 @@ def cmd_report(args) -> int:
 
 def cmd_run(args) -> int:
     """Analyse the data, train the default recipe, evaluate, one-shot, report."""
-    from ..data.source import open_source
+    from ..data.source import source_of
     from ..data.stats import dataset_stats, format_stats
     from ..reporting.report import build_report
-    from ..training.api import check_config
-    from .train import resolve_config, train_from_args
+    from .train import checked_config, train_from_args
 
-    check_config(resolve_config(args)[0])  # a bad setting stops before the analysis
+    resolved = checked_config(args)  # a bad setting stops before the analysis
     start = time.perf_counter()
 
     def step(n: int, text: str) -> None:
         print(f"\n[{n}/4 {time.perf_counter() - start:6.0f}s] {text}", file=sys.stderr, flush=True)
 
     step(1, "dataset analysis")
-    source = open_source(args.data, args.pairs_train, args.pairs_test, args.allow_overlap)
+    source = source_of(resolved[0].data, args.allow_overlap)
     print(format_stats(dataset_stats(source)), file=sys.stderr)
     run_dir = Path(args.out)
     if (run_dir / "results.json").is_file():
         step(2, f"training: {run_dir} is already trained; using it (--out NEW to train again)")
     else:
         step(2, f"training {args.config or args.preset or options.DEFAULT_PRESET} -> {run_dir}")
-        train_from_args(args, resume=(run_dir / "last.pt").is_file())  # an interrupted job goes on
+        resume = (run_dir / "last.pt").is_file()  # an interrupted job goes on
+        train_from_args(args, resume, resolved)
     step(3, f"evaluation and {args.ways}-way one-shot identification")
     report_dir = Path(args.report or run_dir / "report")
     step(4, f"report -> {report_dir}")

@@ -16,20 +16,32 @@ def resolve_config(args) -> tuple[Config, str]:
         raise ValueError("give --preset or --config, not both.")
     name = Path(args.config).stem if args.config else (args.preset or options.DEFAULT_PRESET)
     config = load_file(args.config) if args.config else load_file(preset_path(name))
-    given = {"dir": args.data, "pairs_train": args.pairs_train, "pairs_test": args.pairs_test}
+    given = {
+        "dir": args.data,
+        "pairs_train": getattr(args, "pairs_train", None),  # benchmark: the View 2 file's folds
+        "pairs_test": args.pairs_test,
+    }
     data = dataclasses.replace(config.data, **{k: v for k, v in given.items() if v})
     config = dataclasses.replace(config, data=data)
     device = [f"train.device={args.device}"] if getattr(args, "device", None) else []
     return apply_overrides(config, device + (args.set or [])), name
 
 
-def train_from_args(args, resume: bool):
-    """Train what the arguments name; the library's RunResult."""
-    from ..training.api import check_config, train, with_data_dir
+def checked_config(args) -> tuple[Config, str]:
+    """``resolve_config``, checked against the registries (a bad value stops here, before
+    the data folder is looked for), with ``data.dir`` filled from the environment if empty."""
+    from ..training.api import check_config, with_data_dir
 
     config, name = resolve_config(args)
-    check_config(config)  # a bad value stops here, before the data folder is looked for
-    config = with_data_dir(config)
+    check_config(config)
+    return with_data_dir(config), name
+
+
+def train_from_args(args, resume: bool, resolved: tuple[Config, str] | None = None):
+    """Train what the arguments name (or their ``checked_config``); the library's RunResult."""
+    from ..training.api import train
+
+    config, name = resolved or checked_config(args)
     run_dir = Path(args.out or f"runs/{name}-seed{config.train.seed}")
     return train(
         config,

@@ -96,17 +96,13 @@ def prepare(
             f"{train_pairs.path}: no pair of its {len(train_pairs.pairs)} went to validation "
             f"with data.val_fraction={d.val_fraction}; raise data.val_fraction."
         )
-    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
-    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
+    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir)
     rows = loaded.row_of
     files = image_pairs(train_pairs, source.dataset)
 
     def subset(idx):
         return pair_set([files[i] for i in idx], rows)
 
-    test = None
-    if source.test is not None:
-        test = pair_set(image_pairs(source.test, source.dataset), rows)
     data = RunData(
         torch.from_numpy(loaded.images),
         loaded.paths,
@@ -139,9 +135,7 @@ def prepare_test(
         raise ValueError(
             f"no test pairs beside or above {source.dataset.tree}: pass --pairs-test FILE."
         )
-    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
-    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
-    test = pair_set(image_pairs(source.test, source.dataset), loaded.row_of)
+    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir)
     empty = pair_set([], {})
     return RunData(
         torch.from_numpy(loaded.images),
@@ -154,6 +148,16 @@ def prepare_test(
         loaded.skipped,
         source,
     )
+
+
+def load_with_test(d, source: DataSource, skip_bad_images: bool, cache_dir):
+    """Every image of the dataset, preprocessed as ``d`` says (through the cache), and the
+    test pairs as rows of them (None without a test file)."""
+    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
+    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
+    if source.test is None:
+        return loaded, None
+    return loaded, pair_set(image_pairs(source.test, source.dataset), loaded.row_of)
 
 
 def training_people(data: RunData, which: str) -> set[str]:

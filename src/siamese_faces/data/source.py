@@ -72,7 +72,7 @@ def open_source(
     the other folds' pairs for training and fold k's for testing. ``train=False``: only the
     test pairs (scoring a trained run needs no training file).
     """
-    dataset, train_wanted = open_dataset(data), train
+    dataset = open_dataset(data)
     if fold:
         if pairs_train:
             raise ValueError(
@@ -85,15 +85,14 @@ def open_source(
                 f"data.fold={fold}: no {VIEW2_PAIRS} beside or above {dataset.tree}; pass "
                 "--pairs-test FILE (LFW's View 2 pairs file)."
             )
-        train, test = view2_fold(view2, fold)
+        others, test = view2_fold(view2, fold)
+        train_pairs = others if train else None
     else:
         # Scoring needs no training file (``train=False``): none is looked for or read.
-        train = _pairs(dataset, pairs_train, TRAIN_PAIRS) if train else None
+        train_pairs = _pairs(dataset, pairs_train, TRAIN_PAIRS) if train else None
         test = _pairs(dataset, pairs_test, TEST_PAIRS)
-    if not train_wanted:
-        train = None
-    overlap = check_disjoint(train, test, allow_overlap) if train and test else set()
-    return DataSource(dataset, train, test, overlap)
+    overlap = check_disjoint(train_pairs, test, allow_overlap) if train_pairs and test else set()
+    return DataSource(dataset, train_pairs, test, overlap)
 
 
 def source_of(data: DataConfig, allow_overlap: bool = False) -> DataSource:

@@ -141,14 +141,8 @@ def depends_on(run: LoadedRun, data: RunData) -> dict:
     return {"weights_sha256": run.weights_sha256, "pairs_sha256": data.source.test.sha256}
 
 
-def current_test_digest(run: LoadedRun) -> str | None:
-    """The digest of the run's own test pairs as the files are now (None: none)."""
-    test = source_of(run.config.data, True).test
-    return None if test is None else test.sha256
-
-
 def is_current(saved: dict, run: LoadedRun) -> bool:
-    want = {"weights_sha256": run.weights_sha256, "pairs_sha256": current_test_digest(run)}
+    want = {"weights_sha256": run.weights_sha256, "pairs_sha256": run.test_pairs_sha256}
     return saved.get("depends_on") == want
 
 

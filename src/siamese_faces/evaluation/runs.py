@@ -14,6 +14,7 @@ from safetensors import safe_open
 
 from ..config import Config, from_dict
 from ..data.images import Preprocess, load_image
+from ..data.source import source_of
 from ..models import model_from_config
 from ..models.siamese import SiameseNet
 from ..runtime import autocast, bf16_supported
@@ -37,6 +38,13 @@ class LoadedRun:
     def weights_sha256(self) -> str:
         """The digest of the weights file: what a saved evaluation of this run depends on."""
         return hashlib.sha256((self.path / "best.safetensors").read_bytes()).hexdigest()
+
+    @functools.cached_property
+    def test_pairs_sha256(self) -> str | None:
+        """The digest of the run's own test pairs as the files are now (None: no test file);
+        read once (opening the data scans its whole tree)."""
+        test = source_of(self.config.data, True).test
+        return None if test is None else test.sha256
 
     @property
     def preprocess(self) -> Preprocess:

@@ -61,7 +61,7 @@ def model_from_config(config: Config, generator: torch.Generator | None = None) 
     m = config.model
     entry = MODELS.get(m.name)
     settings = {k: v for k, v in dataclasses.asdict(m).items() if k != "name"}
-    wanted = {k: v for k, v in settings.items() if k in NET_SETTINGS or k in entry.own(settings)}
+    wanted = {**{k: settings[k] for k in NET_SETTINGS}, **entry.own(settings)}
     return create_model(m.name, generator, input_size=config.data.size, **wanted)
 
 

@@ -175,8 +175,9 @@ def fit(
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
     fitted = fit_whitening(net, data, cfg, ctx, use_bf16, saver, stopper.best_epoch)
+    seconds = time.perf_counter() - t0
     results = finish(
-        net, cfg, data, ctx, use_bf16, stopper, logger.rows, time.perf_counter() - t0, threads
+        net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads
     )
     results.update(fitted)
     if ctx.is_main:
@@ -246,9 +247,20 @@ def fit_whitening(net, data: RunData, cfg: Config, ctx, bf16, saver, best_epoch)
     return {f"wccn_{k}": v for k, v in fitted.items()}
 
 
-def finish(net, cfg: Config, data: RunData, ctx, use_bf16, stopper, rows, seconds, threads) -> dict:
-    """Best weights on validation (threshold chosen there) and, for the record only, on test."""
-    loss_fn = make_pair_loss(net, cfg.model)
+def finish(
+    net,
+    loss_fn: PairLoss,
+    cfg: Config,
+    data: RunData,
+    ctx,
+    use_bf16,
+    stopper,
+    rows,
+    seconds,
+    threads,
+) -> dict:
+    """Best weights on validation (threshold chosen there) and, for the record only, on test;
+    losses are ``loss_fn``'s, the pair loss validation reported all along."""
     val_out = pair_outputs(
         net, data.images, data.val, ctx.device, use_bf16, cfg.train.channels_last
     )

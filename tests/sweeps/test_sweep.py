@@ -109,7 +109,28 @@ def run_two_workers(tmp_path, lfw_like, storage):
     run_sweep(
         str(f), str(lfw_like), storage, workers=2, seeds=1, root=str(tmp_path / "runs"), heartbeat=1
     )
-    assert len(trials(storage, "mini")) == 4
+    assert len(grid_trials(storage, "mini")) == 4
+
+
+def grid_trials(storage: str, name: str):
+    """Trials that hold a grid point (not a surplus one a pop race made; see below)."""
+    return [t for t in trials(storage, name) if not t.user_attrs.get("surplus")]
+
+
+def test_a_trial_made_after_the_queue_ran_dry_trains_nothing(tmp_path, lfw_like):
+    # Two workers see one queued point; one pops it, Optuna gives the other a fresh trial.
+    # That trial is no grid point: it must be pruned before training, not run as the base.
+    from siamese_faces.sweeps.sweep import WorkerArgs, _objective_factory, open_study
+
+    spec = load_sweep(sweep_file(tmp_path, '"train.lr" = [0.01]'))
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    study = open_study(spec, storage)
+    root = tmp_path / "runs"
+    args = WorkerArgs(spec, storage, str(lfw_like), str(root), 1, 1, None, None)
+    study.optimize(_objective_factory(spec, args), n_trials=1)  # nothing was queued
+    (t,) = trials(storage, "mini")
+    assert t.state == TrialState.PRUNED and t.user_attrs["surplus"] is True
+    assert not root.exists()  # no run folder, nothing trained
 
 
 def test_two_workers_on_sqlite(tmp_path, lfw_like):

@@ -25,6 +25,8 @@ How the guarantees are kept, with Optuna's own machinery and no scheduler of our
   Optuna's retry callback queues it again; the retry resumes the run folder's last checkpoint;
 - a trial whose settings match a lower-numbered running or finished trial is pruned as a
   duplicate before it trains, so re-queueing from several machines at once is harmless;
+- when two workers race for the last queued point, Optuna hands the loser a fresh trial; in a
+  grid sweep that trial is pruned (marked ``surplus``) before anything trains;
 - running the command again queues only points with no finished trial, so nothing finished
   is trained again and crashed trials get another go.
 """
@@ -231,6 +233,11 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
 
     def objective(trial: optuna.Trial) -> float:
         params = trial.user_attrs.get("params")
+        if params is None and spec.grid:
+            # Another worker took the last queued point between our look at the queue and
+            # Optuna's pop, so Optuna made a fresh trial: it is no point of the grid.
+            trial.set_user_attr("surplus", True)
+            raise optuna.TrialPruned("no queued grid point left (another worker took it)")
         if params is None:  # a search trial: TPE proposes, we record it the same way
             params = {
                 k: (

@@ -64,6 +64,14 @@ class DataConfig:
     # Unrestricted: whose images train. pairs: the people of the training pairs; people-file:
     # every person of View 1's peopleDevTrain.txt (validation people left out).
     train_people: Literal["pairs", "people-file"] = "pairs"
+    # Identities one folder deep (<Name>/*) or two (<Group>/<Name>/*, Omniglot's layout).
+    depth: int = 1
+    # A dataset with no pairs files gets them made (data/generate.py): test_fraction of its
+    # people are test people (0: none, no test file); pair_count same and as many different
+    # training pairs (the test file in proportion to its people; 0 = one of each per image,
+    # as far as the people allow); seeded by split_seed.
+    test_fraction: float = 0.2
+    pair_count: int = 0
 
     def __post_init__(self) -> None:
         check(8 <= self.size <= 1024, "data.size", self.size, "use 8..1024 pixels (e.g. 125).")
@@ -88,6 +96,19 @@ class DataConfig:
             self.train_people,
             "the people file is View 1's unrestricted training people: set data.protocol = "
             '"unrestricted" and data.fold = 0, or data.train_people = "pairs".',
+        )
+        check(self.depth in (1, 2), "data.depth", self.depth, "use 1 (<Name>/) or 2 (<G>/<Name>/).")
+        check(
+            0 <= self.test_fraction < 1,
+            "data.test_fraction",
+            self.test_fraction,
+            "use a fraction in [0, 1), e.g. 0.2 (0: no test file, the run is tested elsewhere).",
+        )
+        check(
+            0 <= self.pair_count <= 10_000_000,
+            "data.pair_count",
+            self.pair_count,
+            "use 0 (automatic) or a number of same pairs, e.g. 1000.",
         )
         check(
             0 < self.val_fraction < 1,
@@ -194,6 +215,9 @@ class TrainConfig:
     # (needs data.protocol = "unrestricted").
     objective: Literal["pairs", "cosface"] = "pairs"
     augment: bool = False  # random flips, small affine jitter, brightness/contrast
+    # Whether augmentation mirrors half the images: a face's mirror is the same face; a
+    # character's (Omniglot) is another character, or none.
+    mirror: bool = True
     erase: float = 0.0  # probability of random erasing: one rectangle of noise an image
     same_fraction: float = 0.0  # re-draw each epoch's pairs with this share of same pairs
     pairs_per_epoch: int = 0  # unrestricted pairs drawn per epoch (0: as many as train pairs)

@@ -72,7 +72,10 @@ def test_crlf_and_trailing_blank_lines_are_fine(tmp_path):
         ("x\nA\t1\t2\n", 1, "header"),
         ("", 1, "empty pairs file"),
         ("1\n../etc\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),
-        ("1\nA/B\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),
+        ("1\nA/B/C\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),  # Group/Name at most
+        ("1\n/A\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),
+        ("1\nA/..\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),
+        ("1\nA//B\t1\t2\nA\t1\tB\t1\n", 2, "path separator"),
         ("1\nA\t1\t2\nA\t1\t..\\x\t1\n", 3, "path separator"),
     ],
 )

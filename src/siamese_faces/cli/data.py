@@ -17,6 +17,7 @@ def _source(args):
         getattr(args, "pairs_train", None),
         getattr(args, "pairs_test", None),
         getattr(args, "allow_overlap", False),
+        depth=args.depth or 1,
     )
 
 
@@ -72,7 +73,7 @@ def cmd_data_cache(args) -> int:
     from ..data.images import Preprocess
     from ..data.layout import open_dataset
 
-    dataset = open_dataset(args.data)
+    dataset = open_dataset(args.data, args.depth or 1)
     pre = Preprocess(args.size, tuple(args.crop) if args.crop else None)
     paths = dataset.all_images()
     first = load_images(paths, pre, args.cache_dir, skip_bad=args.skip_bad_images)
@@ -106,6 +107,54 @@ def cmd_data_cache(args) -> int:
                 f"(cache hit: {result['second_cache_hit']})"
             )
     return 0
+
+
+def cmd_data_pairs(args) -> int:
+    from ..data.generate import describe, write_pairs
+    from ..data.layout import open_dataset
+
+    dataset = open_dataset(args.data, args.depth or 1)
+    summary = write_pairs(
+        dataset, Path(args.out), args.test_fraction, args.pair_count, args.split_seed
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{dataset.tree}: made {describe(summary)}")
+        for side in ("train", "test"):
+            print(f"  {summary[side]['file']}")
+        print(f"  {Path(args.out) / 'pairs-summary.json'}")
+    return 0
+
+
+def _add_pairs(data_sub, d: DataConfig) -> None:
+    p = data_sub.add_parser(
+        "pairs", help="make person-disjoint training and test pairs files for any identity tree"
+    )
+    options.add_data(p, pairs=(), overlap=False, skip_bad=False)
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=d.test_fraction,
+        help="data.test_fraction: share of the people on the test side "
+        f"(default {d.test_fraction})",
+    )
+    p.add_argument(
+        "--pair-count",
+        "--pairs",
+        type=int,
+        default=d.pair_count,
+        help="data.pair_count: same pairs (and as many different) in the training file; the "
+        "test file in proportion to its people (default 0: one of each per image)",
+    )
+    p.add_argument(
+        "--split-seed", "--seed", type=int, default=d.split_seed, help="data.split_seed: the seed"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", required=True, help="folder for pairsDevTrain.txt, pairsDevTest.txt"
+    )
+    options.add_json(p, "the summary")
+    p.set_defaults(func=cmd_data_pairs)
 
 
 def add_commands(sub) -> None:
@@ -149,6 +198,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="save the split as JSON")
     options.add_json(p, "the counts")
     p.set_defaults(func=cmd_data_split)
+
+    _add_pairs(data_sub, d)
 
     p = data_sub.add_parser("cache", help="decode and cache every image; time it")
     options.add_data(p, pairs=(), overlap=False)

@@ -25,6 +25,7 @@ def _run_data(args, run):
         args.data,
         args.pairs_test,
         allow_overlap=args.allow_overlap,
+        say=lambda text: print(text, file=sys.stderr),
         **options.data_options(args),
     )
 
@@ -99,6 +100,8 @@ def cmd_oneshot(args) -> int:
     from ..evaluation.api import oneshot, oneshot_file
 
     run = _load(args)
+    if args.runs:
+        return _lake_runs(args, run)
     _, data = _run_data(args, run)
     result = oneshot(run, data, args.ways, args.shots, args.trials, args.seed)
     atomic_write_text(oneshot_file(run, args.ways, args.shots), json.dumps(result, indent=2))
@@ -109,6 +112,23 @@ def cmd_oneshot(args) -> int:
         print(
             f"{args.ways}-way {args.shots}-shot on {result['people']} unseen people: accuracy "
             f"{result['acc']:.4f} (95% CI {lo:.3f}-{hi:.3f}) over {args.trials} trials; "
+            f"chance {result['chance']:.4f}"
+        )
+    return 0
+
+
+def _lake_runs(args, run) -> int:
+    from ..evaluation.api import oneshot_runs
+
+    result = oneshot_runs(run, args.runs)
+    atomic_write_text(run.path / "oneshot-lake-runs.json", json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        lo, hi = result["acc_ci95"]
+        print(
+            f"{result['ways']}-way one-shot, Lake's {result['runs']} runs: accuracy "
+            f"{result['acc']:.4f} (95% CI {lo:.3f}-{hi:.3f}) over {result['trials']} trials; "
             f"chance {result['chance']:.4f}"
         )
     return 0
@@ -139,4 +159,10 @@ def add_commands(sub) -> None:
     p.add_argument("--shots", type=int, default=1)
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--runs",
+        metavar="DIR",
+        help="score Lake's official one-shot runs instead (Omniglot's all_runs folder: each "
+        "test item against its run's 20 training images; --ways/--trials do not apply)",
+    )
     p.set_defaults(func=cmd_oneshot)

@@ -33,6 +33,13 @@ def add_data(
             "such tree (LFW-a's lfw2/), or flat <Name>_0001.jpg files "
             "(default: $SIAMESE_FACES_DATA)",
         )
+        g.add_argument(
+            "--depth",
+            type=int,
+            choices=(1, 2),
+            help="data.depth: identities one folder deep, <Name>/ (default), or two, "
+            "<Group>/<Name>/ (Omniglot's Alphabet/characterNN/)",
+        )
     if "train" in pairs:
         g.add_argument(
             "--pairs-train",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -25,21 +26,29 @@ def cmd_report(args) -> int:
 
 def cmd_run(args) -> int:
     """Analyse the data, train the default recipe, evaluate, one-shot, report."""
+    from ..data.generate import pairs_for_run
     from ..data.source import source_of
     from ..data.stats import dataset_stats, format_stats
     from ..reporting.report import build_report
+    from ..training.api import PAIRS_DIR, check_run_folder
     from .train import checked_config, train_from_args
 
-    resolved = checked_config(args)  # a bad setting stops before the analysis
+    config, name = checked_config(args)  # a bad setting stops before the analysis
     start = time.perf_counter()
+    run_dir = Path(args.out)
 
     def step(n: int, text: str) -> None:
         print(f"\n[{n}/4 {time.perf_counter() - start:6.0f}s] {text}", file=sys.stderr, flush=True)
 
     step(1, "dataset analysis")
-    source = source_of(resolved[0].data, args.allow_overlap)
+    if not (run_dir / "results.json").is_file():  # a dataset without pairs files gets them
+        if run_dir.is_dir():  # refused before anything is written into it
+            check_run_folder(run_dir, (run_dir / "last.pt").is_file())
+        made = pairs_for_run(config.data, run_dir / PAIRS_DIR, say=_say)
+        config = dataclasses.replace(config, data=made)
+    resolved = config, name
+    source = source_of(config.data, args.allow_overlap)
     print(format_stats(dataset_stats(source)), file=sys.stderr)
-    run_dir = Path(args.out)
     if (run_dir / "results.json").is_file():
         step(2, f"training: {run_dir} is already trained; using it (--out NEW to train again)")
     else:
@@ -54,6 +63,10 @@ def cmd_run(args) -> int:
     )
     print(f"\ndone in {time.perf_counter() - start:.0f} s. Report: {index.resolve()}")
     return 0
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def add_commands(sub) -> None:

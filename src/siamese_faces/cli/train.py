@@ -20,6 +20,7 @@ def resolve_config(args) -> tuple[Config, str]:
         "dir": args.data,
         "pairs_train": getattr(args, "pairs_train", None),  # benchmark: the View 2 file's folds
         "pairs_test": args.pairs_test,
+        "depth": getattr(args, "depth", None),
     }
     data = dataclasses.replace(config.data, **{k: v for k, v in given.items() if v})
     config = dataclasses.replace(config, data=data)

@@ -1,11 +1,15 @@
 """Find the images of a face dataset on disk, whatever of the three layouts it comes in.
 
-A dataset is a set of people, each with one or more images. Three layouts are read:
+A dataset is a set of people, each with one or more images. Four layouts are read:
 
 - ``tree``: ``DIR/<Name>/<Name>_0001.jpg`` (LFW's download, any identity-folder dataset);
 - ``above``: ``DIR/lfw2/<Name>/...``, a folder holding exactly one such tree (what LFW-a
   unpacks to, with the pairs files beside ``lfw2/``);
-- ``flat``: ``DIR/<Name>_0001.jpg`` all in one folder (the layout the 2019 study made).
+- ``flat``: ``DIR/<Name>_0001.jpg`` all in one folder (the layout the 2019 study made);
+- ``nested`` (``depth=2``, the setting ``data.depth``): identities two folders deep,
+  ``DIR/<Group>/<Name>/*`` (Omniglot: ``Alphabet/characterNN/*.png``); a person is then
+  called ``<Group>/<Name>``. Asked for, never guessed: a folder of several LFW trees side by
+  side looks the same and must stay an error.
 
 In a tree the person is the folder name, whatever the files are called. In the flat layout
 the person comes from the file name ``<Name>_<digits>.<ext>``. Which file LFW's pairs files
@@ -40,7 +44,7 @@ class FaceDataset:
 
     root: Path  # the folder that was given (where pairs files are looked for first)
     tree: Path  # the folder whose children are the people (or the flat folder)
-    layout: str  # "tree", "above" or "flat"
+    layout: str  # "tree", "above", "flat" or "nested"
     people: dict[str, Person]
 
     @property
@@ -118,20 +122,45 @@ def resolve_data_dir(data: str | os.PathLike | None) -> Path:
     return path
 
 
-def open_dataset(data: str | os.PathLike | None) -> FaceDataset:
-    """Read the people and images under ``data`` (see the module docstring for layouts)."""
+def _read_nested(root: Path) -> FaceDataset:
+    people = {}
+    for group in sorted(_image_parents(root)):
+        for folder in sorted(_image_subdirs(group)):
+            name = f"{group.name}/{folder.name}"
+            people[name] = _scan_person(name, folder)
+    if not people or any(_is_image(e) for e in os.scandir(root)) or _image_subdirs(root):
+        raise DatasetError(
+            f"{root}: data.depth=2 (--depth 2) reads identities two folders deep, "
+            "<Group>/<Name>/<images>, and this folder is not laid out so; leave data.depth=1 "
+            "for <Name>/<images> folders."
+        )
+    return FaceDataset(root=root, tree=root, layout="nested", people=people)
+
+
+def _image_parents(root: Path) -> list[Path]:
+    """Sub-folders of ``root`` that hold folders of images."""
+    return [Path(e.path) for e in os.scandir(root) if e.is_dir() and _image_subdirs(Path(e.path))]
+
+
+def open_dataset(data: str | os.PathLike | None, depth: int = 1) -> FaceDataset:
+    """Read the people and images under ``data`` (see the module docstring for layouts);
+    ``depth=2``: identities are ``<Group>/<Name>`` folders."""
     root = resolve_data_dir(data)
+    if depth == 2:
+        return _read_nested(root)
     if any(_is_image(e) for e in os.scandir(root)):
         return _read_flat(root)
     if _image_subdirs(root):
         return _read_tree(root, root, "tree")
-    trees = [Path(e.path) for e in os.scandir(root) if e.is_dir() and _image_subdirs(Path(e.path))]
+    trees = _image_parents(root)
     if len(trees) == 1:
         return _read_tree(root, trees[0], "above")
     if len(trees) > 1:
-        names = ", ".join(sorted(t.name for t in trees))
+        names = ", ".join(sorted(t.name for t in trees)[:5])
         raise DatasetError(
-            f"{root}: holds {len(trees)} image trees ({names}); pass --data with the one to use."
+            f"{root}: holds {len(trees)} image trees ({names}); pass --data with the one to use, "
+            "or --depth 2 (data.depth=2) if identities sit two folders deep, as Omniglot's "
+            "Alphabet/characterNN do."
         )
     raise DatasetError(
         f"{root}: no images found. Expected <Name>/<Name>_0001.jpg folders, a folder holding one "

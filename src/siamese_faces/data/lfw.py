@@ -134,13 +134,16 @@ def parse_people(path: str | Path) -> dict[str, int]:
 
 
 def _check_name(name: str, where: str) -> str:
-    # A pairs file must never make us read outside the data folder.
+    # A pairs file must never make us read outside the data folder. A name is looked up among
+    # the people found on disk, never joined to a path; still, only plain names pass: a folder
+    # under the image tree, or Group/Name for identities two folders deep (data.depth=2).
     if not name or name.strip() != name:
         raise PairsFormatError(f"{where}: empty or space-padded name {name!r}.")
-    if "/" in name or "\\" in name or ".." in name or name == ".":
+    parts = name.split("/")
+    if len(parts) > 2 or "\\" in name or any(p in ("", ".", "..") or ".." in p for p in parts):
         raise PairsFormatError(
             f"{where}: name {name!r} contains a path separator or '..'; a pairs file may only "
-            "name people (folders directly under the image tree)."
+            "name people (folders under the image tree, Group/Name when two deep)."
         )
     return name
 
@@ -286,19 +289,27 @@ def _warn_duplicates(path: Path, pairs: Iterable[Pair]) -> None:
 
 @functools.lru_cache(maxsize=8192)
 def _numbered(person: Person) -> dict[int, Path]:
-    """The person's files named ``<Name>_<digits>.<ext>``, by that number."""
+    """The person's images by the index a pairs file gives them: the number of files named
+    ``<Name>_<digits>.<ext>`` (LFW's), else, for a person with no file so named (any other
+    identity folder, e.g. Omniglot's ``0709_01.png``), the 1-based place in file-name order."""
     out = {}
+    own = person.name.rsplit("/", 1)[-1]
     for path in person.images:
         m = NUMBERED.match(path.stem)
-        if m and m["name"] == person.name:
+        if m and m["name"] == own:
             out[int(m["index"])] = path
-    return out
+    return out or {k: path for k, path in enumerate(person.images, start=1)}
 
 
 def image_of(dataset: FaceDataset, name: str, index: int) -> Path | None:
-    """The file LFW's pairs files call ``name, index`` (``name_%04d.*``), or None."""
+    """The file a pairs file calls ``name, index`` (``name_%04d.*``, see ``_numbered``), or None."""
     person = dataset.people.get(name)
     return None if person is None else _numbered(person).get(index)
+
+
+def index_of(person: Person) -> dict[Path, int]:
+    """The inverse of ``image_of`` for one person: each of its images' index."""
+    return {path: k for k, path in _numbered(person).items()}
 
 
 def image_pairs(pairs: PairsFile, dataset: FaceDataset) -> list[ImagePair]:

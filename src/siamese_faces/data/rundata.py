@@ -130,7 +130,9 @@ def prepare_test(
     """The images and test pairs that ``config.data`` names, to score a trained run with:
     no training file is read and no split is made."""
     d = config.data
-    source = open_source(d.dir, None, d.pairs_test or None, True, d.fold, train=False)
+    source = open_source(
+        d.dir, None, d.pairs_test or None, True, d.fold, train=False, depth=d.depth
+    )
     if source.test is None:
         raise ValueError(
             f"no test pairs beside or above {source.dataset.tree}: pass --pairs-test FILE."

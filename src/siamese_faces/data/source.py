@@ -65,14 +65,15 @@ def open_source(
     allow_overlap: bool = False,
     fold: int = 0,
     train: bool = True,
+    depth: int = 1,
 ) -> DataSource:
     """Open the dataset, find and check its pairs files (optional for non-LFW datasets).
 
     ``fold`` k > 0 is LFW View 2's protocol: ``pairs_test`` (default ``pairs.txt``) gives both,
     the other folds' pairs for training and fold k's for testing. ``train=False``: only the
-    test pairs (scoring a trained run needs no training file).
+    test pairs (scoring a trained run needs no training file). ``depth``: see ``open_dataset``.
     """
-    dataset = open_dataset(data)
+    dataset = open_dataset(data, depth)
     if fold:
         if pairs_train:
             raise ValueError(
@@ -98,7 +99,12 @@ def open_source(
 def source_of(data: DataConfig, allow_overlap: bool = False) -> DataSource:
     """The source that the settings ``data.*`` name."""
     return open_source(
-        data.dir, data.pairs_train or None, data.pairs_test or None, allow_overlap, data.fold
+        data.dir,
+        data.pairs_train or None,
+        data.pairs_test or None,
+        allow_overlap,
+        data.fold,
+        depth=data.depth,
     )
 
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..data.generate import test_pairs_for
+from ..data.omniglot import parse_runs
 from ..data.rundata import RunData, prepare, prepare_test
 from ..data.source import saved_name, saved_name_for, source_of
 from ..data.splits import load_split
 from ..io import atomic_write_text, csv_text
 from .metrics import best_threshold, ten_fold, verification_report
-from .oneshot import run_trials, sample_trials
+from .oneshot import Trial, run_trials, sample_trials
 from .predict import pair_outputs
 from .runs import LoadedRun
 
@@ -45,19 +48,25 @@ def open_run_data(
     skip_bad_images: bool = False,
     cache_dir: str | Path | None = None,
     allow_overlap: bool = False,
+    say=None,
 ) -> tuple[RunData, RunData]:
     """The run's validation data, and the data to score: the run's own, or ``data_dir`` /
     ``pairs_test`` instead. The validation pairs (where the threshold is chosen) always come
-    from the run's own data and its saved split."""
+    from the run's own data and its saved split. A ``data_dir`` with no test pairs file gets
+    one made of all its people, into the run folder (told to ``say``)."""
     d = d0 = run.config.data
-    if data_dir:
-        d = dataclasses.replace(d, dir=str(data_dir))
     if pairs_test:
         d = dataclasses.replace(d, pairs_test=str(pairs_test))
+    if data_dir:
+        d = dataclasses.replace(d, dir=str(data_dir))
+        if not pairs_test:
+            made = run.path / f"pairs-{Path(os.path.abspath(data_dir)).name}"  # no stat yet
+            d = test_pairs_for(dataclasses.replace(d, pairs_test=""), made, say)
     config = dataclasses.replace(run.config, data=d)
     split = load_split(run.path / "split.json", source_of(run.config.data, True).require_train())
-    # A View 2 fold's file holds its training pairs too: it stays.
-    own = run.config.data if run.config.data.fold else dataclasses.replace(d0, pairs_test="")
+    # The run's own test pairs stay when they are what is scored, and a View 2 fold's file
+    # holds its training pairs too; other test pairs are read apart, without a training file.
+    own = d0 if d0.fold or d == d0 else dataclasses.replace(d0, pairs_test="")
     val_data = prepare(
         dataclasses.replace(config, data=own), skip_bad_images, cache_dir, True, split=split
     )
@@ -65,10 +74,7 @@ def open_run_data(
         return val_data, val_data
     data = prepare_test(config, skip_bad_images, cache_dir)  # no training file needed
     if not allow_overlap and Path(d.dir).resolve() == Path(d0.dir).resolve():
-        trained = val_data.train_pairs.people | {
-            val_data.paths[int(r)].parent.name for r in val_data.identity_rows
-        }
-        shared = trained & data.source.test.people
+        shared = val_data.trained_people() & data.source.test.people
         if shared:
             raise ValueError(
                 f"{data.source.test.path}: {len(shared)} of its people trained this run "
@@ -189,6 +195,29 @@ def oneshot(
         "seed": seed,
         "people": len(people),
         "depends_on": depends_on(run, data),
+    }
+
+
+def oneshot_runs(run: LoadedRun, folder: str | Path) -> dict:
+    """Lake's official one-shot runs (Omniglot's ``all_runs``): for each test item, which of
+    its run's training images shows the same character; accuracy over every trial."""
+    lake = parse_runs(folder)
+    files = sorted({p for r in lake for p in (*r.gallery, *r.probes)})
+    row = {p: i for i, p in enumerate(files)}
+    emb = run.embed_files(files)
+    trials, per_run = [], {}
+    for r in lake:
+        gallery = tuple((row[p],) for p in r.gallery)
+        mine = [Trial(row[p], gallery, a) for p, a in zip(r.probes, r.answers, strict=True)]
+        per_run[r.name] = run_trials(mine, emb, run.scores)["acc"]
+        trials += mine
+    return {
+        "run": str(run.path),
+        "runs_folder": str(folder),
+        **run_trials(trials, emb, run.scores),
+        "shots": 1,
+        "runs": len(lake),
+        "per_run_acc": per_run,
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..config import Config
+from ..data.generate import SUMMARY, pairs_for_run
 from ..data.layout import resolve_data_dir
 from ..data.rundata import RunData, prepare
 from ..losses import check_pair_loss, pair_loss_name
@@ -68,6 +69,10 @@ def train(
     ctx = ctx or init_distributed(config.train.device)
     lock = claim(run_dir, resume) if ctx.is_main else None  # rank 0 writes; it holds the folder
     try:
+        if data is None:  # a dataset without pairs files gets them made into the run folder
+            say = _say if ctx.is_main else None
+            made = pairs_for_run(config.data, run_dir / PAIRS_DIR, say=say)
+            config = dataclasses.replace(config, data=made)
         data = data or prepare(config, skip_bad_images, cache_dir, allow_overlap)
         for path, why in data.skipped:
             print(f"skipped bad image {path}: {why}", file=sys.stderr)
@@ -86,7 +91,12 @@ def train(
     return RunResult(run_dir, results, ctx.is_main)
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 LOCK_FILE = ".lock"
+PAIRS_DIR = "pairs"  # pairs made for a dataset that has none (data/generate.py)
 
 
 def claim(run_dir: Path, resume: bool) -> FileLock:
@@ -122,7 +132,8 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
             f"{run_dir}: --resume, but there is no run to continue there (no last.pt); "
             "leave out --resume to start one."
         )
-    others = [p.name for p in run_dir.iterdir() if p.name != LOCK_FILE]
+    ours = {LOCK_FILE} | ({PAIRS_DIR} if (run_dir / PAIRS_DIR / SUMMARY).is_file() else set())
+    others = [p.name for p in run_dir.iterdir() if p.name not in ours]
     if others and not started:
         raise ValueError(
             f"{run_dir}: not empty ({', '.join(sorted(others)[:3])}...) and not a run of "

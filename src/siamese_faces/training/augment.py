@@ -16,16 +16,18 @@ def augment(
     shift: float = 0.06,
     contrast: float = 0.2,
     brightness: float = 0.1,
+    mirror: bool = True,
 ) -> torch.Tensor:
-    """Random mirror, small rotation/scale/shift (Koch's affine distortions), and contrast
-    and brightness jitter, each image its own draw. ``x``: ``(B, 1, S, S)`` in [0, 1]."""
+    """Random mirror (``mirror``), small rotation/scale/shift (Koch's affine distortions), and
+    contrast and brightness jitter, each image its own draw. ``x``: ``(B, 1, S, S)`` in [0, 1]."""
     b = x.shape[0]
 
     def u(lo, hi):
         return torch.rand(b, generator=gen) * (hi - lo) + lo
 
-    flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)  # drawn on the CPU generator
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if mirror:
+        flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)  # drawn on the CPU generator
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     angle = u(-rotate_deg, rotate_deg) * math.pi / 180
     s = u(1 - scale, 1 + scale)
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s

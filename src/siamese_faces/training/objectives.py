@@ -23,7 +23,7 @@ from .augment import augment, erase
 def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.Tensor:
     x = batch_images(data.images, rows, ctx.device)
     if cfg.train.augment:
-        x = augment(x, gen)
+        x = augment(x, gen, mirror=cfg.train.mirror)
     if cfg.train.erase:
         x = erase(x, gen, cfg.train.erase)
     fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format

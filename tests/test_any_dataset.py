@@ -1,0 +1,57 @@
+"""Any identity-folder tree, no pairs files: train, run, evaluate and report make them."""
+
+import json
+import os
+
+from siamese_faces.cli import main
+from siamese_faces.data.lfw import parse_pairs
+from siamese_faces.evaluation.api import open_run_data
+from siamese_faces.evaluation.runs import load_run
+
+from .helpers import REAL_DATA, needs_lfw, write_people
+from .training.test_training import TINY
+
+SETTINGS = [a for s in TINY + ["train.epochs=2"] for a in ("--set", s)]
+
+
+def people(prefix: str, n: int) -> dict[str, int]:
+    return {f"{prefix}{k:02d}": (1, 2, 3, 4)[k % 4] for k in range(n)}
+
+
+def test_train_then_evaluate_trees_without_pairs_files(tmp_path, capsys):
+    tree, other, run = tmp_path / "tree", tmp_path / "other", tmp_path / "run"
+    write_people(tree, people("P", 40))
+    write_people(other, people("Q", 12))
+    assert main(["train", "--data", str(tree), "--out", str(run), *SETTINGS]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith(f"no pairs files beside {tree}: made ")
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["pairs_train"] == str(run / "pairs" / "pairsDevTrain.txt")
+    assert "test/acc" in json.loads((run / "results.json").read_text())
+    # Another tree, scored by the run: a test file of all its (unseen) people, no training file.
+    assert main(["evaluate", str(run), "--data", str(other), "--json"]) == 0
+    out, err = capsys.readouterr()
+    made = run / "pairs-other" / "pairsDevTest.txt"
+    assert f"no test pairs file beside {other}" in err and made.is_file()
+    result = json.loads(out)
+    assert result["pairs_file"] == str(made)
+    assert parse_pairs(made).people <= set(people("Q", 12))
+
+
+@needs_lfw
+def test_main_job_on_200_lfw_people_without_pairs_files(tmp_path, capsys):
+    tree = tmp_path / "lfw200"
+    tree.mkdir()
+    for name in sorted(os.listdir(REAL_DATA / "lfw2"))[:200]:
+        (tree / name).symlink_to(REAL_DATA / "lfw2" / name)
+    out = tmp_path / "main"
+    args = ["run", "--data", str(tree), "--out", str(out), "--ways", "5", "--trials", "50"]
+    assert main(args + SETTINGS) == 0
+    err = capsys.readouterr().err
+    assert "no pairs files beside" in err.split("[2/4")[0]  # said before the analysis
+    assert (out / "report" / "index.html").is_file()
+    run = load_run(out)
+    val_data, data = open_run_data(run)
+    tested = data.source.test.people
+    assert len(tested) > 20 and not val_data.trained_people() & tested
+    assert not {n for p in val_data.val.pairs for n in p.people} & tested

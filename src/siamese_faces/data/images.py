@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..io import unreadable
+
+if TYPE_CHECKING:
+    from .align import AlignSpec
 
 # A truncated JPEG must be an error, never a silently grey-filled face.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -32,6 +36,8 @@ class Preprocess:
 
     size: int = 125
     crop: tuple[float, float, float, float] | None = None
+    # Detect and align the face first (see :mod:`.align`); None: the image is taken as it is.
+    align: AlignSpec | None = None
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 1024:
@@ -91,6 +97,10 @@ def load_image(path: str | Path, preprocess: Preprocess | None = None) -> np.nda
             f"{path}: cannot decode image ({exc}); replace the file, or pass --skip-bad-images "
             "to leave it out (and every pair that uses it)."
         ) from None
+    if preprocess is not None and preprocess.align is not None:
+        from .align import align
+
+        gray = Image.fromarray(align(np.asarray(gray, dtype=np.uint8), preprocess.align, str(path)))
     if preprocess is not None:
         if preprocess.crop is not None:
             w, h = gray.size

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config
+from .align import AlignSpec
 from .cache import load_images
 from .images import Preprocess
 from .lfw import PairsFile, image_pairs
@@ -125,10 +126,14 @@ def prepare(
 
 
 def prepare_test(
-    config: Config, skip_bad_images: bool = False, cache_dir: Path | None = None
+    config: Config,
+    skip_bad_images: bool = False,
+    cache_dir: Path | None = None,
+    align: AlignSpec | None = None,
 ) -> RunData:
     """The images and test pairs that ``config.data`` names, to score a trained run with:
-    no training file is read and no split is made."""
+    no training file is read and no split is made. ``align``: each image is detected and
+    aligned first (a photo of any framing)."""
     d = config.data
     source = open_source(
         d.dir, None, d.pairs_test or None, True, d.fold, train=False, depth=d.depth
@@ -137,7 +142,7 @@ def prepare_test(
         raise ValueError(
             f"no test pairs beside or above {source.dataset.tree}: pass --pairs-test FILE."
         )
-    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir)
+    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir, align)
     empty = pair_set([], {})
     return RunData(
         torch.from_numpy(loaded.images),
@@ -152,10 +157,10 @@ def prepare_test(
     )
 
 
-def load_with_test(d, source: DataSource, skip_bad_images: bool, cache_dir):
+def load_with_test(d, source: DataSource, skip_bad_images: bool, cache_dir, align=None):
     """Every image of the dataset, preprocessed as ``d`` says (through the cache), and the
     test pairs as rows of them (None without a test file)."""
-    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None)
+    pre = Preprocess(d.size, tuple(d.crop) if d.crop else None, align)
     loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
     if source.test is None:
         return loaded, None

@@ -70,9 +70,9 @@ def open_run_data(
     val_data = prepare(
         dataclasses.replace(config, data=own), skip_bad_images, cache_dir, True, split=split
     )
-    if config.data == own:
+    if config.data == own and run.align is None:
         return val_data, val_data
-    data = prepare_test(config, skip_bad_images, cache_dir)  # no training file needed
+    data = prepare_test(config, skip_bad_images, cache_dir, run.align)  # no training file
     if not allow_overlap and Path(d.dir).resolve() == Path(d0.dir).resolve():
         shared = val_data.trained_people() & data.source.test.people
         if shared:
@@ -144,11 +144,24 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
 def depends_on(run: LoadedRun, data: RunData) -> dict:
     """What a saved evaluation or one-shot result was computed from: the weights and the
     contents of the scored pairs file (a name alone would let a report show stale numbers)."""
-    return {"weights_sha256": run.weights_sha256, "pairs_sha256": data.source.test.sha256}
+    return {
+        "weights_sha256": run.weights_sha256,
+        "pairs_sha256": data.source.test.sha256,
+        **_aligned(run),
+    }
+
+
+def _aligned(run: LoadedRun) -> dict:
+    # Images detected and aligned give other scores than the same images taken as they are.
+    return {"aligned": True} if run.align is not None else {}
 
 
 def is_current(saved: dict, run: LoadedRun) -> bool:
-    want = {"weights_sha256": run.weights_sha256, "pairs_sha256": run.test_pairs_sha256}
+    want = {
+        "weights_sha256": run.weights_sha256,
+        "pairs_sha256": run.test_pairs_sha256,
+        **_aligned(run),
+    }
     return saved.get("depends_on") == want
 
 
@@ -249,6 +262,7 @@ def verify_files(run: LoadedRun, image1: str | Path, image2: str | Path) -> dict
         "same": score > run.threshold,
         "score": score,
         "threshold": run.threshold,
+        "aligned": run.align is not None,
     }
 
 

@@ -13,8 +13,10 @@ import torch
 from safetensors import safe_open
 
 from ..config import Config, from_dict
+from ..data.align import AlignSpec
 from ..data.images import Preprocess, load_image
 from ..data.source import source_of
+from ..io import atomic_write_text
 from ..models import model_from_config
 from ..models.siamese import SiameseNet
 from ..runtime import autocast, bf16_supported
@@ -33,6 +35,7 @@ class LoadedRun:
     threshold: float  # "same" when score > threshold; chosen on validation for distance heads
     results: dict
     pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
+    align: AlignSpec | None = None  # photos are detected and aligned first (use_alignment)
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -49,7 +52,13 @@ class LoadedRun:
     @property
     def preprocess(self) -> Preprocess:
         d = self.config.data
-        return Preprocess(d.size, tuple(d.crop) if d.crop else None)
+        return Preprocess(d.size, tuple(d.crop) if d.crop else None, self.align)
+
+    def use_alignment(self, mode: str) -> LoadedRun:
+        """From now on, photos given to this run are aligned (``auto``: those not already in
+        the geometry of its training images) or taken as they are (``none``)."""
+        self.align = None if mode == "none" else alignment(self.path, self.config)
+        return self
 
     def embed(self, images: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Embeddings of uint8 ``images`` ``(N, S, S)`` (or of ``images[rows]``), float32."""
@@ -78,6 +87,27 @@ class LoadedRun:
         """Score of each embedding pair; higher means more alike."""
         with autocast(self.device, False):
             return self.net.score(self.net.head(h1.to(self.device), h2.to(self.device))).cpu()
+
+
+ALIGN_FILE = "align.json"
+
+
+def alignment(run_dir: Path, config: Config) -> AlignSpec:
+    """The run's alignment template: read from ``align.json``, or measured once on its own
+    training images and saved there."""
+    from ..data.align import measure_template
+    from ..data.lfw import image_pairs
+
+    path = run_dir / ALIGN_FILE
+    saved = json.loads(path.read_text()) if path.is_file() else None
+    if saved is None:
+        source = source_of(config.data, True)
+        pairs = image_pairs(source.require_train(), source.dataset)
+        images = sorted({f for p in pairs for f in (p.image1, p.image2)})
+        saved = measure_template(images)
+        saved["trained_on"] = "the training images as they are (not realigned)"
+        atomic_write_text(path, json.dumps(saved, indent=1))
+    return AlignSpec(tuple(tuple(p) for p in saved["template"]), tuple(saved["frame"]))
 
 
 def read_weights_header(weights: Path) -> tuple[Config, dict[str, tuple[int, ...]]]:

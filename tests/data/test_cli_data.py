@@ -137,3 +137,40 @@ def test_the_grid_path_printed_is_the_file_written(lfw_like, tmp_path, capsys):
     ):
         code, out, _ = run(capsys, "data", "stats", "--data", str(lfw_like), "--grid", str(given))
         assert code == 0 and f"example grid: {written}" in out and written.is_file()
+
+
+def test_data_pairs_writes_both_files_and_a_summary(tmp_path, capsys):
+    from ..helpers import write_people
+
+    tree = tmp_path / "tree"
+    write_people(tree, {f"P{k:02d}": 1 + k % 4 for k in range(30)}, size=8)
+    out = tmp_path / "pairs"
+    argv = ["data", "pairs", "--data", str(tree), "--out", str(out), "--seed", "2"]
+    code, stdout, _ = run(capsys, *argv, "--test-fraction", "0.3", "--pairs", "20", "--json")
+    summary = json.loads(stdout)
+    assert code == 0 and summary["seed"] == 2 and summary["test_fraction"] == 0.3
+    assert summary["train"]["same"] == 20 and summary["test"]["same"] == 9  # 20 x 0.3 / 0.7
+    assert (out / "pairsDevTrain.txt").read_text().startswith("20\n")
+    # Then the tree trains with those files like any LFW folder: data split reads them.
+    code, stdout, _ = run(
+        capsys,
+        "data",
+        "split",
+        "--data",
+        str(tree),
+        "--pairs-train",
+        str(out / "pairsDevTrain.txt"),
+        "--json",
+    )
+    assert code == 0 and json.loads(stdout)["overlap_people"] == 0
+
+
+def test_data_pairs_on_too_few_people_fails_clearly(tmp_path, capsys):
+    from ..helpers import write_people
+
+    write_people(tmp_path / "tree", {"A": 2, "B": 1}, size=8)
+    code, _, err = run(
+        capsys, "data", "pairs", "--data", str(tmp_path / "tree"), "--out", str(tmp_path / "p")
+    )
+    assert code == 2 and "too few for same and different pairs" in err
+    assert not (tmp_path / "p").exists()  # nothing half-written

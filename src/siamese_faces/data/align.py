@@ -90,8 +90,7 @@ def find_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         small = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR))
     found = detector(small, 0) or detector(small, 1)
     boxes = [
-        tuple(round(v / shrink) for v in (r.left(), r.top(), r.right(), r.bottom()))
-        for r in found
+        tuple(round(v / shrink) for v in (r.left(), r.top(), r.right(), r.bottom())) for r in found
     ]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
 
@@ -179,7 +178,8 @@ def measure_template(paths: list[Path], limit: int = 400) -> dict:
         )
     if len(found) < max(5, len(chosen) // 4):
         raise ValueError(
-            f"faces found in only {len(found)} of {len(chosen)} training images; are they faces?"
+            f"faces found in only {len(found)} of {len(chosen)} of the run's training images: "
+            "are they faces? For a run on other images, pass --align none."
         )
     points = np.stack(found)
     template = np.median(points, axis=0)

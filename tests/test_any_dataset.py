@@ -3,6 +3,9 @@
 import json
 import os
 
+import pytest
+from PIL import Image
+
 from siamese_faces.cli import main
 from siamese_faces.data.lfw import parse_pairs
 from siamese_faces.evaluation.api import open_run_data
@@ -55,3 +58,16 @@ def test_main_job_on_200_lfw_people_without_pairs_files(tmp_path, capsys):
     tested = data.source.test.people
     assert len(tested) > 20 and not val_data.trained_people() & tested
     assert not {n for p in val_data.val.pairs for n in p.people} & tested
+    # Photos of any framing: verify finds and aligns the faces (a template measured once on
+    # the run's own training images, saved beside it).
+    pytest.importorskip("dlib", reason="alignment needs the [align] extra, in [test]")
+    photo = REAL_DATA / "lfw2" / "Abdullah_Gul" / "Abdullah_Gul_0013.jpg"
+    moved = tmp_path / "moved.jpg"
+    canvas = Image.new("RGB", (520, 420), (30, 120, 200))
+    canvas.paste(Image.open(photo).convert("RGB").resize((160, 160)).rotate(12), (320, 40))
+    canvas.save(moved)
+    assert main(["verify", str(out), str(photo), str(moved), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["aligned"] is True and (out / "align.json").is_file()
+    template = json.loads((out / "align.json").read_text())
+    assert template["frame"] == [250, 250] and template["faces_found"] > 100

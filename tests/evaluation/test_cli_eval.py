@@ -55,7 +55,7 @@ def test_verify_any_image(run, lfw_like, tmp_path, capsys, mode, size, ext):
     src = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
     other = tmp_path / f"other{ext}"
     Image.open(src).convert(mode).resize(size).save(other)
-    assert main(["verify", str(run), str(src), str(other), "--json"]) == 0
+    assert main(["verify", "--align", "none", str(run), str(src), str(other), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert isinstance(out["same"], bool) and np.isfinite(out["score"])
     assert out["threshold"] == 0.5
@@ -64,9 +64,9 @@ def test_verify_any_image(run, lfw_like, tmp_path, capsys, mode, size, ext):
 def test_verify_same_file_scores_highest(run, lfw_like, capsys):
     a = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
     b = lfw_like / "lfw2" / "Hal_H" / "Hal_H_0001.jpg"
-    main(["verify", str(run), str(a), str(a), "--json"])
+    main(["verify", "--align", "none", str(run), str(a), str(a), "--json"])
     same = json.loads(capsys.readouterr().out)["score"]
-    main(["verify", str(run), str(a), str(b), "--json"])
+    main(["verify", "--align", "none", str(run), str(a), str(b), "--json"])
     assert same >= json.loads(capsys.readouterr().out)["score"]
 
 
@@ -77,7 +77,21 @@ def test_verify_csv_batch(run, lfw_like, tmp_path, capsys):
         f"image1,image2\n{lfw2}/Gus_G/Gus_G_0001.jpg,{lfw2}/Gus_G/Gus_G_0002.jpg\n"
         f"{lfw2}/Gus_G/Gus_G_0001.jpg,{lfw2}/Hal_H/Hal_H_0001.jpg\n"
     )
-    assert main(["verify", str(run), "--csv", str(pairs), "--out", str(tmp_path / "o.csv")]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--align",
+                "none",
+                str(run),
+                "--csv",
+                str(pairs),
+                "--out",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "o.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and set(rows[0]) == {"image1", "image2", "score", "same"}
@@ -85,7 +99,19 @@ def test_verify_csv_batch(run, lfw_like, tmp_path, capsys):
 
 def test_verify_bad_file_is_a_clear_error(run, tmp_path, capsys):
     (tmp_path / "x.jpg").write_bytes(b"")
-    assert main(["verify", str(run), str(tmp_path / "x.jpg"), str(tmp_path / "x.jpg")]) == 2
+    assert (
+        main(
+            [
+                "verify",
+                "--align",
+                "none",
+                str(run),
+                str(tmp_path / "x.jpg"),
+                str(tmp_path / "x.jpg"),
+            ]
+        )
+        == 2
+    )
     assert "x.jpg" in capsys.readouterr().err
 
 

@@ -388,7 +388,7 @@ RUN_KINDS = [
 ]
 RUN_COMMANDS = {
     "evaluate": lambda w, r: ["evaluate", r],
-    "verify": lambda w, r: ["verify", r, w["face"], w["face"]],
+    "verify": lambda w, r: ["verify", "--align", "none", r, w["face"], w["face"]],
     "oneshot": lambda w, r: ["oneshot", r, "--ways", "2", "--trials", "5"],
     "report": lambda w, r: [
         "report",
@@ -460,7 +460,7 @@ IMAGE_OK = ["cmyk", "sixteen_bit", "rgba", "tiny", "exif_rotated"]
 def test_verify_any_photo(world, capsys, kind, side):
     photo = image_kind(world, kind)
     pair = [photo, world["face"]] if side == 1 else [world["face"], photo]
-    argv = ["verify", world["run"], *pair, "--json"]
+    argv = ["verify", "--align", "none", world["run"], *pair, "--json"]
     if kind in IMAGE_OK:
         result = json.loads(expect_ok(capsys, argv))
         assert np.isfinite(result["score"])
@@ -484,7 +484,7 @@ def test_verify_csv_of_bad_kinds(world, capsys, kind):
     folder.mkdir(exist_ok=True)
     shutil.copy(world["face"], folder / "face.png")
     path = write_kind(folder / f"{kind}.csv", CSV_KINDS[kind])
-    expect_error(capsys, ["verify", world["run"], "--csv", path])
+    expect_error(capsys, ["verify", "--align", "none", world["run"], "--csv", path])
 
 
 def test_verify_csv_with_a_bom_header_and_no_rows(world, capsys):
@@ -492,16 +492,27 @@ def test_verify_csv_with_a_bom_header_and_no_rows(world, capsys):
     folder.mkdir(exist_ok=True)
     shutil.copy(world["face"], folder / "face.png")
     (folder / "bom.csv").write_bytes("\ufeffimage1,image2\nface.png,face.png\n".encode())
-    out = expect_ok(capsys, ["verify", world["run"], "--csv", folder / "bom.csv"])
+    out = expect_ok(
+        capsys, ["verify", "--align", "none", world["run"], "--csv", folder / "bom.csv"]
+    )
     assert out.count("face.png") == 2 and "\ufeff" not in out
     (folder / "empty.csv").write_text("")
-    expect_ok(capsys, ["verify", world["run"], "--csv", folder / "empty.csv"])
+    expect_ok(capsys, ["verify", "--align", "none", world["run"], "--csv", folder / "empty.csv"])
 
 
 def test_verify_out_without_csv_is_refused(world, capsys):
     expect_error(
         capsys,
-        ["verify", world["run"], world["face"], world["face"], "--out", world["bad"] / "x.csv"],
+        [
+            "verify",
+            "--align",
+            "none",
+            world["run"],
+            world["face"],
+            world["face"],
+            "--out",
+            world["bad"] / "x.csv",
+        ],
         "--out",
     )
 
@@ -624,4 +635,9 @@ def test_an_unreadable_pairs_file_is_named(world, capsys, monkeypatch):
 def test_an_unreadable_photo_is_named(world, capsys, monkeypatch):
     photo = image_kind(world, "rgba")
     refuse(monkeypatch, photo)
-    expect_error(capsys, ["verify", world["run"], photo, world["face"]], photo.name, "permission")
+    expect_error(
+        capsys,
+        ["verify", "--align", "none", world["run"], photo, world["face"]],
+        photo.name,
+        "permission",
+    )

@@ -142,7 +142,9 @@ def prepare_test(
         raise ValueError(
             f"no test pairs beside or above {source.dataset.tree}: pass --pairs-test FILE."
         )
-    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir, align)
+    # Scoring reads the tested people's images only: a large tree, or one whose every image
+    # is detected and aligned, costs what the test pairs need.
+    loaded, test = load_with_test(d, source, skip_bad_images, cache_dir, align, only_tested=True)
     empty = pair_set([], {})
     return RunData(
         torch.from_numpy(loaded.images),
@@ -157,11 +159,18 @@ def prepare_test(
     )
 
 
-def load_with_test(d, source: DataSource, skip_bad_images: bool, cache_dir, align=None):
-    """Every image of the dataset, preprocessed as ``d`` says (through the cache), and the
-    test pairs as rows of them (None without a test file)."""
+def load_with_test(
+    d, source: DataSource, skip_bad_images: bool, cache_dir, align=None, only_tested=False
+):
+    """Every image of the dataset (``only_tested``: of the test pairs' people), preprocessed
+    as ``d`` says (through the cache), and the test pairs as rows of them (None without a
+    test file)."""
     pre = Preprocess(d.size, tuple(d.crop) if d.crop else None, align)
-    loaded = load_images(source.dataset.all_images(), pre, cache_dir, skip_bad=skip_bad_images)
+    paths = source.dataset.all_images()
+    if only_tested:
+        people = source.dataset.people
+        paths = [p for n in sorted(source.test.people) for p in people[n].images]
+    loaded = load_images(paths, pre, cache_dir, skip_bad=skip_bad_images)
     if source.test is None:
         return loaded, None
     return loaded, pair_set(image_pairs(source.test, source.dataset), loaded.row_of)

@@ -4,9 +4,10 @@ For each candidate, on N images of runs/displaced (experiments/displaced.py) and
 originals: the detection rate, the landmark error against LFW-a's own alignment (the five
 landmarks found on the aligned displaced image against those found on the LFW-a original, in
 inter-ocular distances), and the time per image (detection + landmarks + warp). The template
-is the median landmarks over 300 LFW-a DevTrain images, as a run measures it.
+is the median landmarks over LFW-a DevTrain images, as a run measures it.
 
-    python experiments/align_candidates.py --images 200 > docs/measurements/align_candidates.json
+    python experiments/align_candidates.py --images 150 --template-images 150 \
+        > docs/measurements/align_candidates.json
 """
 
 from __future__ import annotations
@@ -110,11 +111,13 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/lfw-a")
     ap.add_argument("--displaced", default="runs/displaced")
     ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--template-images", type=int, default=300)
     args = ap.parse_args()
     torch_threads = os.environ.get("OMP_NUM_THREADS")
     dataset = open_dataset(args.data)
     train = image_pairs(parse_pairs(Path(args.data) / TRAIN_PAIRS), dataset)
-    train_images = sorted({f for p in train for f in (p.image1, p.image2)})[::7][:300]
+    every = sorted({f for p in train for f in (p.image1, p.image2)})
+    train_images = every[:: max(1, len(every) // args.template_images)][: args.template_images]
     shown = sorted(Path(args.displaced, "lfw2").glob("*/*.jpg"))
     chosen = shown[:: max(1, len(shown) // args.images)][: args.images]
     rows = {}

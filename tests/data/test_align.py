@@ -166,6 +166,6 @@ def test_missing_dlib_names_the_extra(monkeypatch):
 
     monkeypatch.setattr(a._local, "models", None, raising=False)
     monkeypatch.setitem(__import__("sys").modules, "dlib", None)
-    with pytest.raises(RuntimeError, match=r"siamese-faces\[align\]"):
+    with pytest.raises(ValueError, match=r"siamese-faces\[align\]"):
         a.find_faces(np.zeros((20, 20), np.uint8))
     warnings.simplefilter("default")

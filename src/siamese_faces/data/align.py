@@ -40,6 +40,10 @@ class NoFaceError(BadImageError):
     """No face was found in an image that had to be aligned."""
 
 
+class AlignerMissing(ValueError):
+    """dlib or its landmark model is not installed (the ``[align]`` extra)."""
+
+
 class SeveralFacesWarning(UserWarning):
     """An image holds more than one face; the largest was used."""
 
@@ -68,7 +72,7 @@ def _models():
         except ImportError:
             dlib = None
         if dlib is None or spec is None:
-            raise RuntimeError(
+            raise AlignerMissing(
                 "face alignment needs dlib and its landmark model: pip install "
                 "'siamese-faces[align]' (dlib-bin and face-recognition-models), or pass "
                 "--align none for photos already aligned like the run's training images."

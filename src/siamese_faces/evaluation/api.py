@@ -84,7 +84,7 @@ def open_run_data(
     return val_data, data
 
 
-def _scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
+def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
     out = pair_outputs(
         run.net, data.images, pairs, run.device, run.bf16, run.config.train.channels_last
     )
@@ -95,9 +95,9 @@ def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
     """Every verification metric on ``data.test``; the threshold comes from validation only."""
     if data.test is None:
         raise ValueError("no test pairs to evaluate: pass --pairs-test FILE.")
-    _, val_scores = _scores(run, val_data, val_data.val)
+    _, val_scores = pair_scores(run, val_data, val_data.val)
     val_threshold = best_threshold(val_scores, val_data.val.y.numpy())
-    out, scores = _scores(run, data, data.test)
+    out, scores = pair_scores(run, data, data.test)
     y = data.test.y.numpy()
     result = {
         "run": str(run.path),

@@ -107,6 +107,20 @@ def tar_at_far(scores, labels, target_far: float) -> float:
     return float(tar[ok].max())
 
 
+def threshold_at_far(scores, labels, target_far: float) -> tuple[float, float]:
+    """The lowest threshold whose false-accept rate (``score > threshold`` on different
+    pairs) is at most ``target_far``, and the rate it achieves. With fewer than 1/target_far
+    different pairs the rate cannot be resolved: the threshold is then their highest score
+    (no false accept on these pairs)."""
+    s, y = _arrays(scores, labels)
+    different = np.sort(s[~y])[::-1]  # highest first
+    if len(different) == 0:
+        raise ValueError("cannot choose a threshold at a false-accept rate without different pairs")
+    allowed = int(np.floor(target_far * len(different) + 1e-9))  # false accepts allowed
+    threshold = float(different[min(allowed, len(different) - 1)])
+    return threshold, float((different > threshold).mean())
+
+
 def confusion(scores, labels, threshold: float) -> dict[str, int]:
     """Counts of true/false accepts and rejects at ``score > threshold``."""
     s, y = _arrays(scores, labels)

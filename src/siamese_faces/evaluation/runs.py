@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class LoadedRun:
     results: dict
     pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
     align: AlignSpec | None = None  # photos are detected and aligned first (use_alignment)
+    threshold_origin: str = "validation pairs, best accuracy"  # or threshold.json's
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -90,6 +92,7 @@ class LoadedRun:
 
 
 ALIGN_FILE = "align.json"
+THRESHOLD_FILE = "threshold.json"  # the user's own operating threshold (calibrate)
 
 
 def alignment(run_dir: Path, config: Config) -> AlignSpec:
@@ -167,7 +170,7 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
     results_file = run_dir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
     threshold = results.get("threshold", net.head.default_threshold)
-    return LoadedRun(
+    run = LoadedRun(
         run_dir,
         config,
         net,
@@ -177,3 +180,24 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
         results,
         make_pair_loss(net, config.model),
     )
+    if "threshold" not in results:
+        run.threshold_origin = "the model's fixed threshold"
+    return _calibrated(run)
+
+
+def _calibrated(run: LoadedRun) -> LoadedRun:
+    """The run with its user-calibrated threshold (``threshold.json``), if it has one that was
+    calibrated for these weights."""
+    path = run.path / THRESHOLD_FILE
+    if not path.is_file():
+        return run
+    try:
+        saved = json.loads(path.read_text())
+        threshold, origin, sha = float(saved["threshold"]), saved["origin"], saved["weights_sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: damaged; delete it, or run `calibrate` again.") from None
+    if sha != run.weights_sha256:
+        warnings.warn(f"{path}: calibrated for other weights; ignored.", stacklevel=3)
+        return run
+    run.threshold, run.threshold_origin = threshold, origin
+    return run

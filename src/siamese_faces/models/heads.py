@@ -105,8 +105,8 @@ class CosineHead(nn.Module):
         cos = (member_units(h1, self.groups) * member_units(h2, self.groups)).sum(2)  # (B, G)
         return cos if self.training and self.groups > 1 else cos.mean(1)
 
-    def _units(self, h: torch.Tensor) -> torch.Tensor:
-        """Each member's part at unit length, over sqrt(groups): dot products are mean cosines."""
+    def units(self, h: torch.Tensor) -> torch.Tensor:
+        """Each member's part at unit length, over sqrt(groups): dot products are the score."""
         return member_units(h, self.groups).flatten(1) / self.groups**0.5
 
     def loss_input(self, cos: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +121,7 @@ class CosineHead(nn.Module):
         return out.float()
 
     def pairwise(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
-        return self._units(h1) @ self._units(h2).T
+        return self.units(h1) @ self.units(h2).T
 
 
 HEADS = {"l1_sigmoid": L1SigmoidHead, "euclidean": EuclideanHead, "cosine": CosineHead}

@@ -1,0 +1,126 @@
+"""``siamese-faces enroll``, ``identify`` and ``calibrate``: a trained run put to work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from . import options
+
+
+def _load(args):
+    from ..evaluation.runs import load_run
+    from ..runtime import pick_device
+
+    return load_run(args.run, pick_device(args.device)).use_alignment(args.align)
+
+
+def cmd_enroll(args) -> int:
+    from ..serving.api import enroll_folder, open_gallery
+
+    run = _load(args)
+    gallery = open_gallery(run, args.gallery)
+
+    def progress(done, total):
+        print(f"\renrolled {done}/{total} people", end="", file=sys.stderr, flush=True)
+
+    result = enroll_folder(run, gallery, args.folder, args.skip_bad_images, progress)
+    print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['images']} images of {result['people']} people enrolled into "
+            f"{args.gallery} ({len(result['skipped'])} skipped)"
+        )
+    return 0
+
+
+def cmd_identify(args) -> int:
+    from ..serving.api import identify, open_gallery, unknown_threshold
+
+    run = _load(args)
+    threshold, origin = unknown_threshold(run, args.far)
+    answers = identify(
+        run, open_gallery(run, args.gallery), [Path(p) for p in args.photos], args.top_k, threshold
+    )
+    if args.json:
+        print(json.dumps({"threshold_origin": origin, "answers": answers}, indent=2))
+        return 0
+    for a in answers:
+        shown = ", ".join(f"{m['name']} {m['score']:.3f}" for m in a["matches"])
+        print(f"{a['photo']}: {a['answer']}  (top {args.top_k}: {shown})")
+    print(f"unknown below {threshold:.4f}: {origin}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from ..evaluation.api import open_run_data
+    from ..evaluation.calibrate import calibrate, save_threshold
+
+    if (args.far is None) == (not args.accuracy):
+        raise ValueError("give --far RATE (e.g. 1e-3) or --accuracy, one of them.")
+    run = _load(args)
+    val_data, data = open_run_data(
+        run, args.data, args.pairs_test, allow_overlap=True, **options.data_options(args)
+    )
+    if args.pairs_test or args.data:
+        pairs, source = data.test, f"{data.source.test.path}"
+    else:
+        data, pairs, source = val_data, val_data.val, "validation pairs"
+    result = calibrate(run, data, pairs, source, args.far)
+    path = save_threshold(run, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"threshold {result['threshold']:.4f} ({result['origin']}): on those "
+            f"{result['pairs']} pairs FAR {result['far']:.4f}, TAR {result['tar']:.4f}, "
+            f"accuracy {result['accuracy']:.4f} -> {path}"
+        )
+    return 0
+
+
+def add_commands(sub) -> None:
+    def common(p, photos=True):
+        options.add_run(p)
+        options.add_device(p, default="auto")
+        p.add_argument(
+            "--align",
+            choices=("auto", "none"),
+            default="auto" if photos else "none",
+            help="auto: find each face and align it like the run's training images (kept as "
+            "it is when already so); none: take images as they are "
+            f"(default: {'auto' if photos else 'none'})",
+        )
+        options.add_json(p)
+
+    p = sub.add_parser("enroll", help="enroll an identity-folder tree into a gallery (1:N)")
+    common(p)
+    p.add_argument("--gallery", required=True, metavar="DIR", help="the gallery folder")
+    p.add_argument("folder", metavar="DIR", help="<Name>/<photos> folders to enroll")
+    p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable photos")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("identify", help="who is this? photos against a gallery (1:N)")
+    common(p)
+    p.add_argument("--gallery", required=True, metavar="DIR", help="the gallery folder")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--top-k", type=int, default=5, help="best matches shown (default 5)")
+    p.add_argument(
+        "--far",
+        type=float,
+        default=1e-3,
+        help="'unknown' below the threshold at this false-accept rate on the run's validation "
+        "pairs (default 1e-3)",
+    )
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("calibrate", help="set the run's threshold from your own labelled pairs")
+    common(p, photos=False)
+    options.add_data(p, pairs=("test",), overlap=False)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--far", type=float, help="the threshold at this false-accept rate")
+    g.add_argument("--accuracy", action="store_true", help="the most accurate threshold")
+    p.set_defaults(func=cmd_calibrate)

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import benchmark, data, evaluate, gallery, report, sweep, train
+from . import benchmark, data, evaluate, report, serve, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for commands in (data, train, evaluate, gallery, report, sweep, benchmark):
+    for commands in (data, train, evaluate, serve, report, sweep, benchmark):
         commands.add_commands(sub)
     return parser
 

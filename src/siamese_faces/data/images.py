@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,14 +69,17 @@ def _to_gray(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def load_image(path: str | Path, preprocess: Preprocess | None = None) -> np.ndarray:
-    """Decode ``path`` to a grayscale uint8 array; crop and resize if ``preprocess`` is given.
+def load_image(
+    path: str | Path, preprocess: Preprocess | None = None, data: bytes | None = None
+) -> np.ndarray:
+    """Decode ``path`` (or the bytes ``data``, which ``path`` then only names in messages) to
+    a grayscale uint8 array; crop and resize if ``preprocess`` is given.
 
     Raises :class:`BadImageError` naming the file for an empty, corrupt or truncated image.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:  # checked before any pixel is decoded
                 raise BadImageError(
                     f"{path}: {im.width}x{im.height} pixels, over the limit of "

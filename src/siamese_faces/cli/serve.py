@@ -1,8 +1,10 @@
-"""``siamese-faces enroll``, ``identify`` and ``calibrate``: a trained run put to work."""
+"""``siamese-faces serve``, ``enroll``, ``identify``, ``calibrate``: a trained run at work."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,6 +84,40 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+API_KEY_ENV = "SIAMESE_FACES_API_KEY"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that is not localhost may resolve anywhere
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from ..serving.app import create_app
+
+    key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    if not _loopback(args.host) and not key:
+        raise ValueError(
+            f"--host {args.host} is reachable from other machines: give --api-key KEY (or set "
+            f"{API_KEY_ENV}); every request but /health must then carry it as X-API-Key."
+        )
+    run = _load(args)
+    app = create_app(run, args.gallery, key, args.max_bytes, args.far)
+    print(
+        f"serving {run.path} on http://{args.host}:{args.port}/ (API docs at /docs); "
+        f"threshold {run.threshold:.4f} ({run.threshold_origin}); Ctrl-C stops",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def add_commands(sub) -> None:
     def common(p, photos=True):
         options.add_run(p)
@@ -95,6 +131,20 @@ def add_commands(sub) -> None:
             f"(default: {'auto' if photos else 'none'})",
         )
         options.add_json(p)
+
+    p = sub.add_parser("serve", help="an HTTP service and web page for a trained run")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--gallery", metavar="DIR", help="a gallery for /identify and /gallery")
+    p.add_argument("--api-key", help=f"required from clients (default: ${API_KEY_ENV})")
+    p.add_argument(
+        "--max-bytes", type=int, default=10 * 1024 * 1024, help="upload limit (default 10 MB)"
+    )
+    p.add_argument(
+        "--far", type=float, default=1e-3, help="identify: 'unknown' threshold's false-accept rate"
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("enroll", help="enroll an identity-folder tree into a gallery (1:N)")
     common(p)

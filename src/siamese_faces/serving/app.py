@@ -1,0 +1,200 @@
+"""The HTTP service: a trained run loaded once, behind FastAPI (served by uvicorn).
+
+``GET /health``; ``POST /verify`` (two images), ``/embed``, ``/identify``; ``POST /gallery/{name}``
+(enroll photos), ``GET /gallery``, ``DELETE /gallery/{name}``; a web page at ``/`` and
+OpenAPI docs at ``/docs``. Uploads are bytes only: no request value ever names a file on the
+server. Over ``max_bytes`` is 413, not an image or too many pixels is 400, each with a JSON
+``detail`` that says what was wrong. With ``api_key`` every request but ``/health`` must carry
+it in the ``X-API-Key`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image
+
+from ..data.align import NoFaceError
+from ..data.images import BadImageError, load_image
+from ..evaluation.runs import LoadedRun
+from .api import open_gallery, search_form, unknown_threshold
+from .gallery import GalleryError, check_name
+
+MAX_BYTES = 10 * 1024 * 1024
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _png(gray: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+Image_ = Annotated[UploadFile, File(description="an image file (JPEG, PNG, ...)")]
+
+
+class Service:
+    """What every route shares: the run, its gallery, the limits, one model lock."""
+
+    def __init__(self, run: LoadedRun, gallery_dir, max_bytes: int, far: float) -> None:
+        self.run, self.max_bytes, self.far = run, max_bytes, far
+        self.gallery = open_gallery(run, gallery_dir) if gallery_dir else None
+        self.lock = threading.Lock()  # one forward pass at a time: both cores go to it
+        self._unknown: tuple[float, str] | None = None
+
+    async def decode(self, upload: UploadFile, field: str) -> np.ndarray:
+        data = await upload.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise HTTPException(413, f"{field}: over the limit of {self.max_bytes:,} bytes")
+        if not data:
+            raise HTTPException(400, f"{field}: empty upload; send an image file")
+        try:
+            return load_image(field, self.run.preprocess, data=data)
+        except NoFaceError:
+            raise HTTPException(400, f"{field}: no face found; send a photo with a face") from None
+        except BadImageError as exc:  # said for the field, never naming a server path
+            text = str(exc)
+            why = (
+                text.split(";")[0].removeprefix(f"{field}: ")
+                if "pixels" in text
+                else "not an image that can be decoded; send a JPEG or PNG file"
+            )
+            raise HTTPException(400, f"{field}: {why}") from None
+
+    def embed(self, faces: list[np.ndarray]) -> torch.Tensor:
+        with self.lock:
+            return self.run.embed(torch.from_numpy(np.stack(faces)))
+
+    def need_gallery(self):
+        if self.gallery is None:
+            raise HTTPException(404, "no gallery: start the service with --gallery DIR")
+        return self.gallery
+
+    def unknown(self) -> tuple[float, str]:
+        if self._unknown is None:
+            self._unknown = unknown_threshold(self.run, self.far)
+        return self._unknown
+
+
+def create_app(
+    run: LoadedRun,
+    gallery_dir: str | Path | None = None,
+    api_key: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    far: float = 1e-3,
+) -> FastAPI:
+    """The service of ``run`` (aligned as the run is set to), with a gallery if asked."""
+    app = FastAPI(title="siamese-faces", description=__doc__.split("\n\n")[0])
+    svc = Service(run, gallery_dir, max_bytes, far)
+
+    @app.middleware("http")
+    async def check_request(request: Request, call_next):
+        # The page holds no data (its calls carry the key); /health tells only that it runs.
+        if api_key and request.url.path not in ("/health", "/"):
+            given = request.headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.encode(), api_key.encode()):
+                return JSONResponse({"detail": "missing or wrong X-API-Key header"}, 401)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_bytes + 64 * 1024:  # multipart overhead
+            return JSONResponse({"detail": f"upload over the limit of {max_bytes:,} bytes"}, 413)
+        return await call_next(request)
+
+    _face_routes(app, svc)
+    _gallery_routes(app, svc)
+    _page(app, svc, bool(api_key))
+    return app
+
+
+def _face_routes(app: FastAPI, svc: Service) -> None:
+    run = svc.run
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "run": run.path.name, "aligned": run.align is not None}
+
+    @app.post("/verify")
+    async def verify(image1: Image_, image2: Image_) -> dict:
+        """Same person or not: the verdict, the score, the threshold and where it came from,
+        and the two faces as the model saw them."""
+        faces = [await svc.decode(image1, "image1"), await svc.decode(image2, "image2")]
+        h = svc.embed(faces)
+        score = float(run.scores(h[:1], h[1:])[0])
+        return {
+            "same": score > run.threshold,
+            "score": score,
+            "threshold": run.threshold,
+            "threshold_origin": run.threshold_origin,
+            "aligned": run.align is not None,
+            "faces": [_png(f) for f in faces],
+        }
+
+    @app.post("/embed")
+    async def embed(image: Image_) -> dict:
+        h = svc.embed([await svc.decode(image, "image")])
+        return {"embedding": h[0].tolist(), "dim": int(h.shape[1])}
+
+
+def _gallery_routes(app: FastAPI, svc: Service) -> None:
+    @app.post("/identify")
+    async def identify(image: Image_, top_k: int = 5) -> dict:
+        """The best-matching enrolled people; "unknown" below the threshold at the service's
+        false-accept rate on the run's validation pairs."""
+        gallery = svc.need_gallery()
+        face = await svc.decode(image, "image")
+        matches = gallery.search(search_form(svc.run, svc.embed([face])), max(1, min(top_k, 100)))
+        limit, origin = svc.unknown()
+        best = matches[0][0] if matches[0] else None
+        return {
+            "answer": best.name if best and best.score > limit else "unknown",
+            "matches": [{"name": m.name, "score": m.score} for m in matches[0]],
+            "threshold": limit,
+            "threshold_origin": origin,
+            "face": _png(face),
+        }
+
+    @app.post("/gallery/{name}")
+    async def enroll(name: str, images: list[UploadFile]) -> dict:
+        gallery = svc.need_gallery()
+        try:
+            check_name(name)
+        except GalleryError as exc:
+            raise HTTPException(400, str(exc)) from None
+        faces = [await svc.decode(im, f"images[{k}]") for k, im in enumerate(images)]
+        vectors = search_form(svc.run, svc.embed(faces))
+        gallery.enroll([(name, vectors, [f"upload {k + 1}" for k in range(len(faces))])])
+        return {
+            "name": name,
+            "images": sum(p["images"] for p in gallery.people() if p["name"] == name),
+        }
+
+    @app.get("/gallery")
+    def people() -> list[dict]:
+        return svc.need_gallery().people()
+
+    @app.delete("/gallery/{name}")
+    def remove(name: str) -> dict:
+        if not svc.need_gallery().remove(name):
+            raise HTTPException(404, "no such person in the gallery")
+        return {"removed": name}
+
+
+def _page(app: FastAPI, svc: Service, key_needed: bool) -> None:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    html = env.get_template("index.html.j2").render(
+        run=svc.run.path.name, gallery=svc.gallery is not None, api_key_needed=key_needed
+    )
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return html

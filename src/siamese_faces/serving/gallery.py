@@ -75,6 +75,7 @@ class Gallery:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one writer at a time in this process
+        self._index_lock = threading.Lock()  # one index (re)build or load at a time
         self._index = None
         self._index_version = -1
         db = self._connect()
@@ -163,6 +164,10 @@ class Gallery:
 
     def refresh(self):
         """The search index of the database as it is now: loaded, or rebuilt and saved."""
+        with self._index_lock:
+            return self._refresh()
+
+    def _refresh(self):
         import faiss
 
         version = self.version()
@@ -180,7 +185,7 @@ class Gallery:
         index = _new_index(self.dim, len(rows))
         if len(rows):
             index.add_with_ids(vectors.reshape(len(rows), self.dim), ids)
-        tmp = self.folder / f".{INDEX}.{os.getpid()}.tmp"
+        tmp = self.folder / f".{INDEX}.{os.getpid()}.{threading.get_ident()}.tmp"
         faiss.write_index(index, str(tmp))
         os.replace(tmp, path)  # the index, then its stamp: a crash between leaves it stale
         atomic_write_text(stamp, json.dumps(version))

@@ -11,10 +11,7 @@ from . import options
 
 
 def _load(args):
-    from ..evaluation.runs import load_run
-    from ..runtime import pick_device
-
-    return load_run(args.run, pick_device(args.device)).use_alignment(args.align)
+    return options.load_run_for(args)
 
 
 def _run_data(args, run):
@@ -138,15 +135,7 @@ def add_commands(sub) -> None:
     def common(p, data=True):
         options.add_run(p)
         options.add_device(p, default="auto")
-        photos = "photos" if not data else "the dataset's images"
-        p.add_argument(
-            "--align",
-            choices=("auto", "none"),
-            default="auto" if not data else "none",
-            help=f"auto: find the face in {photos} and align it like the run's training images "
-            "(kept as it is when already so); none: take images as they are (default: "
-            f"{'auto' if not data else 'none, for datasets aligned already, like LFW-a'})",
-        )
+        options.add_use(p, photos=not data)
         if data:
             options.add_data(p, pairs=("test",))
         options.add_json(p)

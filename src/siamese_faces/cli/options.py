@@ -151,3 +151,35 @@ def data_options(args: argparse.Namespace) -> dict:
         "skip_bad_images": getattr(args, "skip_bad_images", False),
         "cache_dir": getattr(args, "cache_dir", None),
     }
+
+
+def add_use(p: argparse.ArgumentParser, photos: bool) -> None:
+    """How a trained run takes images: ``--align`` (default ``auto`` for ``photos``, ``none``
+    for datasets aligned already, like LFW-a) and ``--backend``."""
+    default = "auto" if photos else "none"
+    p.add_argument(
+        "--align",
+        choices=("auto", "none"),
+        default=default,
+        help="auto: find the face and align it like the run's training images (kept as it is "
+        f"when already so); none: take images as they are (default: {default})",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="what embeds: PyTorch, or onnxruntime on RUN/model.onnx (exported if missing)",
+    )
+
+
+def load_run_for(args: argparse.Namespace):
+    """The run named by ``args.run``, on ``--device``, aligned and embedded as asked."""
+    from ..evaluation.runs import load_run
+    from ..runtime import pick_device
+
+    run = load_run(args.run, pick_device(args.device)).use_alignment(args.align)
+    if args.backend == "onnx":
+        from ..serving.export import use_onnx
+
+        use_onnx(run)
+    return run

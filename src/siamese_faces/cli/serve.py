@@ -12,10 +12,7 @@ from . import options
 
 
 def _load(args):
-    from ..evaluation.runs import load_run
-    from ..runtime import pick_device
-
-    return load_run(args.run, pick_device(args.device)).use_alignment(args.align)
+    return options.load_run_for(args)
 
 
 def cmd_enroll(args) -> int:
@@ -118,18 +115,26 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from ..evaluation.runs import load_run
+    from ..serving.export import export_onnx
+
+    result = export_onnx(load_run(args.run), args.out or Path(args.run) / "model.onnx")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['file']}: ONNX opset {result['opset']}; onnxruntime against PyTorch fp32: "
+            f"max abs difference {result['max_abs_diff']:.2e}"
+        )
+    return 0
+
+
 def add_commands(sub) -> None:
     def common(p, photos=True):
         options.add_run(p)
         options.add_device(p, default="auto")
-        p.add_argument(
-            "--align",
-            choices=("auto", "none"),
-            default="auto" if photos else "none",
-            help="auto: find each face and align it like the run's training images (kept as "
-            "it is when already so); none: take images as they are "
-            f"(default: {'auto' if photos else 'none'})",
-        )
+        options.add_use(p, photos)
         options.add_json(p)
 
     p = sub.add_parser("serve", help="an HTTP service and web page for a trained run")
@@ -145,6 +150,13 @@ def add_commands(sub) -> None:
         "--far", type=float, default=1e-3, help="identify: 'unknown' threshold's false-accept rate"
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="the run's embedder as an ONNX file")
+    options.add_run(p)
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--out", metavar="FILE", help="default: RUN/model.onnx")
+    options.add_json(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("enroll", help="enroll an identity-folder tree into a gallery (1:N)")
     common(p)

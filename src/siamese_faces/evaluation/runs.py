@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class LoadedRun:
     pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
     align: AlignSpec | None = None  # photos are detected and aligned first (use_alignment)
     threshold_origin: str = "validation pairs, best accuracy"  # or threshold.json's
+    # Another backend for embeddings (onnxruntime: serving.export.use_onnx); None: PyTorch.
+    embedder: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -65,6 +68,8 @@ class LoadedRun:
     def embed(self, images: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Embeddings of uint8 ``images`` ``(N, S, S)`` (or of ``images[rows]``), float32."""
         rows = torch.arange(len(images)) if rows is None else rows
+        if self.embedder is not None:
+            return self.embedder(images.index_select(0, rows)).float()
         return embed_rows(
             self.net,
             images,

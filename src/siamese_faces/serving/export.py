@@ -1,0 +1,107 @@
+"""ONNX export of a run's tower, and onnxruntime as a backend for embedding.
+
+The exported graph takes what the image pipeline gives, ``uint8 (B, S, S)`` faces already
+decoded, aligned (if asked), cropped and resized; it scales them to [0, 1] and embeds them
+as the run does: the tower, the mean with the mirror image (``model.flip_tta``) and the
+within-person whitening. Comparing two embeddings (a cosine for the default head) is left to
+the caller; the run's threshold, its origin and the input size travel as metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..evaluation.runs import LoadedRun
+
+ONNX_FILE = "model.onnx"
+OPSET = 17
+
+
+class _Embedder(nn.Module):
+    def __init__(self, net) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.embed(images.unsqueeze(1).float() / 255.0)
+
+
+def export_onnx(run: LoadedRun, out: str | Path) -> dict:
+    """Write ``run``'s embedder to ``out`` (ONNX, fp32, any batch size) and check it against
+    PyTorch fp32 with onnxruntime; what was written and the largest difference."""
+    import onnx
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    net = run.net.float().eval().to("cpu", memory_format=torch.contiguous_format)
+    size = run.config.data.size
+    example = torch.randint(
+        0, 256, (4, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    with warnings.catch_warnings(), torch.no_grad():
+        wrapper = _Embedder(net).eval()  # the exporter restores this mode on the whole net
+        expected = wrapper(example).numpy()
+        # The TorchScript exporter: a graph of plain convolutions needs no torch.export (and
+        # so no onnxscript dependency).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(out),
+            dynamo=False,
+            input_names=["images"],
+            output_names=["embeddings"],
+            dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+            opset_version=OPSET,
+        )
+    model = onnx.load(str(out))
+    meta = {
+        "siamese_faces.run": run.path.name,
+        "siamese_faces.input": f"uint8 (batch, {size}, {size}), preprocessed as the run",
+        "siamese_faces.crop": json.dumps(list(run.config.data.crop)),
+        "siamese_faces.head": run.config.model.head,
+        "siamese_faces.members": str(run.config.model.members),
+        "siamese_faces.threshold": repr(run.threshold),
+        "siamese_faces.threshold_origin": run.threshold_origin,
+    }
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(out))
+    got = OnnxEmbedder(out)(example.numpy())
+    return {
+        "file": str(out),
+        "opset": OPSET,
+        "max_abs_diff": float(np.abs(got - expected).max()),
+        **meta,
+    }
+
+
+class OnnxEmbedder:
+    """Embeddings from an exported file with onnxruntime: ``uint8 (B, S, S)`` -> ``(B, D)``."""
+
+    def __init__(self, path: str | Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"images": np.ascontiguousarray(images, dtype=np.uint8)})[0]
+
+
+def use_onnx(run: LoadedRun, path: str | Path | None = None) -> LoadedRun:
+    """``run`` embedding through onnxruntime (its ``model.onnx``, exported now if missing)."""
+    path = Path(path) if path else run.path / ONNX_FILE
+    if not path.is_file():
+        export_onnx(run, path)
+    embedder = OnnxEmbedder(path)
+    run.embedder = lambda images: torch.from_numpy(embedder(images.numpy()))
+    return run

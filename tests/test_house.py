@@ -112,3 +112,30 @@ def test_no_function_is_longer_than_a_screen():
                 lengths.append((span, f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"))
     too_long = [f"{where} ({n} lines)" for n, where in sorted(lengths) if n > MAX_LINES]
     assert lengths and too_long == [], too_long
+
+
+FAST = """
+import sys, time
+start = time.perf_counter()
+from siamese_faces.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+print("torch" in sys.modules, time.perf_counter() - start)
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["serve", "--help"], ["data", "pairs", "--data", "/no/such/folder", "--out", "x"]],
+    ids=["help", "serve-help", "error-before-any-model"],
+)
+def test_help_and_early_errors_do_not_import_pytorch(argv):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FAST.format(argv=argv)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[-2] == "False", f"{argv} imported torch"

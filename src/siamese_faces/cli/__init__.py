@@ -42,10 +42,16 @@ MAX_MESSAGE = 600  # characters: an error never echoes a whole file
 
 def classify(exc: BaseException) -> tuple[int, str] | None:
     """An expected failure's exit code and one-line message; None for a bug (a traceback)."""
-    from ..evaluation.metrics import NonFiniteScores
-    from ..training.trainer import Diverged
-
-    if isinstance(exc, (Diverged, NonFiniteScores)):
+    # Only a run that imported PyTorch can diverge: an error before that imports nothing more.
+    diverged = tuple(
+        getattr(sys.modules[m], name)
+        for m, name in (
+            ("siamese_faces.training.trainer", "Diverged"),
+            ("siamese_faces.evaluation.metrics", "NonFiniteScores"),
+        )
+        if m in sys.modules
+    )
+    if diverged and isinstance(exc, diverged):
         return EXIT_DIVERGED, str(exc)
     if isinstance(exc, ValueError):  # ConfigError, DatasetError, PairsFormatError, ...
         return EXIT_INPUT, str(exc)

@@ -12,10 +12,8 @@ from siamese_faces.cli import main  # noqa: E402
 from siamese_faces.evaluation.runs import load_run  # noqa: E402
 from siamese_faces.serving.export import OnnxEmbedder, export_onnx  # noqa: E402
 
-from .test_service import run_dir  # noqa: F401  (the tiny trained run)
 
-
-def test_onnx_embeddings_match_pytorch_fp32(run_dir, tmp_path):  # noqa: F811
+def test_onnx_embeddings_match_pytorch_fp32(run_dir, tmp_path):
     run = load_run(run_dir[0])
     info = export_onnx(run, tmp_path / "m.onnx")
     assert info["max_abs_diff"] <= 1e-4 and info["siamese_faces.head"] == "cosine"
@@ -29,7 +27,7 @@ def test_onnx_embeddings_match_pytorch_fp32(run_dir, tmp_path):  # noqa: F811
     assert not run.net.training  # exporting leaves the loaded run as it was
 
 
-def test_verify_with_the_onnx_backend(run_dir, capsys):  # noqa: F811
+def test_verify_with_the_onnx_backend(run_dir, capsys):
     run, data = run_dir
     a, b = (data / "lfw2" / n / f"{n}_0001.jpg" for n in ("Gus_G", "Hal_H"))
     argv = ["verify", "--align", "none", str(run), str(a), str(b), "--json"]

@@ -13,27 +13,8 @@ pytest.importorskip("faiss", reason="the gallery needs faiss-cpu (the [serve] ex
 from fastapi.testclient import TestClient  # noqa: E402
 
 from siamese_faces.cli import main  # noqa: E402
-from siamese_faces.config import Config, apply_overrides  # noqa: E402
-from siamese_faces.data.rundata import prepare  # noqa: E402
 from siamese_faces.evaluation.runs import load_run  # noqa: E402
-from siamese_faces.runtime import DistContext  # noqa: E402
 from siamese_faces.serving.app import create_app  # noqa: E402
-from siamese_faces.training.trainer import fit  # noqa: E402
-
-from ..training.test_training import TINY  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from ..helpers import write_lfw_like
-
-    root = tmp_path_factory.mktemp("svc")
-    data = write_lfw_like(root / "mini-lfw")
-    cfg = apply_overrides(
-        Config(), [f"data.dir={data}", *TINY, "train.epochs=2", "model.head=cosine"]
-    )
-    fit(cfg, prepare(cfg), root / "run", DistContext())
-    return root / "run", data
 
 
 def client(run_dir, tmp_path, **kw):

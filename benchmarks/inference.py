@@ -1,0 +1,168 @@
+"""Inference speed of a trained run: the service, enrolling, and 1:N search, both backends.
+
+    python benchmarks/inference.py RUN [--data ../shared/lfw-a] [--requests 300] [--json]
+
+- ``POST /verify`` of two 250x250 JPEGs through a real uvicorn server on loopback: latency
+  p50/p99 at concurrency 1 (with ``--align none``, then with ``--align auto`` reported apart),
+  and verifications/s at concurrency 8. Each load test sends ``--requests`` requests to
+  127.0.0.1 only, with timeouts, and stops by itself.
+- enroll: images/s embedded, decode included, from already aligned LFW-a files.
+- identify: ms a probe against a gallery of 100,000 vectors (the gallery's own index: HNSW
+  above 50,000 images).
+Each figure for the PyTorch and the onnxruntime backend, so the faster one can be the default.
+Run it with nothing else on the machine; it prints the machine's CPU count beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+import uvicorn
+
+from siamese_faces.data.layout import open_dataset
+from siamese_faces.evaluation.runs import load_run
+from siamese_faces.serving.api import embed_photos
+from siamese_faces.serving.app import create_app
+from siamese_faces.serving.export import use_onnx
+from siamese_faces.serving.gallery import Gallery
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loaded(run_dir: str, backend: str, align: str):
+    run = load_run(run_dir).use_alignment(align)
+    return use_onnx(run) if backend == "onnx" else run
+
+
+def serve(run):
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}/verify"
+
+
+def load_test(url: str, files: dict, requests: int, concurrency: int) -> dict:
+    with httpx.Client(timeout=30) as client:
+        for _ in range(5):  # warm-up: first calls build kernels and caches
+            client.post(url, files=files).raise_for_status()
+
+        def one(_):
+            start = time.perf_counter()
+            client.post(url, files=files).raise_for_status()
+            return time.perf_counter() - start
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            times = sorted(pool.map(one, range(requests)))
+        wall = time.perf_counter() - start
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "p50_ms": 1000 * statistics.median(times),
+        "p99_ms": 1000 * times[min(len(times) - 1, int(0.99 * len(times)))],
+        "per_second": requests / wall,
+    }
+
+
+def verify_figures(run_dir: str, backend: str, photos: list[Path], requests: int) -> dict:
+    files = {"image1": photos[0].read_bytes(), "image2": photos[1].read_bytes()}
+    out = {}
+    for align in ("none", "auto"):
+        server, url = serve(loaded(run_dir, backend, align))
+        try:
+            out[f"align_{align}_c1"] = load_test(url, files, requests, 1)
+            if align == "none":
+                out["align_none_c8"] = load_test(url, files, requests, 8)
+        finally:
+            server.should_exit = True
+    return out
+
+
+def enroll_rate(run_dir: str, backend: str, paths: list[Path]) -> float:
+    run = loaded(run_dir, backend, "none")
+    embed_photos(run, paths[:64])  # warm-up
+    start = time.perf_counter()
+    for k in range(0, len(paths), 512):
+        embed_photos(run, paths[k : k + 512])
+    return len(paths) / (time.perf_counter() - start)
+
+
+def identify_ms(folder: Path, dim: int, size: int = 100_000, probes: int = 200) -> float:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(size, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    gallery = Gallery(folder, "benchmark", dim)
+    gallery.enroll([(f"P{k:06d}", vectors[k : k + 1], ["x"]) for k in range(size)])
+    queries = vectors[rng.integers(0, size, probes)]
+    gallery.search(queries[:5], 5)
+    start = time.perf_counter()
+    for q in queries:
+        gallery.search(q[None], 5)
+    return 1000 * (time.perf_counter() - start) / probes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run")
+    ap.add_argument("--data", default="../shared/lfw-a")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--enroll-images", type=int, default=3000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    images = open_dataset(args.data).all_images()
+    photos = [images[100], images[101]]
+    chosen = images[:: max(1, len(images) // args.enroll_images)][: args.enroll_images]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor()},
+        "run": args.run,
+    }
+    for backend in ("torch", "onnx"):
+        result[backend] = {
+            "verify": verify_figures(args.run, backend, photos, args.requests),
+            "enroll_images_per_s": enroll_rate(args.run, backend, chosen),
+        }
+    run = load_run(args.run)
+    side = run.config.data.size
+    dim = int(run.embed(torch.zeros(1, side, side, dtype=torch.uint8)).shape[1])
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result["identify_ms_100k"] = identify_ms(Path(tmp), dim)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for backend in ("torch", "onnx"):
+        v = result[backend]["verify"]
+        print(
+            f"{backend:5}  /verify c=1: p50 {v['align_none_c1']['p50_ms']:.1f} ms, p99 "
+            f"{v['align_none_c1']['p99_ms']:.1f} ms; aligned p50 "
+            f"{v['align_auto_c1']['p50_ms']:.1f} "
+            f"ms; c=8: {v['align_none_c8']['per_second']:.0f}/s; enroll "
+            f"{result[backend]['enroll_images_per_s']:.0f} images/s"
+        )
+    print(f"identify against 100,000 vectors: {result['identify_ms_100k']:.2f} ms a probe")
+
+
+if __name__ == "__main__":
+    main()

@@ -102,16 +102,16 @@ def cmd_oneshot(args) -> int:
     _, data = _run_data(args, run)
     result = oneshot(run, data, args.ways, args.shots, args.trials, args.seed)
     atomic_write_text(oneshot_file(run, args.ways, args.shots), json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        lo, hi = result["acc_ci95"]
-        print(
-            f"{args.ways}-way {args.shots}-shot on {result['people']} unseen people: accuracy "
-            f"{result['acc']:.4f} (95% CI {lo:.3f}-{hi:.3f}) over {args.trials} trials; "
-            f"chance {result['chance']:.4f}"
-        )
-    return 0
+    where = f"{args.ways}-way {args.shots}-shot on {result['people']} unseen people"
+    return options.answer(args, result, lambda r: _accuracy_line(where, r))
+
+
+def _accuracy_line(where: str, r: dict) -> str:
+    lo, hi = r["acc_ci95"]
+    return (
+        f"{where}: accuracy {r['acc']:.4f} (95% CI {lo:.3f}-{hi:.3f}) over {r['trials']} "
+        f"trials; chance {r['chance']:.4f}"
+    )
 
 
 def _lake_runs(args, run) -> int:
@@ -119,26 +119,15 @@ def _lake_runs(args, run) -> int:
 
     result = oneshot_runs(run, args.runs)
     atomic_write_text(run.path / "oneshot-lake-runs.json", json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        lo, hi = result["acc_ci95"]
-        print(
-            f"{result['ways']}-way one-shot, Lake's {result['runs']} runs: accuracy "
-            f"{result['acc']:.4f} (95% CI {lo:.3f}-{hi:.3f}) over {result['trials']} trials; "
-            f"chance {result['chance']:.4f}"
-        )
-    return 0
+    where = f"{result['ways']}-way one-shot, Lake's {result['runs']} runs"
+    return options.answer(args, result, lambda r: _accuracy_line(where, r))
 
 
 def add_commands(sub) -> None:
     def common(p, data=True):
-        options.add_run(p)
-        options.add_device(p, default="auto")
-        options.add_use(p, photos=not data)
+        options.add_trained_run(p, photos=not data)
         if data:
             options.add_data(p, pairs=("test",))
-        options.add_json(p)
 
     p = sub.add_parser("evaluate", help="verification metrics of a trained run on test pairs")
     common(p)

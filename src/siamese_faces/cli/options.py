@@ -183,3 +183,19 @@ def load_run_for(args: argparse.Namespace):
 
         use_onnx(run)
     return run
+
+
+def add_trained_run(p: argparse.ArgumentParser, photos: bool) -> None:
+    """RUN, ``--device`` (default auto), ``--align``, ``--backend``, ``--json``."""
+    add_run(p)
+    add_device(p, default="auto")
+    add_use(p, photos)
+    add_json(p)
+
+
+def answer(args: argparse.Namespace, result, line) -> int:
+    """Print ``result`` as JSON with ``--json``, else the line(s) ``line(result)`` says."""
+    import json
+
+    print(json.dumps(result, indent=2) if args.json else line(result))
+    return 0

@@ -26,14 +26,14 @@ def cmd_enroll(args) -> int:
 
     result = enroll_folder(run, gallery, args.folder, args.skip_bad_images, progress)
     print(file=sys.stderr)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{result['images']} images of {result['people']} people enrolled into "
-            f"{args.gallery} ({len(result['skipped'])} skipped)"
-        )
-    return 0
+    return options.answer(
+        args,
+        result,
+        lambda r: (
+            f"{r['images']} images of {r['people']} people enrolled into {args.gallery} "
+            f"({len(r['skipped'])} skipped)"
+        ),
+    )
 
 
 def cmd_identify(args) -> int:
@@ -70,15 +70,14 @@ def cmd_calibrate(args) -> int:
         data, pairs, source = val_data, val_data.val, "validation pairs"
     result = calibrate(run, data, pairs, source, args.far)
     path = save_threshold(run, result)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"threshold {result['threshold']:.4f} ({result['origin']}): on those "
-            f"{result['pairs']} pairs FAR {result['far']:.4f}, TAR {result['tar']:.4f}, "
-            f"accuracy {result['accuracy']:.4f} -> {path}"
-        )
-    return 0
+    return options.answer(
+        args,
+        result,
+        lambda r: (
+            f"threshold {r['threshold']:.4f} ({r['origin']}): on those {r['pairs']} pairs "
+            f"FAR {r['far']:.4f}, TAR {r['tar']:.4f}, accuracy {r['accuracy']:.4f} -> {path}"
+        ),
+    )
 
 
 API_KEY_ENV = "SIAMESE_FACES_API_KEY"
@@ -120,22 +119,19 @@ def cmd_export(args) -> int:
     from ..serving.export import export_onnx
 
     result = export_onnx(load_run(args.run), args.out or Path(args.run) / "model.onnx")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{result['file']}: ONNX opset {result['opset']}; onnxruntime against PyTorch fp32: "
-            f"max abs difference {result['max_abs_diff']:.2e}"
-        )
-    return 0
+    return options.answer(
+        args,
+        result,
+        lambda r: (
+            f"{r['file']}: ONNX opset {r['opset']}; onnxruntime against PyTorch fp32: "
+            f"max abs difference {r['max_abs_diff']:.2e}"
+        ),
+    )
 
 
 def add_commands(sub) -> None:
     def common(p, photos=True):
-        options.add_run(p)
-        options.add_device(p, default="auto")
-        options.add_use(p, photos)
-        options.add_json(p)
+        options.add_trained_run(p, photos)
 
     p = sub.add_parser("serve", help="an HTTP service and web page for a trained run")
     common(p)

@@ -17,6 +17,8 @@ from siamese_faces.training.trainer import fit
 from ..training.test_training import TINY
 from .test_metrics import REPORT_KEYS
 
+VERIFY = ["verify", "--align", "none"]  # the tiny runs' synthetic faces are no faces to find
+
 
 @pytest.fixture
 def run(lfw_like, tmp_path):
@@ -55,7 +57,7 @@ def test_verify_any_image(run, lfw_like, tmp_path, capsys, mode, size, ext):
     src = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
     other = tmp_path / f"other{ext}"
     Image.open(src).convert(mode).resize(size).save(other)
-    assert main(["verify", "--align", "none", str(run), str(src), str(other), "--json"]) == 0
+    assert main([*VERIFY, str(run), str(src), str(other), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert isinstance(out["same"], bool) and np.isfinite(out["score"])
     assert out["threshold"] == 0.5
@@ -64,9 +66,9 @@ def test_verify_any_image(run, lfw_like, tmp_path, capsys, mode, size, ext):
 def test_verify_same_file_scores_highest(run, lfw_like, capsys):
     a = lfw_like / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
     b = lfw_like / "lfw2" / "Hal_H" / "Hal_H_0001.jpg"
-    main(["verify", "--align", "none", str(run), str(a), str(a), "--json"])
+    main([*VERIFY, str(run), str(a), str(a), "--json"])
     same = json.loads(capsys.readouterr().out)["score"]
-    main(["verify", "--align", "none", str(run), str(a), str(b), "--json"])
+    main([*VERIFY, str(run), str(a), str(b), "--json"])
     assert same >= json.loads(capsys.readouterr().out)["score"]
 
 
@@ -80,9 +82,7 @@ def test_verify_csv_batch(run, lfw_like, tmp_path, capsys):
     assert (
         main(
             [
-                "verify",
-                "--align",
-                "none",
+                *VERIFY,
                 str(run),
                 "--csv",
                 str(pairs),
@@ -102,9 +102,7 @@ def test_verify_bad_file_is_a_clear_error(run, tmp_path, capsys):
     assert (
         main(
             [
-                "verify",
-                "--align",
-                "none",
+                *VERIFY,
                 str(run),
                 str(tmp_path / "x.jpg"),
                 str(tmp_path / "x.jpg"),

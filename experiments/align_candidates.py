@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import time
 from pathlib import Path
 
@@ -113,7 +112,6 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--template-images", type=int, default=300)
     args = ap.parse_args()
-    torch_threads = os.environ.get("OMP_NUM_THREADS")
     dataset = open_dataset(args.data)
     train = image_pairs(parse_pairs(Path(args.data) / TRAIN_PAIRS), dataset)
     every = sorted({f for p in train for f in (p.image1, p.image2)})
@@ -151,11 +149,8 @@ def main() -> None:
             "ms_per_image": 1000 * seconds / len(chosen),
         }
         print(name, rows[name], flush=True, file=__import__("sys").stderr)
-    print(
-        json.dumps(
-            {"images": len(chosen), "omp_threads": torch_threads, "candidates": rows}, indent=1
-        )
-    )
+    out = {"images": len(chosen), "template_images": len(train_images), "candidates": rows}
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -156,3 +156,22 @@ def test_scoring_the_runs_own_training_people_is_refused(run, lfw_like, capsys):
     assert main(["evaluate", str(run), "--pairs-test", str(pairs)]) == 2
     assert "trained this run" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--pairs-test", str(pairs), "--allow-overlap"]) == 0
+
+
+def test_the_same_pairs_file_over_other_images_is_not_the_runs_own(run, lfw_like, tmp_path):
+    # A copy of the test people with other pixels (e.g. displaced photos) and the same
+    # pairsDevTest.txt: its evaluation must not be taken for the run's own by the report.
+    import shutil
+
+    from siamese_faces.evaluation.api import saved_evaluation
+    from siamese_faces.evaluation.runs import load_run
+
+    from ..helpers import TEST_PEOPLE, write_people
+
+    other = tmp_path / "other"
+    write_people(other / "lfw2", TEST_PEOPLE, size=48)  # same names, other images
+    shutil.copy(lfw_like / "pairsDevTest.txt", other / "pairsDevTest.txt")
+    assert main(["evaluate", str(run), "--data", str(other), "--json"]) == 0
+    assert saved_evaluation(load_run(run)) is None
+    assert main(["evaluate", str(run), "--json"]) == 0
+    assert saved_evaluation(load_run(run)) is not None

@@ -63,8 +63,12 @@ def cmd_train(args) -> int:
             if args.json
             else f"done: best epoch {results['best_epoch']} of {results['epochs_run']}, "
             f"val/acc {results['val/acc']:.4f}, "
-            f"test/acc {results.get('test/acc', float('nan')):.4f}"
-            f" in {results['train_seconds']:.0f} s -> {run.run_dir}"
+            + (
+                f"test/acc {results['test/acc']:.4f}, "
+                if "test/acc" in results
+                else "no test pairs, "
+            )
+            + f"in {results['train_seconds']:.0f} s -> {run.run_dir}"
         )
     return 0
 

@@ -147,8 +147,13 @@ def depends_on(run: LoadedRun, data: RunData) -> dict:
     return {
         "weights_sha256": run.weights_sha256,
         "pairs_sha256": data.source.test.sha256,
+        "data": _folder(data.source.dataset.root),  # the same pairs file over other images
         **_aligned(run),
     }
+
+
+def _folder(path) -> str:
+    return os.path.realpath(path)
 
 
 def _aligned(run: LoadedRun) -> dict:
@@ -160,6 +165,7 @@ def is_current(saved: dict, run: LoadedRun) -> bool:
     want = {
         "weights_sha256": run.weights_sha256,
         "pairs_sha256": run.test_pairs_sha256,
+        "data": _folder(run.config.data.dir),
         **_aligned(run),
     }
     return saved.get("depends_on") == want

@@ -88,7 +88,8 @@ def cmd_verify(args) -> int:
     else:
         print(
             f"{'SAME person' if result['same'] else 'DIFFERENT people'} (score "
-            f"{result['score']:.4f}, threshold {run.threshold:.4f})"
+            f"{result['score']:.4f}, threshold {run.threshold:.4f} from the "
+            f"{run.threshold_origin}{'; faces found and aligned' if result['aligned'] else ''})"
         )
     return 0
 

@@ -268,6 +268,7 @@ def verify_files(run: LoadedRun, image1: str | Path, image2: str | Path) -> dict
         "same": score > run.threshold,
         "score": score,
         "threshold": run.threshold,
+        "threshold_origin": run.threshold_origin,
         "aligned": run.align is not None,
     }
 

@@ -7,9 +7,10 @@ data=${DATA:-../shared/lfw-a}
 for run in "$@"; do
   for align in none auto; do
     [ -s "$run/displaced-$align.json" ] || siamese-faces evaluate "$run" --data runs/displaced \
-      --align "$align" --json > "$run/displaced-$align.json"
+      --align "$align" --skip-bad-images --json > "$run/displaced-$align.json"
     [ -s "$run/lfwa-$align.json" ] || siamese-faces evaluate "$run" --data "$data" \
-      --pairs-test "$data/pairsDevTest.txt" --align "$align" --json > "$run/lfwa-$align.json"
+      --pairs-test "$data/pairsDevTest.txt" --align "$align" --skip-bad-images --json \
+      > "$run/lfwa-$align.json"
   done
 done
 python3 - "$@" <<'PY'
@@ -18,7 +19,8 @@ rows = {}
 for run in sys.argv[1:]:
     for name in ("displaced-none", "displaced-auto", "lfwa-none", "lfwa-auto"):
         r = json.load(open(f"{run}/{name}.json"))["at_model_threshold"]
-        rows.setdefault(name, []).append({"run": run, "acc": r["acc"], "auc": r["auc"]})
+        dropped = json.load(open(f"{run}/{name}.json"))["dropped_pairs"]
+        rows.setdefault(name, []).append({"run": run, "acc": r["acc"], "auc": r["auc"], "dropped_pairs": dropped})
 out = {k: {"mean": statistics.mean(x["acc"] for x in v),
            "std": statistics.pstdev(x["acc"] for x in v) if len(v) > 1 else 0.0,
            "runs": v} for k, v in rows.items()}

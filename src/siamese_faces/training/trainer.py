@@ -280,6 +280,9 @@ def finish(
         "world_size": ctx.world,
         "threads": threads,
         "bf16": use_bf16,
+        # Training images are taken as they are (a dataset aligned already, like LFW-a);
+        # photos given later may be aligned into their geometry (--align auto).
+        "align": "none",
     }
     if data.test is not None:
         out = pair_outputs(

@@ -86,7 +86,13 @@ def open_run_data(
 
 def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
     out = pair_outputs(
-        run.net, data.images, pairs, run.device, run.bf16, run.config.train.channels_last
+        run.net,
+        data.images,
+        pairs,
+        run.device,
+        run.bf16,
+        run.config.train.channels_last,
+        embed=run.embed if run.embedder is not None else None,
     )
     return out, run.net.score(out).numpy()
 

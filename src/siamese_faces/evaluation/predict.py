@@ -63,10 +63,15 @@ def pair_outputs(
     device: torch.device,
     bf16: bool = False,
     channels_last: bool = True,
+    embed=None,
 ) -> torch.Tensor:
-    """Head outputs (logit or distance) ``(P,)`` for every pair."""
+    """Head outputs (logit or distance) ``(P,)`` for every pair; ``embed(images, rows)``
+    embeds (another backend), else the net itself."""
     rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
-    h = embed_rows(net, images, rows, device, bf16, channels_last=channels_last)
+    if embed is None:
+        h = embed_rows(net, images, rows, device, bf16, channels_last=channels_last)
+    else:
+        h = embed(images, rows).to(device)
     ia, ib = inverse[: len(pairs)], inverse[len(pairs) :]
     was_training = net.training
     net.eval()

@@ -100,7 +100,11 @@ def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, obj
 def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
     """Every verification metric on ``data.test``; the threshold comes from validation only."""
     if data.test is None:
-        raise ValueError("no test pairs to evaluate: pass --pairs-test FILE.")
+        raise ValueError(
+            f"{run.path}: no test pairs to evaluate (the run has no test file, e.g. "
+            "data.test_fraction=0); score it with `evaluate RUN --pairs-test FILE`, or "
+            "`oneshot RUN --runs DIR` for one-shot runs."
+        )
     _, val_scores = pair_scores(run, val_data, val_data.val)
     val_threshold = best_threshold(val_scores, val_data.val.y.numpy())
     out, scores = pair_scores(run, data, data.test)

@@ -22,7 +22,7 @@ for run in sys.argv[1:]:
         dropped = json.load(open(f"{run}/{name}.json"))["dropped_pairs"]
         rows.setdefault(name, []).append({"run": run, "acc": r["acc"], "auc": r["auc"], "dropped_pairs": dropped})
 out = {k: {"mean": statistics.mean(x["acc"] for x in v),
-           "std": statistics.pstdev(x["acc"] for x in v) if len(v) > 1 else 0.0,
+           "std": statistics.stdev(x["acc"] for x in v) if len(v) > 1 else 0.0,
            "runs": v} for k, v in rows.items()}
 print(json.dumps(out, indent=1))
 PY

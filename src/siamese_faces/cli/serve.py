@@ -55,19 +55,20 @@ def cmd_identify(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from ..evaluation.api import open_run_data
+    from ..evaluation.api import open_run_data, validation_data
     from ..evaluation.calibrate import calibrate, save_threshold
 
     if (args.far is None) == (not args.accuracy):
         raise ValueError("give --far RATE (e.g. 1e-3) or --accuracy, one of them.")
     run = _load(args)
-    val_data, data = open_run_data(
-        run, args.data, args.pairs_test, allow_overlap=True, **options.data_options(args)
-    )
-    if args.pairs_test or args.data:
+    if args.pairs_test or args.data:  # the user's own pairs
+        _, data = open_run_data(
+            run, args.data, args.pairs_test, allow_overlap=True, **options.data_options(args)
+        )
         pairs, source = data.test, f"{data.source.test.path}"
-    else:
-        data, pairs, source = val_data, val_data.val, "validation pairs"
+    else:  # the run's validation pairs: nothing else read
+        data = validation_data(run, **options.data_options(args))
+        pairs, source = data.val, "validation pairs"
     result = calibrate(run, data, pairs, source, args.far)
     path = save_threshold(run, result)
     return options.answer(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..config import DataConfig
 from ..data.generate import test_pairs_for
 from ..data.omniglot import parse_runs
 from ..data.rundata import RunData, prepare, prepare_test
@@ -40,6 +41,21 @@ class Evaluation:
         return saved_name(self.result["pairs_file"])
 
 
+def validation_data(
+    run: LoadedRun,
+    data: DataConfig | None = None,
+    *,
+    skip_bad_images: bool = False,
+    cache_dir: str | Path | None = None,
+) -> RunData:
+    """The run's own data split as it was trained: its validation pairs (where thresholds are
+    chosen) and the test pairs that ``data`` (default: the run's ``data.*``) names; images as
+    they are (the run's training images need no alignment)."""
+    split = load_split(run.path / "split.json", source_of(run.config.data, True).require_train())
+    config = dataclasses.replace(run.config, data=data or run.config.data)
+    return prepare(config, skip_bad_images, cache_dir, True, split=split)
+
+
 def open_run_data(
     run: LoadedRun,
     data_dir: str | None = None,
@@ -63,13 +79,10 @@ def open_run_data(
             made = run.path / f"pairs-{Path(os.path.abspath(data_dir)).name}"  # no stat yet
             d = test_pairs_for(dataclasses.replace(d, pairs_test=""), made, say)
     config = dataclasses.replace(run.config, data=d)
-    split = load_split(run.path / "split.json", source_of(run.config.data, True).require_train())
     # The run's own test pairs stay when they are what is scored, and a View 2 fold's file
     # holds its training pairs too; other test pairs are read apart, without a training file.
     own = d0 if d0.fold or d == d0 else dataclasses.replace(d0, pairs_test="")
-    val_data = prepare(
-        dataclasses.replace(config, data=own), skip_bad_images, cache_dir, True, split=split
-    )
+    val_data = validation_data(run, own, skip_bad_images=skip_bad_images, cache_dir=cache_dir)
     if config.data == own and run.align is None:
         return val_data, val_data
     data = prepare_test(config, skip_bad_images, cache_dir, run.align)  # no training file

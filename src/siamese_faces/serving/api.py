@@ -101,7 +101,7 @@ def identify(
 def unknown_threshold(run: LoadedRun, far: float) -> tuple[float, str]:
     """The score below which a probe is "unknown": the threshold at false-accept rate ``far``
     on the run's validation pairs (never a test person), computed once and kept in the run."""
-    from ..evaluation.api import open_run_data
+    from ..evaluation.api import validation_data
     from ..evaluation.calibrate import calibrate
 
     path = run.path / "identify-thresholds.json"
@@ -109,11 +109,7 @@ def unknown_threshold(run: LoadedRun, far: float) -> tuple[float, str]:
     key = f"far={far:g}"
     entry = saved.get(key)
     if not entry or entry.get("weights_sha256") != run.weights_sha256:
-        align, run.align = run.align, None  # the run's own images are aligned already
-        try:
-            val_data, _ = open_run_data(run)
-        finally:
-            run.align = align
+        val_data = validation_data(run)
         entry = calibrate(run, val_data, val_data.val, "validation pairs", far)
         saved[key] = entry
         atomic_write_text(path, json.dumps(saved, indent=2))

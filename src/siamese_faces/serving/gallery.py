@@ -80,10 +80,11 @@ class Gallery:
         self._index_version = -1
         db = self._connect()
         try:
+            db.execute("PRAGMA journal_mode = WAL")  # kept in the file: readers never wait
             db.executescript(SCHEMA)  # its own transaction (executescript commits first)
         finally:
             db.close()
-        with self._db() as db:
+        with self._db(write=True) as db:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if not meta:
                 db.executemany(
@@ -100,13 +101,14 @@ class Gallery:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.folder / DB, timeout=30, isolation_level=None)
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
         return db
 
     @contextmanager
-    def _db(self):
+    def _db(self, write: bool = False):
+        """A transaction: a writer takes the write lock at once (the whole change or none); a
+        reader gets a consistent snapshot and blocks no one."""
         db = self._connect()
-        db.execute("BEGIN IMMEDIATE")  # the write lock now: the whole change or none
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield db
             db.execute("COMMIT")
@@ -129,7 +131,7 @@ class Gallery:
             if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(sources):
                 raise GalleryError(f"enroll {name}: expected ({len(sources)}, {self.dim}) vectors.")
             rows.append((name, vectors, sources))
-        with self._lock, self._db() as db:
+        with self._lock, self._db(write=True) as db:
             for name, vectors, sources in rows:
                 db.execute("INSERT OR IGNORE INTO people (name) VALUES (?)", (name,))
                 (person,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
@@ -143,7 +145,7 @@ class Gallery:
 
     def remove(self, name: str) -> bool:
         """Remove ``name`` and its images; False if there was no such person."""
-        with self._lock, self._db() as db:
+        with self._lock, self._db(write=True) as db:
             gone = db.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount > 0
             if gone:
                 self._bump(db)

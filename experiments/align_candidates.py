@@ -20,7 +20,6 @@ from pathlib import Path
 
 import dlib
 import numpy as np
-from PIL import Image
 
 from siamese_faces.data import align as A
 from siamese_faces.data.images import load_image
@@ -33,19 +32,11 @@ MODELS = (
 )
 
 
-def shrunk(gray):
-    s = min(1.0, A.DETECT_SIDE / max(gray.shape))
-    if s == 1:
-        return gray, 1.0
-    size = (round(gray.shape[1] * s), round(gray.shape[0] * s))
-    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR)), s
-
-
 def hog(adaptive: bool):
     det = dlib.get_frontal_face_detector()
 
     def find(gray):
-        small, s = shrunk(gray)
+        small, s = A.shrunk(gray)
         found = (det(small, 0) or det(small, 1)) if adaptive else det(small, 1)
         return [
             tuple(round(v / s) for v in (r.left(), r.top(), r.right(), r.bottom())) for r in found
@@ -58,7 +49,7 @@ def cnn():
     det = dlib.cnn_face_detection_model_v1(str(MODELS / "mmod_human_face_detector.dat"))
 
     def find(gray):
-        small, s = shrunk(gray)
+        small, s = A.shrunk(gray)
         found = det(small, 0) or det(small, 1)
         return [
             tuple(

@@ -84,14 +84,20 @@ def _models():
     return _local.models
 
 
+def shrunk(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """``gray`` at most ``DETECT_SIDE`` on its longer side (where faces are searched), and the
+    factor it was shrunk by (1.0: as it was)."""
+    shrink = min(1.0, DETECT_SIDE / max(gray.shape))
+    if shrink == 1:
+        return gray, 1.0
+    size = (round(gray.shape[1] * shrink), round(gray.shape[0] * shrink))
+    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR)), shrink
+
+
 def find_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Face boxes ``(left, top, right, bottom)`` in a grayscale uint8 image, largest first."""
     detector, _ = _models()
-    shrink = min(1.0, DETECT_SIDE / max(gray.shape))
-    small = gray
-    if shrink < 1:
-        size = (round(gray.shape[1] * shrink), round(gray.shape[0] * shrink))
-        small = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BILINEAR))
+    small, shrink = shrunk(gray)
     found = detector(small, 0) or detector(small, 1)
     boxes = [
         tuple(round(v / shrink) for v in (r.left(), r.top(), r.right(), r.bottom())) for r in found

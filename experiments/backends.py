@@ -31,7 +31,7 @@ def main() -> None:
             "acc": m["acc"],
             "auc": m["auc"],
             "confusion": m["confusion"],
-            "bf16": run.bf16,
+            "bf16": run.bf16 and run.embedder is None,
         }
     print(json.dumps({"run": args.run, "backends": out}, indent=1))
 

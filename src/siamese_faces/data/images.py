@@ -26,6 +26,10 @@ class BadImageError(ValueError):
     """An image file cannot be decoded; the message names the file."""
 
 
+class TooManyPixels(BadImageError):
+    """An image over ``MAX_PIXELS`` (or a decompression bomb), refused before decoding."""
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """How a decoded image becomes a model input.
@@ -81,19 +85,19 @@ def load_image(
     try:
         with Image.open(path if data is None else io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:  # checked before any pixel is decoded
-                raise BadImageError(
+                raise TooManyPixels(
                     f"{path}: {im.width}x{im.height} pixels, over the limit of "
                     f"{MAX_PIXELS:,}; resize it first, or pass --skip-bad-images to leave it out."
                 )
             im.load()
             # A phone stores a portrait photo sideways with an EXIF Orientation tag: upright it.
             gray = _to_gray(ImageOps.exif_transpose(im))
-    except BadImageError:
+    except BadImageError:  # TooManyPixels, raised above
         raise
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise BadImageError(unreadable(path, "image file", exc)) from None
     except Image.DecompressionBombError:
-        raise BadImageError(f"{path}: too many pixels to decode safely; resize it first.") from None
+        raise TooManyPixels(f"{path}: too many pixels to decode safely; resize it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # Pillow reports a truncated file as OSError and an empty/unknown one as
         # UnidentifiedImageError; both mean the same to a user: this file is unusable.

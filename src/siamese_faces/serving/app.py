@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
 
 from ..data.align import NoFaceError
-from ..data.images import BadImageError, load_image
+from ..data.images import MAX_PIXELS, BadImageError, TooManyPixels, load_image
 from ..evaluation.runs import LoadedRun
 from .api import open_gallery, search_form, unknown_threshold
 from .gallery import GalleryError, check_name
@@ -99,14 +99,14 @@ class Service:
             return await run_in_threadpool(load_image, field, self.run.preprocess, data=data)
         except NoFaceError:
             raise HTTPException(400, f"{field}: no face found; send a photo with a face") from None
-        except BadImageError as exc:  # said for the field, never naming a server path
-            text = str(exc)
-            why = (
-                text.split(";")[0].removeprefix(f"{field}: ")
-                if "pixels" in text
-                else "not an image that can be decoded; send a JPEG or PNG file"
-            )
-            raise HTTPException(400, f"{field}: {why}") from None
+        except TooManyPixels:  # said for the field, never naming a server path
+            raise HTTPException(
+                400, f"{field}: over the limit of {MAX_PIXELS:,} pixels; send a smaller image"
+            ) from None
+        except BadImageError:
+            raise HTTPException(
+                400, f"{field}: not an image that can be decoded; send a JPEG or PNG file"
+            ) from None
 
     async def embed(self, faces: list[np.ndarray]) -> torch.Tensor:
         return await asyncio.wrap_future(self.batcher.submit(faces))

@@ -21,7 +21,8 @@ import os
 import platform
 import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,12 +30,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
-import uvicorn
 
 from siamese_faces.data.layout import open_dataset
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.serving.api import embed_photos
-from siamese_faces.serving.app import create_app
 from siamese_faces.serving.export import use_onnx
 from siamese_faces.serving.gallery import Gallery
 
@@ -50,15 +49,39 @@ def loaded(run_dir: str, backend: str, align: str):
     return use_onnx(run) if backend == "onnx" else run
 
 
-def serve(run):
+def serve(run_dir: str, backend: str, align: str):
+    """``siamese-faces serve`` in its own process, as a client would meet it: the load test's
+    client threads then never hold the server's interpreter lock."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "siamese_faces",
+            "serve",
+            run_dir,
+            "--port",
+            str(port),
+            "--backend",
+            backend,
+            "--align",
+            align,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}/verify"
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"siamese-faces serve {run_dir} exited ({server.returncode})")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, f"{url}/verify"
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"siamese-faces serve {run_dir} did not answer within 120 s")
 
 
 def load_test(url: str, files: dict, requests: int, concurrency: int) -> dict:
@@ -88,13 +111,14 @@ def verify_figures(run_dir: str, backend: str, photos: list[Path], requests: int
     files = {"image1": photos[0].read_bytes(), "image2": photos[1].read_bytes()}
     out = {}
     for align in ("none", "auto"):
-        server, url = serve(loaded(run_dir, backend, align))
+        server, url = serve(run_dir, backend, align)
         try:
             out[f"align_{align}_c1"] = load_test(url, files, requests, 1)
             if align == "none":
                 out["align_none_c8"] = load_test(url, files, requests, 8)
         finally:
-            server.should_exit = True
+            server.terminate()
+            server.wait(30)
     return out
 
 

@@ -30,13 +30,16 @@ def test_verify_answers_with_the_threshold_and_its_origin(run_dir, tmp_path):
     c, run = client(run_dir, tmp_path)
     assert c.get("/health").json()["status"] == "ok"
     data = run_dir[1]
-    r = c.post("/verify", files={"image1": face(data, "Gus_G"), "image2": face(data, "Gus_G")})
+    r = c.post(
+        "/verify?faces=true", files={"image1": face(data, "Gus_G"), "image2": face(data, "Gus_G")}
+    )
     body = r.json()
     assert r.status_code == 200 and body["threshold"] == run.threshold
     assert body["threshold_origin"] == "validation pairs, best accuracy"
     assert body["faces"][0].startswith("data:image/png;base64,") and len(body["faces"]) == 2
     other = c.post("/verify", files={"image1": face(data, "Gus_G"), "image2": face(data, "Hal_H")})
     assert body["score"] >= other.json()["score"]  # a photo is most like itself
+    assert "faces" not in other.json()  # only when asked: an API client rarely wants them
     e = c.post("/embed", files={"image": face(data, "Ivy_I")}).json()
     assert e["dim"] == len(e["embedding"]) > 0
 

@@ -9,7 +9,7 @@ import torch
 from ..config import ModelConfig
 from ..data.rundata import PairSet, batch_images
 from ..losses import create_loss, pair_loss_name
-from ..models.siamese import SiameseNet
+from ..models.siamese import SiameseNet, for_inference
 from ..runtime import autocast
 
 PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (head output, labels) -> loss
@@ -41,9 +41,10 @@ def embed_rows(
     batch: int = 256,
     channels_last: bool = True,
 ) -> torch.Tensor:
-    """Embeddings ``(len(rows), D)`` float32 of ``images[rows]``, in eval mode."""
-    was_training = net.training
-    net.eval()
+    """Embeddings ``(len(rows), D)`` float32 of ``images[rows]``, in eval mode (through
+    ``net``'s inference copy, made now unless ``net`` is one)."""
+    if not net.inference_copy:
+        net = for_inference(net)
     out = []
     for i in range(0, len(rows), batch):
         x = batch_images(images, rows[i : i + batch], device)
@@ -51,7 +52,6 @@ def embed_rows(
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             out.append(net.embed(x).float())  # with flip averaging if the net has it
-    net.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

@@ -20,7 +20,7 @@ from ..data.images import Preprocess, load_image
 from ..data.source import source_of
 from ..io import atomic_write_text
 from ..models import model_from_config
-from ..models.siamese import SiameseNet
+from ..models.siamese import SiameseNet, for_inference
 from ..runtime import autocast, bf16_supported
 from .predict import PairLoss, embed_rows, make_pair_loss
 
@@ -54,6 +54,11 @@ class LoadedRun:
         test = source_of(self.config.data, True).test
         return None if test is None else test.sha256
 
+    @functools.cached_property
+    def inference_net(self) -> SiameseNet:
+        """The net as it embeds, made once: the weights of a loaded run never change."""
+        return for_inference(self.net)
+
     @property
     def preprocess(self) -> Preprocess:
         d = self.config.data
@@ -71,7 +76,7 @@ class LoadedRun:
         if self.embedder is not None:
             return self.embedder(images.index_select(0, rows)).float()
         return embed_rows(
-            self.net,
+            self.inference_net,
             images,
             rows,
             self.device,

@@ -6,6 +6,8 @@ distance, :meth:`loss_input`), and the losses registry supplies one (``model.los
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -21,6 +23,7 @@ class SiameseNet(nn.Module):
         self.flip_tta = False  # evaluation embeds a face and its mirror image, averaged
         # A fixed map fitted after training (model.wccn); the identity until then.
         self.whiten: nn.Module = nn.Identity()
+        self.inference_copy = False  # made by for_inference: BatchNorm folded, eval only
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``.
@@ -28,9 +31,12 @@ class SiameseNet(nn.Module):
         In eval mode with ``flip_tta``, the mean of the face's and its mirror image's tower
         outputs (the mirror image is the same person), before any whitening.
         """
-        h = self.tower(x)
         if self.flip_tta and not self.training:
-            h = (h.float() + self.tower(x.flip(-1)).float()) / 2
+            # Face and mirror in one pass through the tower: half the kernel launches.
+            h = self.tower(torch.cat([x, x.flip(-1)])).float()
+            h = (h[: len(x)] + h[len(x) :]) / 2
+        else:
+            h = self.tower(x)
         return self.whiten(h)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -42,6 +48,31 @@ class SiameseNet(nn.Module):
     def score(self, out: torch.Tensor) -> torch.Tensor:
         """Higher means more likely the same person, for every head."""
         return self.head.score(out)
+
+
+def for_inference(net: SiameseNet) -> SiameseNet:
+    """An eval-mode copy of ``net`` that embeds as ``net`` does, with each BatchNorm folded
+    into the convolution (or linear layer) before it: one pass over memory fewer a layer,
+    about twice the embedding speed of the default tower on a CPU. The head and the
+    whitening are shared with ``net``, not copied."""
+    fast = SiameseNet(_folded(copy.deepcopy(net.tower).eval()), net.head)
+    fast.flip_tta, fast.whiten = net.flip_tta, net.whiten
+    fast.inference_copy = True
+    return fast.eval()
+
+
+def _folded(module: nn.Module) -> nn.Module:
+    from torch.fx.experimental.optimization import fuse
+    from torch.fx.proxy import TraceError
+
+    try:
+        return fuse(module, inplace=True)
+    except (TraceError, TypeError, NotImplementedError, RuntimeError):
+        # fx cannot trace code that reads a tensor's size as a number (a member tower's
+        # view crop); its parts that it can trace are folded one by one.
+        for name, child in module.named_children():
+            setattr(module, name, _folded(child))
+        return module
 
 
 class MemberTowers(nn.Module):

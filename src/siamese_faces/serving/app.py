@@ -16,6 +16,7 @@ import hmac
 import io
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated
@@ -50,11 +51,13 @@ Image_ = Annotated[UploadFile, File(description="an image file (JPEG, PNG, ...)"
 class Batcher:
     """One thread runs the model; requests that arrive while it works are embedded together
     in its next batch. Batching concurrent requests is what makes throughput: a batch of 16
-    faces costs far less than 16 batches of one."""
+    faces costs far less than 16 batches of one. While other requests are still being
+    decoded, a batch waits up to ``wait`` seconds for them rather than leaving with one."""
 
-    def __init__(self, run: LoadedRun, most: int = 64) -> None:
-        self.run, self.most = run, most
+    def __init__(self, run: LoadedRun, most: int = 64, wait: float = 0.002) -> None:
+        self.run, self.most, self.wait = run, most, wait
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.decoding = 0  # requests between arriving and submitting their faces
         threading.Thread(target=self._work, daemon=True, name="embedder").start()
 
     def submit(self, faces: list[np.ndarray]) -> Future:
@@ -62,13 +65,24 @@ class Batcher:
         self.queue.put((faces, future))
         return future
 
+    def _batch(self) -> list:
+        jobs = [self.queue.get()]
+        count, deadline = len(jobs[0][0]), time.monotonic() + self.wait
+        while count < self.most:
+            try:
+                left = deadline - time.monotonic()
+                # Only worth waiting for a request that is on its way; else leave at once.
+                job = self.queue.get(timeout=left) if self.decoding and left > 0 else None
+                job = job or self.queue.get_nowait()
+            except queue.Empty:
+                break
+            jobs.append(job)
+            count += len(job[0])
+        return jobs
+
     def _work(self) -> None:
         while True:
-            jobs = [self.queue.get()]
-            count = len(jobs[0][0])
-            while count < self.most and not self.queue.empty():
-                jobs.append(self.queue.get())
-                count += len(jobs[-1][0])
+            jobs = self._batch()
             try:
                 h = self.run.embed(torch.from_numpy(np.stack([f for j in jobs for f in j[0]])))
             except Exception as exc:  # every waiting request hears of it
@@ -109,8 +123,15 @@ class Service:
                 400, f"{field}: not an image that can be decoded; send a JPEG or PNG file"
             ) from None
 
-    async def embed(self, faces: list[np.ndarray]) -> torch.Tensor:
-        return await asyncio.wrap_future(self.batcher.submit(faces))
+    async def read(self, *uploads: tuple[UploadFile, str]) -> tuple[list[np.ndarray], torch.Tensor]:
+        """The faces of the uploaded images (each named by its field) and their embeddings."""
+        self.batcher.decoding += 1  # the batcher may wait for these faces
+        try:
+            faces = [await self.decode(upload, field) for upload, field in uploads]
+            pending = self.batcher.submit(faces)
+        finally:
+            self.batcher.decoding -= 1
+        return faces, await asyncio.wrap_future(pending)
 
     def need_gallery(self):
         if self.gallery is None:
@@ -185,8 +206,7 @@ def _face_routes(app: FastAPI, svc: Service) -> None:
     async def verify(image1: Image_, image2: Image_, faces: Faces = False) -> dict:
         """Same person or not: the verdict, the score, the threshold and where it came from;
         with ``faces=true`` the two faces as the model saw them."""
-        seen = [await svc.decode(image1, "image1"), await svc.decode(image2, "image2")]
-        h = await svc.embed(seen)
+        seen, h = await svc.read((image1, "image1"), (image2, "image2"))
         score = float(run.scores(h[:1], h[1:])[0])
         return {
             "same": score > run.threshold,
@@ -199,7 +219,7 @@ def _face_routes(app: FastAPI, svc: Service) -> None:
 
     @app.post("/embed")
     async def embed(image: Image_) -> dict:
-        h = await svc.embed([await svc.decode(image, "image")])
+        _, h = await svc.read((image, "image"))
         return {"embedding": h[0].tolist(), "dim": int(h.shape[1])}
 
 
@@ -209,10 +229,8 @@ def _gallery_routes(app: FastAPI, svc: Service) -> None:
         """The best-matching enrolled people; "unknown" below the threshold at the service's
         false-accept rate on the run's validation pairs."""
         gallery = svc.need_gallery()
-        face = await svc.decode(image, "image")
-        matches = gallery.search(
-            search_form(svc.run, await svc.embed([face])), max(1, min(top_k, 100))
-        )
+        (face,), h = await svc.read((image, "image"))
+        matches = gallery.search(search_form(svc.run, h), max(1, min(top_k, 100)))
         limit, origin = svc.unknown()
         best = matches[0][0] if matches[0] else None
         return {
@@ -230,8 +248,8 @@ def _gallery_routes(app: FastAPI, svc: Service) -> None:
             check_name(name)
         except GalleryError as exc:
             raise HTTPException(400, str(exc)) from None
-        faces = [await svc.decode(im, f"images[{k}]") for k, im in enumerate(images)]
-        vectors = search_form(svc.run, await svc.embed(faces))
+        faces, h = await svc.read(*((im, f"images[{k}]") for k, im in enumerate(images)))
+        vectors = search_form(svc.run, h)
         gallery.enroll([(name, vectors, [f"upload {k + 1}" for k in range(len(faces))])])
         return {
             "name": name,

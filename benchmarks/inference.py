@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from siamese_faces.data.cache import load_images
 from siamese_faces.data.layout import open_dataset
@@ -158,7 +159,10 @@ def enroll_figures(run_dir: str, backend: str, paths: list[Path], repeats: int) 
         return len(paths) / statistics.median(times)
 
     faces = torch.from_numpy(load_images(paths, run.preprocess, use_cache=False).images)
+    with FlopCounterMode(display=False) as flops:
+        run.inference_net.embed(faces[:1].unsqueeze(1).float() / 255)
     return {
+        "gflop_per_image": flops.get_total_flops() / 1e9,  # the mirror image's pass included
         "enroll_images_per_s": rate(lambda batch: embed_photos(run, batch)),
         "decode_only_images_per_s": rate(
             lambda batch: load_images(batch, run.preprocess, use_cache=False)

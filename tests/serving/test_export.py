@@ -39,3 +39,43 @@ def test_verify_with_the_onnx_backend(run_dir, capsys):
     assert onnx["score"] == pytest.approx(torch_["score"], abs=0.02)  # PyTorch runs in bf16
     assert main(["export", str(run), "--out", str(run / "again.onnx")]) == 0
     assert "max abs difference" in capsys.readouterr().out
+
+
+def test_a_stale_export_is_made_again_from_the_runs_own_weights(run_dir, tmp_path):
+    import onnx
+
+    from siamese_faces.serving.export import use_onnx
+
+    run = load_run(run_dir[0])
+    path = tmp_path / "model.onnx"
+    export_onnx(run, path)
+    model = onnx.load(str(path))  # as if exported before a --resume rewrote the weights
+    for prop in model.metadata_props:
+        if prop.key == "siamese_faces.weights_sha256":
+            prop.value = "0" * 64
+    onnx.save(model, str(path))
+    use_onnx(run, path)
+    assert OnnxEmbedder(path).metadata["siamese_faces.weights_sha256"] == run.weights_sha256
+
+
+def test_the_onnx_backend_without_onnxruntime_is_one_line_naming_the_extra(
+    run_dir, monkeypatch, capsys
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name)
+    )
+    run, data = run_dir
+    a = data / "lfw2" / "Gus_G" / "Gus_G_0001.jpg"
+    assert main(["verify", "--align", "none", "--backend", "onnx", str(run), str(a), str(a)]) == 2
+    err = capsys.readouterr().err
+    assert "siamese-faces[onnx]" in err and "--backend torch" in err and "Traceback" not in err
+
+
+def test_serve_embeds_with_onnxruntime_unless_told_otherwise():
+    from siamese_faces.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "RUN"]).backend == "onnx"  # the faster there
+    assert build_parser().parse_args(["enroll", "RUN", "--gallery", "G", "DIR"]).backend == "torch"

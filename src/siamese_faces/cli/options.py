@@ -153,9 +153,10 @@ def data_options(args: argparse.Namespace) -> dict:
     }
 
 
-def add_use(p: argparse.ArgumentParser, photos: bool) -> None:
+def add_use(p: argparse.ArgumentParser, photos: bool, backend: str = "torch") -> None:
     """How a trained run takes images: ``--align`` (default ``auto`` for ``photos``, ``none``
-    for datasets aligned already, like LFW-a) and ``--backend``."""
+    for datasets aligned already, like LFW-a) and ``--backend`` (default ``backend``: the
+    faster one for the command, as benchmarks/inference.py measures)."""
     default = "auto" if photos else "none"
     p.add_argument(
         "--align",
@@ -167,8 +168,9 @@ def add_use(p: argparse.ArgumentParser, photos: bool) -> None:
     p.add_argument(
         "--backend",
         choices=("torch", "onnx"),
-        default="torch",
-        help="what embeds: PyTorch, or onnxruntime on RUN/model.onnx (exported if missing)",
+        default=backend,
+        help="what embeds: PyTorch, or onnxruntime on RUN/model.onnx (exported if missing or "
+        f"stale; the [onnx] extra) (default: {backend})",
     )
 
 
@@ -185,11 +187,11 @@ def load_run_for(args: argparse.Namespace):
     return run
 
 
-def add_trained_run(p: argparse.ArgumentParser, photos: bool) -> None:
+def add_trained_run(p: argparse.ArgumentParser, photos: bool, backend: str = "torch") -> None:
     """RUN, ``--device`` (default auto), ``--align``, ``--backend``, ``--json``."""
     add_run(p)
     add_device(p, default="auto")
-    add_use(p, photos)
+    add_use(p, photos, backend)
     add_json(p)
 
 

@@ -9,6 +9,7 @@ the caller; the run's threshold, its origin and the input size travel as metadat
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..evaluation.runs import LoadedRun
+from ..io import atomic_write
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -32,9 +34,21 @@ class _Embedder(nn.Module):
         return self.net.embed(images.unsqueeze(1).float() / 255.0)
 
 
+def _need_onnx() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(
+            f"the onnx backend needs {' and '.join(missing)}: pip install "
+            "'siamese-faces[onnx]', or pass --backend torch."
+        )
+
+
 def export_onnx(run: LoadedRun, out: str | Path) -> dict:
     """Write ``run``'s embedder to ``out`` (ONNX, fp32, any batch size) and check it against
     PyTorch fp32 with onnxruntime; what was written and the largest difference."""
+    _need_onnx()
     import onnx
 
     out = Path(out)
@@ -50,17 +64,18 @@ def export_onnx(run: LoadedRun, out: str | Path) -> dict:
         # The TorchScript exporter: a graph of plain convolutions needs no torch.export (and
         # so no onnxscript dependency).
         warnings.simplefilter("ignore")
+        graph = io.BytesIO()
         torch.onnx.export(
             wrapper,
             (example,),
-            str(out),
+            graph,
             dynamo=False,
             input_names=["images"],
             output_names=["embeddings"],
             dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
             opset_version=OPSET,
         )
-    model = onnx.load(str(out))
+    model = onnx.load_from_string(graph.getvalue())
     meta = {
         "siamese_faces.run": run.path.name,
         "siamese_faces.input": f"uint8 (batch, {size}, {size}), preprocessed as the run",
@@ -69,10 +84,12 @@ def export_onnx(run: LoadedRun, out: str | Path) -> dict:
         "siamese_faces.members": str(run.config.model.members),
         "siamese_faces.threshold": repr(run.threshold),
         "siamese_faces.threshold_origin": run.threshold_origin,
+        "siamese_faces.weights_sha256": run.weights_sha256,  # whose weights these are
     }
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(out))
+    # Whole or not at all: two services starting at once may both export.
+    atomic_write(out, lambda fh: fh.write(model.SerializeToString()))
     got = OnnxEmbedder(out)(example.numpy())
     return {
         "file": str(out),
@@ -86,6 +103,7 @@ class OnnxEmbedder:
     """Embeddings from an exported file with onnxruntime: ``uint8 (B, S, S)`` -> ``(B, D)``."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
+        _need_onnx()
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -93,15 +111,23 @@ class OnnxEmbedder:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"images": np.ascontiguousarray(images, dtype=np.uint8)})[0]
 
 
 def use_onnx(run: LoadedRun, path: str | Path | None = None) -> LoadedRun:
-    """``run`` embedding through onnxruntime (its ``model.onnx``, exported now if missing)."""
+    """``run`` embedding through onnxruntime (its ``model.onnx``, exported now if missing or
+    made from other weights than the run's: a resumed run rewrites its best weights)."""
     path = Path(path) if path else run.path / ONNX_FILE
     if not path.is_file():
         export_onnx(run, path)
     embedder = OnnxEmbedder(path)
+    if embedder.metadata.get("siamese_faces.weights_sha256") != run.weights_sha256:
+        export_onnx(run, path)
+        embedder = OnnxEmbedder(path)
     run.embedder = lambda images: torch.from_numpy(embedder(images.numpy()))
     return run

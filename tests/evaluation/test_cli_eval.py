@@ -175,3 +175,19 @@ def test_the_same_pairs_file_over_other_images_is_not_the_runs_own(run, lfw_like
     assert saved_evaluation(load_run(run)) is None
     assert main(["evaluate", str(run), "--json"]) == 0
     assert saved_evaluation(load_run(run)) is not None
+
+
+def test_scores_saved_by_an_older_way_of_embedding_are_scored_again(run, capsys):
+    from siamese_faces.evaluation.api import SCORING, saved_evaluation
+    from siamese_faces.evaluation.runs import load_run
+
+    assert main(["evaluate", str(run), "--json"]) == 0
+    capsys.readouterr()
+    loaded = load_run(run)
+    saved_file = run / "eval-pairsDevTest.json"
+    saved = json.loads(saved_file.read_text())
+    assert saved["depends_on"]["scoring"] == SCORING
+    assert saved_evaluation(loaded) is not None
+    saved["depends_on"]["scoring"] = SCORING - 1  # as saved before BatchNorm was folded
+    saved_file.write_text(json.dumps(saved))
+    assert saved_evaluation(loaded) is None

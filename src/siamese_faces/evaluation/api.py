@@ -99,7 +99,7 @@ def open_run_data(
 
 def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
     out = pair_outputs(
-        run.net,
+        run.inference_net,
         data.images,
         pairs,
         run.device,
@@ -164,10 +164,17 @@ def save_evaluation(run: LoadedRun, ev: Evaluation) -> tuple[Path, Path]:
     return scores, result
 
 
+# Raised whenever embedding a face changes its numbers, so that results saved before are
+# computed again. 2: BatchNorm folded into the convolutions (models.siamese.for_inference).
+SCORING = 2
+
+
 def depends_on(run: LoadedRun, data: RunData) -> dict:
     """What a saved evaluation or one-shot result was computed from: the weights and the
-    contents of the scored pairs file (a name alone would let a report show stale numbers)."""
+    contents of the scored pairs file (a name alone would let a report show stale numbers),
+    and the way faces are embedded."""
     return {
+        "scoring": SCORING,
         "weights_sha256": run.weights_sha256,
         "pairs_sha256": data.source.test.sha256,
         "data": _folder(data.source.dataset.root),  # the same pairs file over other images
@@ -186,6 +193,7 @@ def _aligned(run: LoadedRun) -> dict:
 
 def is_current(saved: dict, run: LoadedRun) -> bool:
     want = {
+        "scoring": SCORING,
         "weights_sha256": run.weights_sha256,
         "pairs_sha256": run.test_pairs_sha256,
         "data": _folder(run.config.data.dir),

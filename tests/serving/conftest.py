@@ -16,7 +16,8 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("svc")
     data = write_lfw_like(root / "mini-lfw")
     cfg = apply_overrides(
-        Config(), [f"data.dir={data}", *TINY, "train.epochs=2", "model.head=cosine"]
+        Config(),
+        [f"data.dir={data}", *TINY, "train.epochs=2", "model.head=cosine", "model.flip_tta=true"],
     )
     fit(cfg, prepare(cfg), root / "run", DistContext())
     return root / "run", data

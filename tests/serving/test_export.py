@@ -9,6 +9,7 @@ import torch
 pytest.importorskip("onnxruntime", reason="export checks need onnxruntime (the [onnx] extra)")
 
 from siamese_faces.cli import main  # noqa: E402
+from siamese_faces.evaluation.api import SCORING  # noqa: E402
 from siamese_faces.evaluation.runs import load_run  # noqa: E402
 from siamese_faces.serving.export import OnnxEmbedder, export_onnx  # noqa: E402
 
@@ -56,6 +57,13 @@ def test_a_stale_export_is_made_again_from_the_runs_own_weights(run_dir, tmp_pat
     onnx.save(model, str(path))
     use_onnx(run, path)
     assert OnnxEmbedder(path).metadata["siamese_faces.weights_sha256"] == run.weights_sha256
+    model = onnx.load(str(path))  # as if exported by an older way of embedding
+    for prop in model.metadata_props:
+        if prop.key == "siamese_faces.scoring":
+            prop.value = "1"
+    onnx.save(model, str(path))
+    use_onnx(run, path)
+    assert OnnxEmbedder(path).metadata["siamese_faces.scoring"] == str(SCORING)
 
 
 def test_the_onnx_backend_without_onnxruntime_is_one_line_naming_the_extra(

@@ -33,8 +33,9 @@ class SiameseNet(nn.Module):
         """
         if self.flip_tta and not self.training:
             # Face and mirror in one pass through the tower: half the kernel launches.
-            h = self.tower(torch.cat([x, x.flip(-1)])).float()
-            h = (h[: len(x)] + h[len(x) :]) / 2
+            # (Split by reshaping, not by len(x): an ONNX export keeps any batch size.)
+            h = self.tower(torch.cat([x, x.flip(-1)])).float().unflatten(0, (2, -1))
+            h = (h[0] + h[1]) / 2
         else:
             h = self.tower(x)
         return self.whiten(h)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation.api import SCORING
 from ..evaluation.runs import LoadedRun
 from ..io import atomic_write
 
@@ -84,7 +85,9 @@ def export_onnx(run: LoadedRun, out: str | Path) -> dict:
         "siamese_faces.members": str(run.config.model.members),
         "siamese_faces.threshold": repr(run.threshold),
         "siamese_faces.threshold_origin": run.threshold_origin,
-        "siamese_faces.weights_sha256": run.weights_sha256,  # whose weights these are
+        # Whose weights these are, embedded which way: either changed, it is exported again.
+        "siamese_faces.weights_sha256": run.weights_sha256,
+        "siamese_faces.scoring": str(SCORING),
     }
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
@@ -126,7 +129,8 @@ def use_onnx(run: LoadedRun, path: str | Path | None = None) -> LoadedRun:
     if not path.is_file():
         export_onnx(run, path)
     embedder = OnnxEmbedder(path)
-    if embedder.metadata.get("siamese_faces.weights_sha256") != run.weights_sha256:
+    made_from = (embedder.metadata.get(f"siamese_faces.{k}") for k in ("weights_sha256", "scoring"))
+    if tuple(made_from) != (run.weights_sha256, str(SCORING)):
         export_onnx(run, path)
         embedder = OnnxEmbedder(path)
     run.embedder = lambda images: torch.from_numpy(embedder(images.numpy()))

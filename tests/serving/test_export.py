@@ -42,28 +42,29 @@ def test_verify_with_the_onnx_backend(run_dir, capsys):
     assert "max abs difference" in capsys.readouterr().out
 
 
-def test_a_stale_export_is_made_again_from_the_runs_own_weights(run_dir, tmp_path):
+def _set_metadata(path, key, value):
     import onnx
 
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+    onnx.save(model, str(path))
+
+
+def test_a_stale_export_is_made_again_from_the_runs_own_weights(run_dir, tmp_path):
     from siamese_faces.serving.export import use_onnx
 
     run = load_run(run_dir[0])
     path = tmp_path / "model.onnx"
     export_onnx(run, path)
-    model = onnx.load(str(path))  # as if exported before a --resume rewrote the weights
-    for prop in model.metadata_props:
-        if prop.key == "siamese_faces.weights_sha256":
-            prop.value = "0" * 64
-    onnx.save(model, str(path))
-    use_onnx(run, path)
-    assert OnnxEmbedder(path).metadata["siamese_faces.weights_sha256"] == run.weights_sha256
-    model = onnx.load(str(path))  # as if exported by an older way of embedding
-    for prop in model.metadata_props:
-        if prop.key == "siamese_faces.scoring":
-            prop.value = "1"
-    onnx.save(model, str(path))
-    use_onnx(run, path)
-    assert OnnxEmbedder(path).metadata["siamese_faces.scoring"] == str(SCORING)
+    # As if exported before a --resume rewrote the weights, then by an older way of embedding.
+    for key, stale in (("weights_sha256", "0" * 64), ("scoring", str(SCORING - 1))):
+        _set_metadata(path, f"siamese_faces.{key}", stale)
+        use_onnx(run, path)
+        made = OnnxEmbedder(path).metadata
+        assert made["siamese_faces.weights_sha256"] == run.weights_sha256
+        assert made["siamese_faces.scoring"] == str(SCORING)
 
 
 def test_the_onnx_backend_without_onnxruntime_is_one_line_naming_the_extra(

@@ -1,0 +1,79 @@
+"""Where a study2019 training step goes: its first convolution and first max-pool alone.
+
+    python benchmarks/study_layers.py [--batch 256] [--threads 2] [--repeats 10]
+
+The study's tower starts with a 10x10 convolution on one channel (125x125 -> 8 x 116x116)
+and a 2x2 max-pool; both are poor fits for oneDNN's kernels. This times each, forward and
+forward + backward, on a batch of both faces of 128 pairs, in bf16 and fp32, channels_last
+and NCHW, next to the whole training step, so a faster form of either can be judged by how
+much of the step it could save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+from train_throughput import time_steps  # noqa: E402
+
+
+def ms(work, repeats: int) -> float:
+    work()
+    work()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    return 1000 * (time.perf_counter() - start) / repeats
+
+
+def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, float]:
+    """First conv forward, forward + backward; first pool the same (ms)."""
+    conv = torch.nn.Conv2d(1, 8, 10).to(dtype).to(memory_format=fmt)
+    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
+    h = torch.randn(n, 8, 116, 116, dtype=dtype).contiguous(memory_format=fmt)
+    h.requires_grad_()
+
+    def conv_both():
+        conv.zero_grad()
+        conv(x).sum().backward()
+
+    def pool_both():
+        F.max_pool2d(h, 2).sum().backward()
+
+    return (
+        ms(lambda: conv(x), repeats),
+        ms(conv_both, repeats),
+        ms(lambda: F.max_pool2d(h, 2), repeats),
+        ms(pool_both, repeats),
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=256, help="images (both faces of the pairs)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=10)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
+    for dtype in (torch.bfloat16, torch.float32):
+        for name, fmt in formats.items():
+            cf, cb, pf, pb = layer_times(dtype, fmt, args.batch, args.repeats)
+            print(
+                f"{str(dtype)[6:]:<8} {name:<13} conv1 {cf:6.1f} / {cb:6.1f} ms   pool1 "
+                f"{pf:6.1f} / {pb:6.1f} ms   (forward / forward + backward)",
+                flush=True,
+            )
+    for bf16 in (True, False):
+        step = 1000 * time_steps("study2019", args.batch // 2, True, bf16, 3.0)
+        print(f"whole training step, {'bf16' if bf16 else 'fp32'}, channels_last: {step:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -53,9 +53,8 @@ class SiameseNet(nn.Module):
 
 def for_inference(net: SiameseNet) -> SiameseNet:
     """An eval-mode copy of ``net`` that embeds as ``net`` does, with each BatchNorm folded
-    into the convolution (or linear layer) before it: one pass over memory fewer a layer,
-    about twice the embedding speed of the default tower on a CPU. The head and the
-    whitening are shared with ``net``, not copied."""
+    into the convolution (or linear layer) before it: one pass over memory fewer a layer.
+    The head and the whitening are shared with ``net``, not copied."""
     fast = SiameseNet(_folded(copy.deepcopy(net.tower).eval()), net.head)
     fast.flip_tta, fast.whiten = net.flip_tta, net.whiten
     fast.inference_copy = True

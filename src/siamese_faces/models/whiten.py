@@ -30,7 +30,7 @@ class WithinClassWhitening(nn.Module):
         self.groups, self.ridge = groups, ridge
         self.register_buffer("mean", torch.zeros(groups, d))
         # Identity matrices made by hand: torch.eye on the meta device (load_run's shape check)
-        # imports TorchDynamo, 1.9 s of a cold `verify`.
+        # imports TorchDynamo, more than a second of every cold command.
         matrix = torch.zeros(groups, d, d)
         matrix.diagonal(dim1=1, dim2=2).fill_(1.0)
         self.register_buffer("matrix", matrix)

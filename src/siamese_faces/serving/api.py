@@ -56,24 +56,24 @@ def enroll_folder(
     people); counts, and the images skipped."""
     dataset = open_dataset(tree)
     names = sorted(dataset.people)
-    added, skipped, batch = 0, [], []
+    added, skipped, batch, size = 0, [], [], 0
     for k, name in enumerate(names):
         batch.append(name)
-        size = sum(len(dataset.people[n].images) for n in batch)
-        if size >= ENROLL_BATCH or k == len(names) - 1:
-            paths = [p for n in batch for p in dataset.people[n].images]
-            vectors, kept, bad = embed_photos(run, paths, skip_bad)
-            skipped += bad
-            owner = {p: n for n in batch for p in dataset.people[n].images}
-            entries = []
-            for n in batch:
-                rows = [i for i, p in enumerate(kept) if owner[p] == n]
-                if rows:
-                    entries.append((n, vectors[rows], [str(kept[i]) for i in rows]))
-            added += gallery.enroll(entries)
-            if progress:
-                progress(k + 1, len(names))
-            batch = []
+        size += len(dataset.people[name].images)
+        if size < ENROLL_BATCH and k < len(names) - 1:
+            continue
+        owner = {p: n for n in batch for p in dataset.people[n].images}
+        vectors, kept, bad = embed_photos(run, list(owner), skip_bad)
+        skipped += bad
+        rows: dict[str, list[int]] = {}  # each person's kept images, in enrolling order
+        for i, p in enumerate(kept):
+            rows.setdefault(owner[p], []).append(i)
+        added += gallery.enroll(
+            [(n, vectors[r], [str(kept[i]) for i in r]) for n, r in rows.items()]
+        )
+        if progress:
+            progress(k + 1, len(names))
+        batch, size = [], 0
     return {"people": len(names), "images": added, "skipped": [[str(p), w] for p, w in skipped]}
 
 

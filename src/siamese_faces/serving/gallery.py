@@ -162,7 +162,7 @@ class Gallery:
 
     def version(self) -> int:
         with self._db() as db:
-            return int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+            return _version(db)
 
     def refresh(self):
         """The search index of the database as it is now: loaded, or rebuilt and saved."""
@@ -180,7 +180,7 @@ class Gallery:
             self._index, self._index_version = faiss.read_index(str(path)), version
             return self._index
         with self._db() as db:  # the rows and their version read together
-            version = int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+            version = _version(db)
             rows = db.execute("SELECT id, vector FROM images ORDER BY id").fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
@@ -223,6 +223,10 @@ class Gallery:
                         best[name] = Match(name, float(s), source)
             out.append(list(best.values())[:top_k])
         return out
+
+
+def _version(db) -> int:
+    return int(db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
 
 
 def _read_stamp(stamp: Path) -> int | None:

@@ -211,6 +211,9 @@ class TrainConfig:
     patience: int = 3  # epochs without a better monitored value before stopping
     monitor: Literal["loss", "auc"] = "loss"  # early stopping on validation loss or AUC
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over train.epochs
+    # Decay per step of a moving average of the weights (and BatchNorm statistics) that is
+    # validated, checkpointed and kept instead of the last step's weights; 0: off.
+    ema: float = 0.0
     # pairs: the head's pair loss; cosface: margin softmax over training identities
     # (needs data.protocol = "unrestricted").
     objective: Literal["pairs", "cosface"] = "pairs"
@@ -235,6 +238,9 @@ class TrainConfig:
         check(1 <= self.epochs <= 100_000, "train.epochs", self.epochs, "use 1..100000.")
         check(self.seed >= 0, "train.seed", self.seed, "use 0 or more (a seed of NumPy's).")
         check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
+        check(
+            0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
+        )
         check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
         check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
         check(

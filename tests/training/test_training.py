@@ -424,3 +424,56 @@ def test_a_run_folder_is_owned(lfw_like, tmp_path):
     # --resume where there is no run is an error, not a silent fresh start.
     with pytest.raises(ValueError, match="no run to continue"):
         train(cfg, tmp_path / "nothing-here", resume=True)
+
+
+def test_moving_average_matches_a_slow_loop():
+    from siamese_faces.training.trainer import _after_step, make_average
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = make_average(net, 0.9)
+    assert make_average(net, 0.0) is None
+    calls = []
+    step = _after_step(average, net, lambda epoch, index: calls.append((epoch, index)))
+    expected = None
+    for k in range(4):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(k)))
+        net.train()(torch.randn(5, 3))  # moves BatchNorm's running statistics too
+        current = {n: v.detach().clone().float() for n, v in net.state_dict().items()}
+        if expected is None:  # the first update copies the weights
+            expected = current
+        else:
+            expected = {n: 0.9 * expected[n] + 0.1 * current[n] for n in current}
+        step(0, k)
+    got = average.module.state_dict()
+    for name in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+        assert torch.allclose(got[name].float(), expected[name], atol=1e-6), name
+    assert calls == [(0, 0), (0, 1), (0, 2), (0, 3)]
+
+
+def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = tiny(lfw_like, "train.epochs=3", "train.patience=3", "train.ema=0.5")
+    fit(cfg, prepare(cfg), tmp_path / "whole", DistContext())
+
+    def die(epoch, step):
+        if epoch == 1 and step == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), hook=die)
+    fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), resume=True)
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
+    plain = tiny(lfw_like, "train.epochs=3", "train.patience=3")
+    fit(plain, prepare(plain), tmp_path / "plain", DistContext())
+    assert rows(tmp_path / "plain") != rows(tmp_path / "whole")  # the average is validated
+    one = tiny(lfw_like, "train.epochs=1", "train.ema=0.5")  # its one epoch is the best
+    fit(one, prepare(one), tmp_path / "one", DistContext())
+    last = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    best = load_file(str(tmp_path / "one" / "best.safetensors"))
+    assert int(last["average"]["n_averaged"]) > 1
+    weights = [k for k in best if k.endswith("weight")]
+    assert weights and all(torch.equal(best[k], last["average"]["module." + k]) for k in weights)
+    assert not all(torch.equal(best[k], last["model"][k]) for k in weights)

@@ -109,8 +109,10 @@ class CheckpointSaver:
         stopper: EarlyStopping,
         rows: list[dict],
         improved: bool,
+        average: torch.nn.Module | None = None,
     ) -> None:
-        """``net``'s weights as the best if ``improved``; everything to resume from as last."""
+        """``net``'s weights as the best if ``improved``; everything to resume from as last
+        (with ``average``, the moving average of the weights, when training keeps one)."""
         if not self.enabled:
             return
         if improved:
@@ -125,6 +127,8 @@ class CheckpointSaver:
             "stopper": stopper.state(),
             "rows": rows,
         }
+        if average is not None:
+            state["average"] = _plain_state(average)
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         buf = io.BytesIO()

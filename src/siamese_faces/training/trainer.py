@@ -143,9 +143,11 @@ def fit(
     threads = set_threads(t.threads, ctx)
     net, objective, model, opt, sched = build(cfg, data, ctx)
     module = objective.module  # what is trained: the net, plus any loss parameters
+    average = make_average(net, t.ema)
+    shown = net if average is None else average.module  # what is validated and kept
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
     saver = CheckpointSaver(run_dir, config_json, ctx.is_main)
-    stopper, start, rows = _restore(saver, module, opt, sched, t.patience, resume)
+    stopper, start, rows = _restore(saver, module, opt, sched, t.patience, resume, average)
     logger = MetricLogger(run_dir, ctx.is_main, purge_step=start if resume else None)
     logger.rows = list(rows)
     if ctx.is_main:
@@ -160,14 +162,16 @@ def fit(
         tick = time.perf_counter()
         row = {
             "epoch": epoch + 1,
-            **train_epoch(model, objective, opt, sched, cfg, ctx, epoch, hook),
-            **validate(net, val_loss, data, cfg, ctx, use_bf16),
+            **train_epoch(
+                model, objective, opt, sched, cfg, ctx, epoch, _after_step(average, net, hook)
+            ),
+            **validate(shown, val_loss, data, cfg, ctx, use_bf16),
         }
         row["seconds"] = round(time.perf_counter() - tick, 3)
         logger.log(row)
         watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
         improved = stopper.update(watched, epoch)
-        saver.save(net, module, opt, sched, epoch, stopper, logger.rows, improved)
+        saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
         if ctx.is_main:
             print(epoch_line(row, improved), file=sys.stderr)
     logger.close()
@@ -199,18 +203,44 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
     return net, objective, model, opt, sched
 
 
+def make_average(net, decay: float):
+    """An exponential moving average of ``net``'s weights and BatchNorm statistics
+    (``train.ema``), or None when it is off. Its first update copies the weights."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _after_step(average, net, hook: StepHook | None) -> StepHook | None:
+    """The step hook, with the moving average (if any) updated first."""
+    if average is None:
+        return hook
+
+    def step(epoch: int, index: int) -> None:
+        average.update_parameters(net)
+        if hook is not None:
+            hook(epoch, index)
+
+    return step
+
+
 def objective_loss(objective, net, cfg: Config) -> PairLoss:
     """The pair loss that validation reports: the objective's own, or (identity objectives)
     the head's pair loss, so that every run's ``val/loss`` means the same thing."""
     return getattr(objective, "loss", None) or make_pair_loss(net, cfg.model)
 
 
-def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: bool):
-    """Early stopping, first epoch and logged rows: new, or from ``last.pt`` when resuming."""
+def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: bool, average):
+    """Early stopping, first epoch and logged rows: new, or from ``last.pt`` when resuming
+    (which also restores the weights, optimiser, schedule and any moving average)."""
     if not (resume and saver.last_path.is_file()):
         return EarlyStopping(patience), 0, []
     state = saver.load_last()
     module.load_state_dict(state["model"])
+    if average is not None:
+        average.load_state_dict(state["average"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])

@@ -16,15 +16,21 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
+        # The shortcut's 1x1 convolution runs at stride 1 on every stride-th pixel: the same
+        # arithmetic as a strided 1x1 convolution, whose weight gradient oneDNN's AVX2 kernel
+        # gets wrong for channels_last inputs of fewer than 8 channels, corrupting the heap
+        # with one thread (oneDNN#6035; reproduced here with 2-6 channels, torch 2.13).
+        self.stride = stride
         self.skip = (
             nn.Identity()
             if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + self.skip(x))
+        every = x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
+        return self.relu(self.bn2(self.conv2(out)) + self.skip(every))
 
 
 # Its own defaults for the net around it too: a BatchNorm tower trains well from PyTorch's

@@ -18,8 +18,8 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         # The shortcut's 1x1 convolution runs at stride 1 on every stride-th pixel: the same
         # arithmetic as a strided 1x1 convolution, whose weight gradient oneDNN's AVX2 kernel
-        # gets wrong for channels_last inputs of fewer than 8 channels, corrupting the heap
-        # with one thread (oneDNN#6035; reproduced here with 2-6 channels, torch 2.13).
+        # gets wrong for channels_last inputs of fewer channels than its block, corrupting the
+        # heap with one thread (oneDNN#6035; the main job's test crashed on it, torch 2.13).
         self.stride = stride
         self.skip = (
             nn.Identity()

@@ -100,11 +100,12 @@ def test_bad_file_names_the_file(tmp_path):
         preset_path("nope")
 
 
-def test_cosface_needs_the_unrestricted_protocol():
-    with pytest.raises(ConfigError, match="restricted protocol forbids"):
-        apply_overrides(Config(), ["train.objective=cosface"])
-    ok = apply_overrides(Config(), ["train.objective=cosface", "data.protocol=unrestricted"])
-    assert ok.train.objective == "cosface"
+@pytest.mark.parametrize("objective", ["cosface", "arcface"])
+def test_identity_objectives_need_the_unrestricted_protocol(objective):
+    with pytest.raises(ConfigError, match=f"objective='{objective}'.*restricted protocol forbids"):
+        apply_overrides(Config(), [f"train.objective={objective}"])
+    ok = apply_overrides(Config(), [f"train.objective={objective}", "data.protocol=unrestricted"])
+    assert ok.train.objective == objective
 
 
 @pytest.mark.parametrize("name", ["restricted", "unrestricted", "default"])
@@ -150,7 +151,9 @@ def test_a_pair_loss_must_take_what_the_head_gives():
     check_config(apply_overrides(Config(), ["model.head=euclidean"]))  # its own: contrastive
     with pytest.raises(ConfigError, match="takes a distance, but model.head='l1_sigmoid'"):
         check_config(apply_overrides(Config(), ["model.loss=contrastive"]))
-    with pytest.raises(ConfigError, match="registered losses are bce, contrastive, cosface"):
+    with pytest.raises(
+        ConfigError, match="registered losses are arcface, bce, contrastive, cosface"
+    ):
         check_config(apply_overrides(Config(), ["model.loss=nope"]))
 
 

@@ -133,8 +133,9 @@ class ModelConfig:
     # The pair loss, a name in the losses registry; "" = the head's own (bce for l1_sigmoid and
     # cosine, contrastive for euclidean). It must take what the head gives (a logit or a distance).
     loss: str = ""
-    margin: float = 1.0  # loss margin: contrastive distance margin, or CosFace cosine margin
-    scale: float = 30.0  # CosFace logit scale (train.objective = "cosface")
+    # loss margin: contrastive distance margin, CosFace cosine margin or ArcFace angle (radians)
+    margin: float = 1.0
+    scale: float = 30.0  # logit scale of the identity objectives (cosface, arcface)
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
     flip_tta: bool = False  # embed each face and its mirror image, average (at evaluation)
     # Independent towers in one net (an ensemble): each member its own loss (pair loss, or
@@ -214,9 +215,9 @@ class TrainConfig:
     # Decay per step of a moving average of the weights (and BatchNorm statistics) that is
     # validated, checkpointed and kept instead of the last step's weights; 0: off.
     ema: float = 0.0
-    # pairs: the head's pair loss; cosface: margin softmax over training identities
-    # (needs data.protocol = "unrestricted").
-    objective: Literal["pairs", "cosface"] = "pairs"
+    # pairs: the head's pair loss; cosface, arcface: margin softmax over training identities,
+    # the margin on the cosine or on the angle (need data.protocol = "unrestricted").
+    objective: Literal["pairs", "cosface", "arcface"] = "pairs"
     augment: bool = False  # random flips, small affine jitter, brightness/contrast
     # Whether augmentation mirrors half the images: a face's mirror is the same face; a
     # character's (Omniglot) is another character, or none.
@@ -266,10 +267,11 @@ class Config:
     def __post_init__(self) -> None:
         # What a tower or a loss asks of the rest (BatchNorm's batch of two, a loss that fits
         # the head) is declared where it registers and checked by training.api.validate.
-        if self.train.objective == "cosface" and self.data.protocol != "unrestricted":
+        if self.train.objective != "pairs" and self.data.protocol != "unrestricted":
             raise ConfigError(
-                "train.objective='cosface' learns from identities, which the restricted "
-                "protocol forbids: set data.protocol=unrestricted, or use train.objective=pairs."
+                f"train.objective={self.train.objective!r} learns from identities, which the "
+                "restricted protocol forbids: set data.protocol=unrestricted, or use "
+                "train.objective=pairs."
             )
         if self.model.wccn and self.data.protocol != "unrestricted":
             raise ConfigError(

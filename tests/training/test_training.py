@@ -245,20 +245,21 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
         (1, 0.0, 0.0, []),
         (2, 0.1, 0.5, []),
         (2, 0.0, 0.0, ["model.views=0,0,1,1;0.1,0,0.9,0.7", "data.val_identity_pairs=40"]),
+        (1, 0.0, 0.0, ["train.objective=arcface", "model.margin=0.5"]),
     ],
 )
-def test_unrestricted_cosface_trains_on_training_people_only(
+def test_unrestricted_identity_objectives_train_on_training_people_only(
     lfw_like, tmp_path, members, wccn, erase, more
 ):
     cfg = tiny(
         lfw_like,
+        "train.objective=cosface",
         *more,
         f"model.members={members}",
         f"model.wccn={wccn}",
         f"train.erase={erase}",
         "train.epochs=2",
         "data.protocol=unrestricted",
-        "train.objective=cosface",
         "model.head=cosine",
         "model.name=resnet",
         "model.filters=4,8",

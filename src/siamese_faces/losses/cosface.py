@@ -50,8 +50,12 @@ class CosFaceLoss(nn.Module):
         """Mean over members of the cosine with each class centre, ``(B, C)``, no margin."""
         return self.member_logits(h).mean(0)
 
+    def target_logit(self, cos: torch.Tensor) -> torch.Tensor:
+        """The true class's cosine with the margin applied: ``cos - margin``."""
+        return cos - self.margin
+
     def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cos = self.member_logits(h)  # (G, B, C)
-        margin = F.one_hot(labels, cos.shape[2]).to(cos.dtype) * self.margin
-        z = self.scale * (cos - margin)
+        target = F.one_hot(labels, cos.shape[2]).bool()
+        z = self.scale * torch.where(target, self.target_logit(cos), cos)
         return F.cross_entropy(z.flatten(0, 1), labels.repeat(cos.shape[0]))

@@ -93,7 +93,10 @@ def results(run, result: dict, scores: list[dict], one: dict, out: Path) -> Sect
     loss_label = (
         "loss"
         if pair_loss
-        else ("pair loss of the head (this run trained CosFace instead; compare accuracy and AUC)")
+        else (
+            f"pair loss of the head (this run trained {run.config.train.objective} instead; "
+            "compare accuracy and AUC)"
+        )
     )
     sec = Section("Results").table(
         ["metric", "validation", "test (DevTest)"],

@@ -1,9 +1,10 @@
-"""What a training step optimises: pairs through the head, or identities through CosFace.
+"""What a training step optimises: pairs through the head, or identities through a margin
+softmax (CosFace, ArcFace).
 
 An objective gives each epoch's batches (seeded, sharded over DDP processes) and the module
-that DDP wraps: the Siamese net itself for pairs; the net plus CosFace's class weights for
-identities (so those weights are trained and synchronised too). Inference always uses the
-Siamese net alone: one tower embeds both faces and the head compares them.
+that DDP wraps: the Siamese net itself for pairs; the net plus the margin softmax's class
+weights for identities (so those weights are trained and synchronised too). Inference always
+uses the Siamese net alone: one tower embeds both faces and the head compares them.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class PairObjective:
 
 
 class IdentityModule(nn.Module):
-    """The Siamese net's tower plus CosFace's class weights, as one module for DDP.
+    """The Siamese net's tower plus the margin softmax's class weights, as one module for DDP.
 
     Not the head: its parameters take no part in this loss, and DDP needs a gradient for
     every parameter it wraps.
@@ -89,8 +90,9 @@ class IdentityModule(nn.Module):
         return self.criterion(h, labels), self.criterion.logits(h.detach())
 
 
-class CosFaceObjective:
-    """Margin softmax over the training people (unrestricted protocol only)."""
+class IdentityObjective:
+    """Margin softmax over the training people (unrestricted protocol only): the loss named
+    by ``train.objective``."""
 
     def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
         self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
@@ -126,7 +128,7 @@ class CosFaceObjective:
         return loss, float((logits.argmax(1) == labels).sum())
 
 
-OBJECTIVES = {"pairs": PairObjective, "cosface": CosFaceObjective}
+OBJECTIVES = {"pairs": PairObjective, "cosface": IdentityObjective, "arcface": IdentityObjective}
 
 
 def make_objective(net, data: RunData, cfg: Config, ctx):

@@ -218,6 +218,10 @@ class TrainConfig:
     # pairs: the head's pair loss; cosface, arcface: margin softmax over training identities,
     # the margin on the cosine or on the angle (need data.protocol = "unrestricted").
     objective: Literal["pairs", "cosface", "arcface"] = "pairs"
+    # Distillation (training/distill.py): a finished run folder whose scores between the
+    # faces of each batch the new tower learns to match, and that loss's weight; "" / 0: off.
+    teacher: str = ""
+    distill: float = 0.0
     augment: bool = False  # random flips, small affine jitter, brightness/contrast
     # Whether augmentation mirrors half the images: a face's mirror is the same face; a
     # character's (Omniglot) is another character, or none.
@@ -241,6 +245,13 @@ class TrainConfig:
         check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
         check(
             0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
+        )
+        check(self.distill >= 0, "train.distill", self.distill, "use 0 (off) or a weight, e.g. 1.")
+        check(
+            bool(self.distill) == bool(self.teacher),
+            "train.distill" if self.distill else "train.teacher",
+            self.distill or self.teacher,
+            "distillation needs both train.teacher (a run folder) and train.distill (> 0).",
         )
         check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
         check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
@@ -272,6 +283,11 @@ class Config:
                 f"train.objective={self.train.objective!r} learns from identities, which the "
                 "restricted protocol forbids: set data.protocol=unrestricted, or use "
                 "train.objective=pairs."
+            )
+        if self.train.distill and self.train.objective == "pairs":
+            raise ConfigError(
+                "train.distill matches the teacher's scores within each batch of faces, which "
+                "the identity objectives draw: set train.objective to cosface or arcface."
             )
         if self.model.wccn and self.data.protocol != "unrestricted":
             raise ConfigError(

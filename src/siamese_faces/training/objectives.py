@@ -19,6 +19,7 @@ from ..data.samplers import identity_order, identity_pairs, restricted_pairs, sh
 from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
 from .augment import augment, erase
+from .distill import relation_loss, score_matrix, teacher_units
 
 
 def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.Tensor:
@@ -81,13 +82,20 @@ class IdentityModule(nn.Module):
     every parameter it wraps.
     """
 
-    def __init__(self, net, criterion: nn.Module) -> None:
+    def __init__(self, net, criterion: nn.Module, groups: int = 1, distill: float = 0.0) -> None:
         super().__init__()
         self.tower, self.criterion = net.tower, criterion
+        self.groups, self.distill = groups, distill
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None):
         h = self.tower(x)  # (B, D)
-        return self.criterion(h, labels), self.criterion.logits(h.detach())
+        loss = self.criterion(h, labels)
+        if teacher is not None:  # the teacher's joined unit vectors of the same faces
+            student = score_matrix(h, self.groups)
+            loss = loss + self.distill * relation_loss(
+                student, teacher @ teacher.T, self.criterion.scale
+            )
+        return loss, self.criterion.logits(h.detach())
 
 
 class IdentityObjective:
@@ -107,7 +115,9 @@ class IdentityObjective:
             generator=gen,
             groups=cfg.model.members,
         ).to(ctx.device)
-        self.module = IdentityModule(net, crit)
+        self.module = IdentityModule(net, crit, cfg.model.members, cfg.train.distill)
+        # The teacher's embedding of each identity row, made once (None: no distillation).
+        self.teacher = teacher_units(cfg, data, ctx.device)[0] if cfg.train.distill else None
 
     def batches(self, epoch: int):
         d, t = self.data, self.cfg.train
@@ -118,13 +128,14 @@ class IdentityObjective:
             idx = mine[i : i + bs]
             if len(idx) < 2:
                 continue  # BatchNorm needs two faces
-            yield d.identity_rows[idx], d.identity_labels[idx]
+            yield d.identity_rows[idx], d.identity_labels[idx], idx
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
-        rows, labels = batch
+        rows, labels, idx = batch
         x = _images(self.data, rows, self.ctx, self.cfg, gen)
         labels = labels.to(self.ctx.device)
-        loss, logits = model(x, labels)
+        teacher = None if self.teacher is None else self.teacher[idx].to(self.ctx.device)
+        loss, logits = model(x, labels, teacher)
         return loss, float((logits.argmax(1) == labels).sum())
 
 

@@ -1,0 +1,81 @@
+"""Distillation: a finished run (the teacher) shows a new tower how alike its faces are.
+
+The teacher embeds every training image once, before the first step, exactly as it does at
+test time (flip averaging and whitening included); its judgement of a batch is then the
+matrix of its scores between the batch's faces (the mean of its members' cosines). The
+student is trained to match it row by row: each face's softmax over its cosines with the
+batch's other faces, at the identity objective's scale, against the teacher's (a KL
+divergence; relational distillation, so the two embeddings need not have the same width).
+The student sees its augmented faces; the teacher's targets are of the faces as they are.
+
+The protocol's rule holds for the teacher too: it must not have trained on anyone the student
+validates or tests on (checked from the teacher's own data, before anything trains).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from ..config import Config, ConfigError
+from ..data.rundata import RunData, prepare
+from ..members import member_units
+
+
+def score_matrix(h: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(B, B)`` scores between a batch's faces: the mean of the members' cosines."""
+    u = member_units(h, groups)  # (B, G, D)
+    return torch.einsum("bgd,cgd->bc", u, u) / groups
+
+
+def relation_loss(student: torch.Tensor, teacher: torch.Tensor, scale: float) -> torch.Tensor:
+    """KL(teacher || student) of each row's softmax over the other faces of the batch, at
+    ``scale`` (a face's score with itself is left out: it is 1 for both)."""
+    b = student.shape[0]
+    off = ~torch.eye(b, dtype=torch.bool, device=student.device)
+    s = (scale * student)[off].view(b, b - 1)
+    t = (scale * teacher)[off].view(b, b - 1)
+    return F.kl_div(
+        F.log_softmax(s, 1), F.log_softmax(t, 1), reduction="batchmean", log_target=True
+    )
+
+
+def teacher_units(cfg: Config, data: RunData, device: torch.device) -> tuple[torch.Tensor, int]:
+    """The teacher's embeddings of ``data.identity_rows`` as joined unit vectors scaled so
+    that their dot product is its score, ``(N, G * D)``, and its member count ``G``."""
+    from ..evaluation.runs import load_run  # the trainer needs it only when distilling
+
+    path = Path(cfg.train.teacher)
+    run = load_run(path, device)
+    same_input = (run.config.data.size, tuple(run.config.data.crop)) == (
+        cfg.data.size,
+        tuple(cfg.data.crop),
+    )
+    if not same_input:
+        raise ConfigError(
+            f"train.teacher={str(path)!r} sees {run.config.data.size}px faces cropped to "
+            f"{run.config.data.crop}, this run {cfg.data.size}px cropped to {cfg.data.crop}: "
+            "choose a teacher trained with the same data.size and data.crop."
+        )
+    check_teacher_people(path, prepare(run.config).trained_people(), data)
+    h = run.embed(data.images, data.identity_rows)
+    groups = run.config.model.members
+    return member_units(h, groups).flatten(1) / math.sqrt(groups), groups
+
+
+def check_teacher_people(path: Path, taught: set[str], data: RunData) -> None:
+    """An error when the teacher trained on a person this run validates or tests on."""
+    held_out = {n for p in data.val.pairs for n in p.people}
+    if data.test is not None:
+        held_out |= {n for p in data.test.pairs for n in p.people}
+    seen = sorted(taught & held_out)
+    if seen:
+        raise ConfigError(
+            f"train.teacher={str(path)!r} trained on {len(seen)} people this run validates or "
+            f"tests on ({', '.join(seen[:3])}...); a teacher passes on what it learnt from "
+            "them. Train the teacher on this run's data with the same data.split_seed, "
+            "data.val_fraction and data.train_people."
+        )

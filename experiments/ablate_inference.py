@@ -3,12 +3,16 @@
     python experiments/ablate_inference.py flip runs/accuracy/default-seed*
     python experiments/ablate_inference.py wccn runs/accuracy/default-seed* [--ridge 0.1]
     python experiments/ablate_inference.py wccn runs/accuracy/default-seed* --ridges 0.01,0.1,1
+    python experiments/ablate_inference.py shift runs/accuracy/default-seed* [--pixels 2]
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 
-flip: test-time flip averaging. wccn: within-class covariance normalisation of the embedding
+flip: test-time flip averaging. shift: test-time averaging over the face and its copies moved
+by --pixels up, down, left and right (edge pixels repeated), on top of the run's flips.
+wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here on the
-run's training people with --ridge. Each time the threshold is re-chosen on validation.
+run's training people with --ridge. Each time the threshold is re-chosen on validation, and
+the validation AUC (how a lever would be chosen) is printed beside DevTest's.
 """
 
 from __future__ import annotations
@@ -17,24 +21,54 @@ import argparse
 import json
 import statistics
 
+import torch
 from torch import nn
+from torch.nn import functional as F
 
-from siamese_faces.evaluation.api import evaluate, open_run_data
+from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.whiten import WithinClassWhitening
 
 
-def set_lever(run, lever: str, on: bool, val_data, ridge: float, fitted: dict) -> None:
+class ShiftedTower(nn.Module):
+    """The tower's mean output over the face as it is and moved by ``pixels`` in each of the
+    four directions (the border pixels repeated into the gap)."""
+
+    def __init__(self, tower: nn.Module, pixels: int) -> None:
+        super().__init__()
+        self.tower, self.pixels = tower, pixels
+        self.embedding_dim = tower.embedding_dim
+        d = pixels
+        self.moves = [(0, 0), (d, 0), (-d, 0), (0, d), (0, -d)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d, (h, w) = self.pixels, x.shape[-2:]
+        padded = F.pad(x, (d, d, d, d), mode="replicate")
+        outs = [
+            self.tower(padded[..., d + dy : d + dy + h, d + dx : d + dx + w].contiguous())
+            for dx, dy in self.moves
+        ]
+        return torch.stack(outs).float().mean(0)
+
+
+def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
     net = run.net
+    run.refresh()  # the inference copy is made again from the net as the lever leaves it
     if lever == "flip":
         net.flip_tta = on
+        return
+    if lever == "shift":
+        plain = net.tower.tower if isinstance(net.tower, ShiftedTower) else net.tower
+        net.tower = ShiftedTower(plain, args.pixels) if on else plain
         return
     if run.path not in fitted:  # the run's own whitening, or one fitted here
         whiten = net.whiten
         if not isinstance(whiten, WithinClassWhitening):
-            whiten = WithinClassWhitening(net.tower.embedding_dim, run.config.model.members, ridge)
+            whiten = WithinClassWhitening(
+                net.tower.embedding_dim, run.config.model.members, args.ridge
+            )
             h = embed_rows(net, val_data.images, val_data.identity_rows, run.device, run.bf16)
             whiten.fit(h, val_data.identity_labels)
         fitted[run.path] = whiten
@@ -56,9 +90,10 @@ def validation_auc_by_ridge(run, val_data, ridges) -> dict[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("lever", choices=["flip", "wccn"])
+    p.add_argument("lever", choices=["flip", "wccn", "shift"])
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
+    p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")
     p.add_argument("--ridges", help="comma-separated wccn ridges: validation AUC of each")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -77,10 +112,13 @@ def main() -> None:
             continue
         row = {"run": path}
         for on in (True, False):
-            set_lever(run, args.lever, on, val_data, args.ridge, fitted)
+            set_lever(run, args.lever, on, val_data, args, fitted)
             result = evaluate(run, val_data, data).result  # threshold re-chosen on validation
             row[f"on={on}"] = result["at_val_threshold"]["acc"]
             row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
+            row[f"val auc on={on}"] = auc(
+                pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
+            )
         rows.append(row)
     if not rows:
         return
@@ -90,8 +128,9 @@ def main() -> None:
     for r in rows:
         print(
             f"{r['run']}: with {args.lever} {100 * r['on=True']:.1f}% "
-            f"(AUC {r['auc on=True']:.3f}), without {100 * r['on=False']:.1f}% "
-            f"(AUC {r['auc on=False']:.3f})"
+            f"(AUC {r['auc on=True']:.3f}, validation AUC {r['val auc on=True']:.4f}), "
+            f"without {100 * r['on=False']:.1f}% (AUC {r['auc on=False']:.3f}, "
+            f"validation AUC {r['val auc on=False']:.4f})"
         )
     on = [r["on=True"] for r in rows]
     off = [r["on=False"] for r in rows]

@@ -59,6 +59,11 @@ class LoadedRun:
         """The net as it embeds, made once: the weights of a loaded run never change."""
         return for_inference(self.net)
 
+    def refresh(self) -> None:
+        """``net`` was changed in place (a lever set, a tower replaced): the next embedding
+        makes its inference copy again instead of using the one made before."""
+        self.__dict__.pop("inference_net", None)
+
     @property
     def preprocess(self) -> Preprocess:
         d = self.config.data

@@ -1,0 +1,58 @@
+"""experiments/ablate_inference.py: each lever really changes what the run scores with."""
+
+import importlib.util
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+
+from siamese_faces.data.rundata import prepare
+from siamese_faces.evaluation.api import open_run_data, pair_scores
+from siamese_faces.evaluation.runs import load_run
+from siamese_faces.runtime import DistContext
+from siamese_faces.training.trainer import fit
+
+from ..training.test_distill import IDENTITY
+from ..training.test_training import tiny
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "ablate_inference.py"
+
+
+@pytest.fixture
+def ablate():
+    spec = importlib.util.spec_from_file_location("ablate_inference", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("lever", ["flip", "shift", "wccn"])
+def test_a_lever_on_and_off_scores_differently_and_off_restores(lever, lfw_like, tmp_path, ablate):
+    cfg = tiny(lfw_like, *IDENTITY, "model.flip_tta=true")
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    before = pair_scores(run, val_data, val_data.val)[1]  # the inference copy is made here
+    args, fitted = Namespace(pixels=2, ridge=0.1), {}
+    scores = {}
+    for on in (True, False):
+        ablate.set_lever(run, lever, on, val_data, args, fitted)
+        scores[on] = pair_scores(run, val_data, val_data.val)[1]
+    assert not torch.allclose(torch.from_numpy(scores[True]), torch.from_numpy(scores[False]))
+    if lever != "flip":  # the run was trained with flips on, and without whitening
+        torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
+
+
+def test_shifted_copies_average_the_face_and_its_four_moved_copies(ablate):
+    tower = torch.nn.Flatten()
+    tower.embedding_dim = 36
+    x = torch.rand(2, 1, 6, 6)
+    torch.testing.assert_close(ablate.ShiftedTower(tower, 0)(x), tower(x))
+    c = lambda i: min(max(i, 0), 5)  # noqa: E731  (a border pixel repeats into the gap)
+    expected = torch.zeros_like(x)
+    for i in range(6):
+        for j in range(6):
+            near = [(i, j), (i, c(j + 1)), (i, c(j - 1)), (c(i + 1), j), (c(i - 1), j)]
+            expected[..., i, j] = sum(x[..., a, b] for a, b in near) / 5
+    torch.testing.assert_close(ablate.ShiftedTower(tower, 1)(x), expected.flatten(1))

@@ -137,6 +137,9 @@ class ModelConfig:
     margin: float = 1.0
     scale: float = 30.0  # logit scale of the identity objectives (cosface, arcface)
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
+    # How the last feature map reaches the embedding (resnet): averaged over its cells, or
+    # flattened so that where on the aligned face a feature fires counts (ArcFace's "E").
+    pooling: Literal["average", "flatten"] = "average"
     flip_tta: bool = False  # embed each face and its mirror image, average (at evaluation)
     # Independent towers in one net (an ensemble): each member its own loss (pair loss, or
     # CosFace with its own class weights), the verdict the mean of their cosines (head = "cosine")

@@ -50,6 +50,7 @@ class ResNetTower(nn.Module):
         fc: int = 256,
         dropout: float = 0.0,
         blocks: int = 1,
+        pooling: str = "average",
     ) -> None:
         super().__init__()
         if input_size < 2 ** len(filters):
@@ -68,12 +69,20 @@ class ResNetTower(nn.Module):
                 stages.append(BasicBlock(cin, cout, 2 if (i > 0 and b == 0) else 1))
                 cin = cout
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        cells = 1
+        if pooling == "flatten":
+            side = input_size
+            for _ in range(len(filters)):  # the stem and every later stage halve it (rounding up)
+                side = (side + 1) // 2
+            cells = side * side
+            self.pool = nn.Sequential(nn.BatchNorm2d(cin), nn.Flatten())
+        else:
+            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(cin, fc)
+        self.fc = nn.Linear(cin * cells, fc)
         self.bn = nn.BatchNorm1d(fc)
         self.embedding_dim = fc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, fc)
-        h = self.pool(self.stages(self.stem(x))).flatten(1)  # (B, C)
+        h = self.pool(self.stages(self.stem(x)))  # (B, C) or (B, C * cells)
         return self.bn(self.fc(self.dropout(h)))

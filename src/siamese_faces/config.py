@@ -219,8 +219,13 @@ class TrainConfig:
     # validated, checkpointed and kept instead of the last step's weights; 0: off.
     ema: float = 0.0
     # pairs: the head's pair loss; cosface, arcface: margin softmax over training identities,
-    # the margin on the cosine or on the angle (need data.protocol = "unrestricted").
-    objective: Literal["pairs", "cosface", "arcface"] = "pairs"
+    # the margin on the cosine or on the angle (need data.protocol = "unrestricted");
+    # instance: self-supervised, each training image's two random views must find each other
+    # in the batch (no names, no pair labels: either protocol; a pre-training stage).
+    objective: Literal["pairs", "cosface", "arcface", "instance"] = "pairs"
+    temperature: float = 0.1  # of the instance objective's softmax over the batch
+    # A finished run whose tower weights this run starts from (e.g. an instance run); "": none.
+    start_from: str = ""
     # Distillation (training/distill.py): a finished run folder whose scores between the
     # faces of each batch the new tower learns to match, and that loss's weight; "" / 0: off.
     teacher: str = ""
@@ -249,6 +254,7 @@ class TrainConfig:
         check(
             0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
         )
+        check(self.temperature > 0, "train.temperature", self.temperature, "use > 0, e.g. 0.1.")
         check(self.distill >= 0, "train.distill", self.distill, "use 0 (off) or a weight, e.g. 1.")
         check(
             bool(self.distill) == bool(self.teacher),
@@ -281,13 +287,20 @@ class Config:
     def __post_init__(self) -> None:
         # What a tower or a loss asks of the rest (BatchNorm's batch of two, a loss that fits
         # the head) is declared where it registers and checked by training.api.validate.
-        if self.train.objective != "pairs" and self.data.protocol != "unrestricted":
+        identities = self.train.objective in ("cosface", "arcface")
+        if identities and self.data.protocol != "unrestricted":
             raise ConfigError(
                 f"train.objective={self.train.objective!r} learns from identities, which the "
                 "restricted protocol forbids: set data.protocol=unrestricted, or use "
                 "train.objective=pairs."
             )
-        if self.train.distill and self.train.objective == "pairs":
+        if self.train.objective == "instance" and self.model.head != "cosine":
+            raise ConfigError(
+                f"train.objective='instance' trains the tower's embedding for a cosine, and "
+                f"model.head={self.model.head!r} would be validated untrained: set "
+                'model.head = "cosine".'
+            )
+        if self.train.distill and not identities:
             raise ConfigError(
                 "train.distill matches the teacher's scores within each batch of faces, which "
                 "the identity objectives draw: set train.objective to cosface or arcface."

@@ -9,20 +9,21 @@ divergence; relational distillation, so the two embeddings need not have the sam
 The student sees its augmented faces; the teacher's targets are of the faces as they are.
 
 The protocol's rule holds for the teacher too: it must not have trained on anyone the student
-validates or tests on (checked from the teacher's own data, before anything trains).
+validates or tests on (sources.py checks it from the teacher's own data, before anything
+trains).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from ..config import Config, ConfigError
-from ..data.rundata import RunData, prepare
+from ..config import Config
+from ..data.rundata import RunData
 from ..members import member_units
+from .sources import source_run
 
 
 def score_matrix(h: torch.Tensor, groups: int) -> torch.Tensor:
@@ -46,36 +47,7 @@ def relation_loss(student: torch.Tensor, teacher: torch.Tensor, scale: float) ->
 def teacher_units(cfg: Config, data: RunData, device: torch.device) -> tuple[torch.Tensor, int]:
     """The teacher's embeddings of ``data.identity_rows`` as joined unit vectors scaled so
     that their dot product is its score, ``(N, G * D)``, and its member count ``G``."""
-    from ..evaluation.runs import load_run  # the trainer needs it only when distilling
-
-    path = Path(cfg.train.teacher)
-    run = load_run(path, device)
-    same_input = (run.config.data.size, tuple(run.config.data.crop)) == (
-        cfg.data.size,
-        tuple(cfg.data.crop),
-    )
-    if not same_input:
-        raise ConfigError(
-            f"train.teacher={str(path)!r} sees {run.config.data.size}px faces cropped to "
-            f"{run.config.data.crop}, this run {cfg.data.size}px cropped to {cfg.data.crop}: "
-            "choose a teacher trained with the same data.size and data.crop."
-        )
-    check_teacher_people(path, prepare(run.config).trained_people(), data)
+    run = source_run("train.teacher", cfg, data, device)
     h = run.embed(data.images, data.identity_rows)
     groups = run.config.model.members
     return member_units(h, groups).flatten(1) / math.sqrt(groups), groups
-
-
-def check_teacher_people(path: Path, taught: set[str], data: RunData) -> None:
-    """An error when the teacher trained on a person this run validates or tests on."""
-    held_out = {n for p in data.val.pairs for n in p.people}
-    if data.test is not None:
-        held_out |= {n for p in data.test.pairs for n in p.people}
-    seen = sorted(taught & held_out)
-    if seen:
-        raise ConfigError(
-            f"train.teacher={str(path)!r} trained on {len(seen)} people this run validates or "
-            f"tests on ({', '.join(seen[:3])}...); a teacher passes on what it learnt from "
-            "them. Train the teacher on this run's data with the same data.split_seed, "
-            "data.val_fraction and data.train_people."
-        )

@@ -1,10 +1,11 @@
-"""What a training step optimises: pairs through the head, or identities through a margin
-softmax (CosFace, ArcFace).
+"""What a training step optimises: pairs through the head, identities through a margin
+softmax (CosFace, ArcFace), or (self-supervised) each image's two random views.
 
 An objective gives each epoch's batches (seeded, sharded over DDP processes) and the module
 that DDP wraps: the Siamese net itself for pairs; the net plus the margin softmax's class
-weights for identities (so those weights are trained and synchronised too). Inference always
-uses the Siamese net alone: one tower embeds both faces and the head compares them.
+weights for identities (so those weights are trained and synchronised too); the tower for
+views. Inference always uses the Siamese net alone: one tower embeds both faces and the head
+compares them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..config import Config
 from ..data.rundata import RunData, batch_images
 from ..data.samplers import identity_order, identity_pairs, restricted_pairs, shard
 from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
+from ..members import member_units
 from .augment import augment, erase
 from .distill import relation_loss, score_matrix, teacher_units
 
@@ -139,7 +142,76 @@ class IdentityObjective:
         return loss, float((logits.argmax(1) == labels).sum())
 
 
-OBJECTIVES = {"pairs": PairObjective, "cosface": IdentityObjective, "arcface": IdentityObjective}
+# Two views of one face must differ more than training's own draws make them, or telling
+# them from the batch's other faces teaches which pixels a face has, not what it looks like.
+INSTANCE_AUGMENT = {
+    "rotate_deg": 15.0,
+    "scale": 0.25,
+    "shift": 0.12,
+    "contrast": 0.4,
+    "brightness": 0.2,
+}
+
+
+class InstanceModule(nn.Module):
+    """The tower and SimCLR's NT-Xent loss (Chen et al., 2020): each of ``2B`` views must pick
+    its partner among the other ``2B - 1`` by cosine over ``temperature``; members each
+    their own loss, as for the other objectives."""
+
+    def __init__(self, net, groups: int, temperature: float) -> None:
+        super().__init__()
+        self.tower, self.groups, self.temperature = net.tower, groups, temperature
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: the first views of ``B`` faces, then their second views, ``(2B, 1, S, S)``;
+        the loss and how many views found their partner."""
+        u = member_units(self.tower(x), self.groups)  # (2B, G, D)
+        n = len(x) // 2
+        partner = torch.arange(2 * n, device=x.device).roll(n)  # i <-> i + n
+        sims = torch.einsum("igd,jgd->gij", u, u) / self.temperature  # (G, 2B, 2B)
+        itself = torch.eye(2 * n, dtype=torch.bool, device=x.device)
+        sims = sims.masked_fill(itself, float("-inf"))
+        loss = F.cross_entropy(sims.flatten(0, 1), partner.repeat(self.groups))
+        return loss, (sims.mean(0).argmax(1) == partner).sum()
+
+
+class InstanceObjective:
+    """Self-supervised pre-training on the protocol's training images: the images of the
+    training pairs and (unrestricted) of the training people, never a validation or test
+    image. No name and no pair label is read, so the restricted protocol allows it too."""
+
+    def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
+        self.data, self.cfg, self.ctx = data, cfg, ctx
+        self.rows = torch.cat([data.train.a, data.train.b, data.identity_rows]).unique()
+        self.module = InstanceModule(net, cfg.model.members, cfg.train.temperature)
+
+    def batches(self, epoch: int):
+        t = self.cfg.train
+        order = identity_order(len(self.rows), t.seed, epoch)
+        mine = torch.from_numpy(shard(order, self.ctx.rank, self.ctx.world))
+        bs = max(1, t.batch_size // self.ctx.world)
+        for i in range(0, len(mine), bs):
+            idx = mine[i : i + bs]
+            if len(idx) >= 2:  # BatchNorm needs two faces, NT-Xent a second face
+                yield (self.rows[idx],)
+
+    def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
+        t = self.cfg.train
+        x = batch_images(self.data.images, batch[0], self.ctx.device)
+        views = torch.cat([augment(x, gen, mirror=t.mirror, **INSTANCE_AUGMENT) for _ in "ab"])
+        if t.erase:
+            views = erase(views, gen, t.erase)
+        fmt = torch.channels_last if t.channels_last else torch.contiguous_format
+        loss, found = model(views.contiguous(memory_format=fmt))
+        return loss, float(found) / 2  # a face's two views: each counts a half
+
+
+OBJECTIVES = {
+    "pairs": PairObjective,
+    "cosface": IdentityObjective,
+    "arcface": IdentityObjective,
+    "instance": InstanceObjective,
+}
 
 
 def make_objective(net, data: RunData, cfg: Config, ctx):

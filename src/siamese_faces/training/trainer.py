@@ -22,6 +22,7 @@ from ..progress import progress
 from ..runtime import DistContext, all_sum, autocast, bf16_supported, set_threads
 from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights, save_weights
 from .objectives import make_objective
+from .sources import start_from
 
 StepHook = Callable[[int, int], None]  # (epoch, step) -> None, called after every step
 
@@ -193,6 +194,8 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
     """The net (weights from ``train.seed``), its objective, the module that DDP trains (the
     net plus any loss parameters), the optimiser and the learning-rate schedule."""
     net = model_from_config(cfg, torch.Generator().manual_seed(cfg.train.seed)).to(ctx.device)
+    if cfg.train.start_from:  # the tower's weights from a finished run (checked first)
+        start_from(net, cfg, data, ctx.device)
     if cfg.train.channels_last:
         net = net.to(memory_format=torch.channels_last)
     objective = make_objective(net, data, cfg, ctx)

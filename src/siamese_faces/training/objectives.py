@@ -35,6 +35,19 @@ def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.T
     return x.contiguous(memory_format=fmt)
 
 
+def image_batches(n: int, cfg: Config, ctx, epoch: int):
+    """This process's batches of positions among ``n`` training images, in the epoch's seeded
+    order; a last batch of one face is dropped (BatchNorm, and a softmax over the batch's
+    other faces, need two)."""
+    order = identity_order(n, cfg.train.seed, epoch)
+    mine = torch.from_numpy(shard(order, ctx.rank, ctx.world))
+    bs = max(1, cfg.train.batch_size // ctx.world)
+    for i in range(0, len(mine), bs):
+        idx = mine[i : i + bs]
+        if len(idx) >= 2:
+            yield idx
+
+
 class PairObjective:
     """The head's pair loss. Restricted: the training file's pairs only (re-balanced with
     ``train.same_fraction`` if set). Unrestricted: new pairs drawn from identities each epoch."""
@@ -123,14 +136,8 @@ class IdentityObjective:
         self.teacher = teacher_units(cfg, data, ctx.device)[0] if cfg.train.distill else None
 
     def batches(self, epoch: int):
-        d, t = self.data, self.cfg.train
-        order = identity_order(len(d.identity_rows), t.seed, epoch)
-        mine = torch.from_numpy(shard(order, self.ctx.rank, self.ctx.world))
-        bs = max(1, t.batch_size // self.ctx.world)
-        for i in range(0, len(mine), bs):
-            idx = mine[i : i + bs]
-            if len(idx) < 2:
-                continue  # BatchNorm needs two faces
+        d = self.data
+        for idx in image_batches(len(d.identity_rows), self.cfg, self.ctx, epoch):
             yield d.identity_rows[idx], d.identity_labels[idx], idx
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
@@ -186,14 +193,8 @@ class InstanceObjective:
         self.module = InstanceModule(net, cfg.model.members, cfg.train.temperature)
 
     def batches(self, epoch: int):
-        t = self.cfg.train
-        order = identity_order(len(self.rows), t.seed, epoch)
-        mine = torch.from_numpy(shard(order, self.ctx.rank, self.ctx.world))
-        bs = max(1, t.batch_size // self.ctx.world)
-        for i in range(0, len(mine), bs):
-            idx = mine[i : i + bs]
-            if len(idx) >= 2:  # BatchNorm needs two faces, NT-Xent a second face
-                yield (self.rows[idx],)
+        for idx in image_batches(len(self.rows), self.cfg, self.ctx, epoch):
+            yield (self.rows[idx],)
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         t = self.cfg.train

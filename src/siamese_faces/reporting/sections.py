@@ -75,10 +75,16 @@ def training(run, out: Path) -> Section:
         "weights are kept."
     )
     caption = "Loss and accuracy per epoch"
-    if run.config.train.objective != "pairs":
+    objective = run.config.train.objective
+    if objective != "pairs":
+        accuracy = (
+            "how often a view found its partner"
+            if objective == "instance"
+            else "its identity accuracy"
+        )
         caption += (
-            f" (train: the {run.config.train.objective} objective and its identity "
-            "accuracy; validation: the head's pair loss and verification accuracy)"
+            f" (train: the {objective} objective and {accuracy}; validation: the head's "
+            "pair loss and verification accuracy)"
         )
     return sec.img(figures.save(figures.curves(rows)[0].figure, out / "curves.png"), caption)
 

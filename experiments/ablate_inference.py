@@ -29,6 +29,7 @@ from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
 
 
@@ -39,7 +40,6 @@ class ShiftedTower(nn.Module):
     def __init__(self, tower: nn.Module, pixels: int) -> None:
         super().__init__()
         self.tower, self.pixels = tower, pixels
-        self.embedding_dim = tower.embedding_dim
         d = pixels
         self.moves = [(0, 0), (d, 0), (-d, 0), (0, d), (0, -d)]
 
@@ -60,8 +60,12 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         net.flip_tta = on
         return
     if lever == "shift":
-        plain = net.tower.tower if isinstance(net.tower, ShiftedTower) else net.tower
-        net.tower = ShiftedTower(plain, args.pixels) if on else plain
+        # Wrapped after BatchNorm is folded: folding a tower that is called five times a face
+        # would fold each BatchNorm into its convolution five times.
+        fast = for_inference(net)
+        if on:
+            fast.tower = ShiftedTower(fast.tower, args.pixels)
+        run.__dict__["inference_net"] = fast  # what the run embeds with (a cached property)
         return
     if run.path not in fitted:  # the run's own whitening, or one fitted here
         whiten = net.whiten

@@ -42,11 +42,14 @@ def test_a_lever_on_and_off_scores_differently_and_off_restores(lever, lfw_like,
     assert not torch.allclose(torch.from_numpy(scores[True]), torch.from_numpy(scores[False]))
     if lever != "flip":  # the run was trained with flips on, and without whitening
         torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
+    if lever == "shift":  # copies moved by nothing are the face itself: the same scores
+        ablate.set_lever(run, lever, True, val_data, Namespace(pixels=0, ridge=0.1), fitted)
+        still = pair_scores(run, val_data, val_data.val)[1]
+        torch.testing.assert_close(torch.from_numpy(still), torch.from_numpy(before))
 
 
 def test_shifted_copies_average_the_face_and_its_four_moved_copies(ablate):
     tower = torch.nn.Flatten()
-    tower.embedding_dim = 36
     x = torch.rand(2, 1, 6, 6)
     torch.testing.assert_close(ablate.ShiftedTower(tower, 0)(x), tower(x))
     c = lambda i: min(max(i, 0), 5)  # noqa: E731  (a border pixel repeats into the gap)

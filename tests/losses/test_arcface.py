@@ -6,23 +6,18 @@ import torch
 from siamese_faces.losses.arcface import ArcFaceLoss
 from siamese_faces.losses.cosface import CosFaceLoss
 
+from .test_cosface import slow_margin_softmax
+
 
 def slow_arcface(h, w, labels, s, m):
     """The paper's loss written out: the true class's logit is s*cos(theta + m), by angle."""
-    total = 0.0
-    for i in range(len(h)):
-        logits = []
-        for c in range(len(w)):
-            cos = float(h[i] @ w[c] / (h[i].norm() * w[c].norm()))
-            if c == labels[i]:
-                theta = math.acos(max(-1.0, min(1.0, cos)))
-                # Past pi - m the angle would wrap round; insightface's linear continuation.
-                cos = math.cos(theta + m) if theta + m < math.pi else cos - m * math.sin(m)
-            logits.append(s * cos)
-        top = max(logits)
-        lse = top + math.log(sum(math.exp(v - top) for v in logits))
-        total += lse - logits[labels[i]]
-    return total / len(h)
+
+    def margined(cos):
+        theta = math.acos(max(-1.0, min(1.0, cos)))
+        # Past pi - m the angle would wrap round; insightface's linear continuation.
+        return math.cos(theta + m) if theta + m < math.pi else cos - m * math.sin(m)
+
+    return slow_margin_softmax(h, w, labels, s, margined)
 
 
 def test_arcface_matches_a_slow_loop():

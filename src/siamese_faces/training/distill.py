@@ -47,7 +47,7 @@ def relation_loss(student: torch.Tensor, teacher: torch.Tensor, scale: float) ->
 def teacher_units(cfg: Config, data: RunData, device: torch.device) -> tuple[torch.Tensor, int]:
     """The teacher's embeddings of ``data.identity_rows`` as joined unit vectors scaled so
     that their dot product is its score, ``(N, G * D)``, and its member count ``G``."""
-    run = source_run("train.teacher", cfg, data, device)
+    run = source_run("train.teacher", cfg.train.teacher, cfg, data, device)
     h = run.embed(data.images, data.identity_rows)
     groups = run.config.model.members
     return member_units(h, groups).flatten(1) / math.sqrt(groups), groups

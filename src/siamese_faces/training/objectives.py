@@ -25,10 +25,16 @@ from .augment import augment, erase
 from .distill import relation_loss, score_matrix, teacher_units
 
 
-def _images(data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen) -> torch.Tensor:
+def _images(
+    data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen, views: int = 1, strength=None
+) -> torch.Tensor:
+    """The faces of ``rows`` as a training batch: augmented (with ``strength``'s settings of
+    :func:`augment`, always, when given), ``views`` draws of each one after the other."""
     x = batch_images(data.images, rows, ctx.device)
-    if cfg.train.augment:
-        x = augment(x, gen, mirror=cfg.train.mirror)
+    if strength is not None or cfg.train.augment:
+        kw = strength or {}
+        drawn = [augment(x, gen, mirror=cfg.train.mirror, **kw) for _ in range(views)]
+        x = drawn[0] if views == 1 else torch.cat(drawn)  # no copy on the usual path
     if cfg.train.erase:
         x = erase(x, gen, cfg.train.erase)
     fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
@@ -197,13 +203,8 @@ class InstanceObjective:
             yield (self.rows[idx],)
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
-        t = self.cfg.train
-        x = batch_images(self.data.images, batch[0], self.ctx.device)
-        views = torch.cat([augment(x, gen, mirror=t.mirror, **INSTANCE_AUGMENT) for _ in "ab"])
-        if t.erase:
-            views = erase(views, gen, t.erase)
-        fmt = torch.channels_last if t.channels_last else torch.contiguous_format
-        loss, found = model(views.contiguous(memory_format=fmt))
+        views = _images(self.data, batch[0], self.ctx, self.cfg, gen, 2, INSTANCE_AUGMENT)
+        loss, found = model(views)
         return loss, float(found) / 2  # a face's two views: each counts a half
 
 

@@ -17,12 +17,13 @@ from ..config import Config, ConfigError
 from ..data.rundata import RunData, prepare
 
 
-def source_run(setting: str, cfg: Config, data: RunData, device: torch.device):
-    """The run folder named by ``setting`` (``train.teacher`` or ``train.start_from``),
-    loaded on ``device`` once it passed both checks; a ConfigError naming the fix if not."""
+def source_run(setting: str, path: str, cfg: Config, data: RunData, device: torch.device):
+    """The run folder ``path`` given as ``setting`` (``train.teacher`` or
+    ``train.start_from``), loaded on ``device`` once it passed both checks; a ConfigError
+    naming the fix if not."""
     from ..evaluation.runs import load_run  # the trainer needs it only for these settings
 
-    path = Path(getattr(cfg.train, setting.split(".")[1]))
+    path = Path(path)
     run = load_run(path, device)
     d = run.config.data
     if (d.size, tuple(d.crop)) != (cfg.data.size, tuple(cfg.data.crop)):
@@ -53,7 +54,7 @@ def check_people(setting: str, path: Path, taught: set[str], data: RunData) -> N
 def start_from(net, cfg: Config, data: RunData, device: torch.device) -> None:
     """Copy the tower weights of ``train.start_from`` into ``net`` (the head, any class
     weights and the whitening start afresh: they belong to the source's objective)."""
-    run = source_run("train.start_from", cfg, data, device)
+    run = source_run("train.start_from", cfg.train.start_from, cfg, data, device)
     try:
         net.tower.load_state_dict(run.net.tower.state_dict())
     except RuntimeError as exc:

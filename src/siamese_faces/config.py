@@ -127,7 +127,9 @@ class ModelConfig:
     fc: int = 2048  # units of the fully connected embedding layer
     fc_activation: Literal["sigmoid", "relu", "none"] = "sigmoid"
     init: Literal["koch", "glorot", "lecun", "default"] = "koch"
-    dropout: float = 0.0  # first layer's rate, 0.05 less per layer, never below 0.1
+    # koch: the first layer's rate, 0.05 less per layer, never below 0.1; resnet: one rate
+    # before the embedding layer
+    dropout: float = 0.0
     batchnorm: bool = False
     head: Literal["l1_sigmoid", "euclidean", "cosine"] = "l1_sigmoid"
     # The pair loss, a name in the losses registry; "" = the head's own (bce for l1_sigmoid and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_tower
@@ -20,6 +21,10 @@ class BasicBlock(nn.Module):
         # arithmetic as a strided 1x1 convolution, whose weight gradient oneDNN's AVX2 kernel
         # gets wrong for channels_last inputs of fewer channels than its block, corrupting the
         # heap with one thread (oneDNN#6035; the main job's test crashed on it, torch 2.13).
+        # The pixels are taken by a 1x1 average pool, not a strided slice: the same values
+        # both ways, but a slice's backward writes its gradient in NCHW order, and every
+        # elementwise backward below it then mixes NCHW with channels_last, several times
+        # slower (benchmarks/train_throughput.py, the default tower).
         self.stride = stride
         self.skip = (
             nn.Identity()
@@ -29,8 +34,11 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        every = x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
-        return self.relu(self.bn2(self.conv2(out)) + self.skip(every))
+        return self.relu(self.bn2(self.conv2(out)) + self.skip(self.every(x)))
+
+    def every(self, x: torch.Tensor) -> torch.Tensor:
+        """Every stride-th pixel of ``x``, the shortcut's input."""
+        return x if self.stride == 1 else F.avg_pool2d(x, 1, self.stride)
 
 
 # Its own defaults for the net around it too: a BatchNorm tower trains well from PyTorch's

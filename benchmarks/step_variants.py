@@ -1,0 +1,111 @@
+"""Does a change to a tower pay? Its training step against the shipped one, on a noisy machine.
+
+    python benchmarks/step_variants.py [--preset default] [--rounds 12] [--threads 2] [--json]
+
+Each variant is the shipped preset with one piece swapped back to an earlier (or a candidate)
+form. The steps run on random pairs (batch 128, channels_last, bf16 where native) in rounds
+of A B B A, so neither side always runs first, and the result is the median, over rounds, of
+each variant's images/s over the shipped step's in the same round. A shipped-against-shipped
+row gives the noise floor: a ratio inside its spread is no evidence either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_throughput import setup  # noqa: E402
+
+from siamese_faces.models.resnet import BasicBlock  # noqa: E402
+from siamese_faces.runtime import bf16_supported  # noqa: E402
+from siamese_faces.training.trainer import train_step  # noqa: E402
+
+
+def sliced_shortcut(net: nn.Module) -> None:
+    for block in net.modules():
+        if isinstance(block, BasicBlock) and block.stride > 1:
+            s = block.stride
+            block.__dict__["every"] = lambda x, s=s: x[:, :, ::s, ::s]  # shadows the method
+
+
+VARIANTS: dict[str, Callable[[nn.Module], None]] = {
+    "shipped (noise floor)": lambda net: None,
+    "shortcut as a strided slice": sliced_shortcut,
+}
+
+
+def rate(step: Callable[[], None], seconds: float) -> float:
+    """Steps a second."""
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or steps < 2:
+        step()
+        steps += 1
+    return steps / (time.perf_counter() - t0)
+
+
+def stepper(preset: str, change: Callable[[nn.Module], None], bf16: bool) -> Callable[[], None]:
+    _, (net, loss), opt, x1, x2, y = setup(preset, 128, True)
+    change(net)
+    return lambda: train_step(net, loss, opt, x1, x2, y, bf16)
+
+
+def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool) -> dict:
+    shipped, other = stepper(preset, lambda n: None, bf16), stepper(preset, VARIANTS[variant], bf16)
+    rate(shipped, seconds / 2), rate(other, seconds / 2)  # warm-up
+    ratios, images = [], {"shipped": [], "variant": []}
+    for r in range(rounds):
+        order = [(shipped, "shipped"), (other, "variant")]
+        if r % 2:
+            order.reverse()
+        got = {name: 256 * rate(step, seconds) for step, name in order}
+        for name, value in got.items():
+            images[name].append(value)
+        ratios.append(got["variant"] / got["shipped"])
+    return {
+        "preset": preset,
+        "variant": variant,
+        "shipped_img_s": round(statistics.median(images["shipped"]), 1),
+        "variant_img_s": round(statistics.median(images["variant"]), 1),
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="default")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--rounds", type=int, default=12)
+    p.add_argument("--seconds", type=float, default=2.0, help="timing per variant a round")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bf16 = bf16_supported(torch.device("cpu"))
+    rows = []
+    for variant in args.variants:
+        rows.append(compare(args.preset, variant, args.rounds, args.seconds, bf16))
+        r = rows[-1]
+        if not args.json:
+            print(
+                f"{r['variant']:<30} {r['variant_img_s']:>6.0f} img/s against "
+                f"{r['shipped_img_s']:>6.0f}: x{r['ratio_median']:.2f} "
+                f"(rounds x{r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})",
+                flush=True,
+            )
+    if args.json:
+        print(json.dumps({"threads": args.threads, "bf16": bf16, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

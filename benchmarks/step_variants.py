@@ -15,7 +15,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import setup  # noqa: E402
+from train_throughput import seconds_per_step, setup  # noqa: E402
 
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
 from siamese_faces.runtime import bf16_supported  # noqa: E402
@@ -37,36 +36,34 @@ def sliced_shortcut(net: nn.Module) -> None:
             block.__dict__["every"] = lambda x, s=s: x[:, :, ::s, ::s]  # shadows the method
 
 
+BATCH = 128  # pairs a step: 2 * BATCH images
+
+
+def unchanged(net: nn.Module) -> None:
+    pass
+
+
 VARIANTS: dict[str, Callable[[nn.Module], None]] = {
-    "shipped (noise floor)": lambda net: None,
+    "shipped (noise floor)": unchanged,
     "shortcut as a strided slice": sliced_shortcut,
 }
 
 
-def rate(step: Callable[[], None], seconds: float) -> float:
-    """Steps a second."""
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or steps < 2:
-        step()
-        steps += 1
-    return steps / (time.perf_counter() - t0)
-
-
 def stepper(preset: str, change: Callable[[nn.Module], None], bf16: bool) -> Callable[[], None]:
-    _, (net, loss), opt, x1, x2, y = setup(preset, 128, True)
+    _, (net, loss), opt, x1, x2, y = setup(preset, BATCH, True)
     change(net)
     return lambda: train_step(net, loss, opt, x1, x2, y, bf16)
 
 
 def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool) -> dict:
-    shipped, other = stepper(preset, lambda n: None, bf16), stepper(preset, VARIANTS[variant], bf16)
-    rate(shipped, seconds / 2), rate(other, seconds / 2)  # warm-up
+    shipped, other = stepper(preset, unchanged, bf16), stepper(preset, VARIANTS[variant], bf16)
+    seconds_per_step(shipped, seconds / 2, 2), seconds_per_step(other, seconds / 2, 2)  # warm-up
     ratios, images = [], {"shipped": [], "variant": []}
     for r in range(rounds):
         order = [(shipped, "shipped"), (other, "variant")]
         if r % 2:
             order.reverse()
-        got = {name: 256 * rate(step, seconds) for step, name in order}
+        got = {name: 2 * BATCH / seconds_per_step(step, seconds, 2) for step, name in order}
         for name, value in got.items():
             images[name].append(value)
         ratios.append(got["variant"] / got["shipped"])

@@ -80,9 +80,14 @@ def time_steps(preset: str, batch: int, channels_last: bool, bf16: bool, seconds
     _, (net, loss), opt, x1, x2, y = setup(preset, batch, channels_last)
     for _ in range(3):
         train_step(net, loss, opt, x1, x2, y, bf16)
+    return seconds_per_step(lambda: train_step(net, loss, opt, x1, x2, y, bf16), seconds)
+
+
+def seconds_per_step(step, seconds: float, least: int = 3) -> float:
+    """Mean time of ``step`` called for at least ``seconds`` and ``least`` times."""
     steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or steps < 3:
-        train_step(net, loss, opt, x1, x2, y, bf16)
+    while time.perf_counter() - t0 < seconds or steps < least:
+        step()
         steps += 1
     return (time.perf_counter() - t0) / steps
 

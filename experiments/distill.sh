@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Distillation (issue 16): the `unrestricted` recipe's three-tower net teaches one
+# `default`-sized tower; students and the plain recipe over 3 seeds, two trainings side by
+# side, one thread each. Every number of docs/accuracy.md's distillation section:
+#   bash experiments/distill.sh [DATA] [RUNS] [WEIGHT] [EPOCHS] [SEEDS]
+# e.g. `... runs/distill 1 40`, `... 1 30`, `... 3 40 "0 1"` (the rows of the doc).
+#   python experiments/summarize.py RUNS/*
+# The teacher is trained once (data.split_seed is the same for every seed, so its training
+# people are every student's; train.teacher refuses one that is not).
+set -euo pipefail
+DATA=${1:-../shared/lfw-a}
+RUNS=${2:-runs/distill}
+WEIGHT=${3:-1}
+EPOCHS=${4:-40}
+read -r -a SEEDS <<< "${5:-0 1 2}"
+
+train() {  # OUT CONFIG SEED [--set ...]
+  local out=$RUNS/$1 config=$2 seed=$3; shift 3
+  [ -f "$out/results.json" ] && return 0
+  siamese-faces train --data "$DATA" --config "$config" --set train.seed="$seed" \
+    --set train.threads=1 "$@" --out "$out" $([ -f "$out/last.pt" ] && echo --resume)
+  siamese-faces oneshot "$out" --ways 20 --trials 1000 --seed 0 --json > /dev/null
+}
+student() {  # SEED
+  local name=student-w$WEIGHT-e$EPOCHS-seed$1
+  train "$name" recipes/default.toml "$1" --set train.teacher="$RUNS/teacher-unr-seed0" \
+    --set train.distill="$WEIGHT" --set train.epochs="$EPOCHS" --set train.patience="$EPOCHS"
+}
+
+# The teacher on one core, the plain recipe's seeds on the other; then the students.
+train teacher-unr-seed0 recipes/unrestricted.toml 0 &
+teacher=$!
+for s in 1 2 0; do train "base-seed$s" recipes/default.toml "$s"; done
+wait $teacher
+for i in "${!SEEDS[@]}"; do  # two students at a time
+  student "${SEEDS[$i]}" &
+  (( i % 2 )) && wait
+done
+wait

@@ -2,8 +2,9 @@
 # Distillation (issue 16): the `unrestricted` recipe's three-tower net teaches one
 # `default`-sized tower; students and the plain recipe over 3 seeds, two trainings side by
 # side, one thread each. Every number of docs/accuracy.md's distillation section:
-#   bash experiments/distill.sh [DATA] [RUNS] [WEIGHT] [EPOCHS] [SEEDS]
-# e.g. `... runs/distill 1 40`, `... 1 30`, `... 3 40 "0 1"` (the rows of the doc).
+#   bash experiments/distill.sh [DATA] [RUNS] [WEIGHT] [EPOCHS] [SEEDS] [PEOPLE]
+# e.g. `... runs/distill 1 40`, `... 1 30`, `... 3 40 "0 1"`, `... 1 40 "0 1 2" people-file`
+# (the rows of the doc). PEOPLE: data.train_people of the students and their untaught twins.
 #   python experiments/summarize.py RUNS/*
 # The teacher is trained once (data.split_seed is the same for every seed, so its training
 # people are every student's; train.teacher refuses one that is not).
@@ -13,6 +14,8 @@ RUNS=${2:-runs/distill}
 WEIGHT=${3:-1}
 EPOCHS=${4:-40}
 read -r -a SEEDS <<< "${5:-0 1 2}"
+PEOPLE=${6:-pairs}
+TAG=$([ "$PEOPLE" = people-file ] && echo -pf || true)
 
 train() {  # OUT CONFIG SEED [--set ...]
   local out=$RUNS/$1 config=$2 seed=$3; shift 3
@@ -22,15 +25,18 @@ train() {  # OUT CONFIG SEED [--set ...]
   siamese-faces oneshot "$out" --ways 20 --trials 1000 --seed 0 --json > /dev/null
 }
 student() {  # SEED
-  local name=student-w$WEIGHT-e$EPOCHS-seed$1
+  local name=student-w$WEIGHT-e$EPOCHS$TAG-seed$1
   train "$name" recipes/default.toml "$1" --set train.teacher="$RUNS/teacher-unr-seed0" \
-    --set train.distill="$WEIGHT" --set train.epochs="$EPOCHS" --set train.patience="$EPOCHS"
+    --set train.distill="$WEIGHT" --set train.epochs="$EPOCHS" --set train.patience="$EPOCHS" \
+    --set data.train_people="$PEOPLE"
 }
 
 # The teacher on one core, the plain recipe's seeds on the other; then the students.
 train teacher-unr-seed0 recipes/unrestricted.toml 0 &
 teacher=$!
-for s in 1 2 0; do train "base-seed$s" recipes/default.toml "$s"; done
+for s in "${SEEDS[@]}"; do
+  train "base$TAG-seed$s" recipes/default.toml "$s" --set data.train_people="$PEOPLE"
+done
 wait $teacher
 for i in "${!SEEDS[@]}"; do  # two students at a time
   student "${SEEDS[$i]}" &

@@ -14,13 +14,9 @@ GROUPS_TO_RUN=${*:-default restricted unrestricted ablations unrestricted-ablati
 
 EARLIER="--set data.val_fraction=0.2 --set data.val_identity_pairs=0"
 
+source "$(dirname "$0")/lib.sh"
 train() {  # NAME CONFIG SEED [--set ...]
-  local name=$1 config=$2 seed=$3; shift 3
-  local out="$RUNS/$name-seed$seed"
-  [ -f "$out/results.json" ] && return 0
-  siamese-faces train --data "$DATA" --config "$config" --set train.seed="$seed" \
-    --set train.threads=1 "$@" --out "$out" $([ -f "$out/last.pt" ] && echo --resume)
-  siamese-faces oneshot "$out" --ways 20 --trials 1000 --seed 0 --json > /dev/null
+  train_run "$RUNS/$1-seed$3" "$2" "$3" "${@:4}"
 }
 
 lane_a() {

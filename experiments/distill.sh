@@ -17,29 +17,25 @@ read -r -a SEEDS <<< "${5:-0 1 2}"
 PEOPLE=${6:-pairs}
 TAG=$([ "$PEOPLE" = people-file ] && echo -pf || true)
 
-train() {  # OUT CONFIG SEED [--set ...]
-  local out=$RUNS/$1 config=$2 seed=$3; shift 3
-  [ -f "$out/results.json" ] && return 0
-  siamese-faces train --data "$DATA" --config "$config" --set train.seed="$seed" \
-    --set train.threads=1 "$@" --out "$out" $([ -f "$out/last.pt" ] && echo --resume)
-  siamese-faces oneshot "$out" --ways 20 --trials 1000 --seed 0 --json > /dev/null
-}
+source "$(dirname "$0")/lib.sh"
 student() {  # SEED
   local name=student-w$WEIGHT-e$EPOCHS$TAG-seed$1
-  train "$name" recipes/default.toml "$1" --set train.teacher="$RUNS/teacher-unr-seed0" \
+  train_run "$RUNS/$name" recipes/default.toml "$1" --set train.teacher="$RUNS/teacher-unr-seed0" \
     --set train.distill="$WEIGHT" --set train.epochs="$EPOCHS" --set train.patience="$EPOCHS" \
     --set data.train_people="$PEOPLE"
 }
 
 # The teacher on one core, the plain recipe's seeds on the other; then the students.
-train teacher-unr-seed0 recipes/unrestricted.toml 0 &
+train_run "$RUNS/teacher-unr-seed0" recipes/unrestricted.toml 0 &
 teacher=$!
 for s in "${SEEDS[@]}"; do
-  train "base$TAG-seed$s" recipes/default.toml "$s" --set data.train_people="$PEOPLE"
+  train_run "$RUNS/base$TAG-seed$s" recipes/default.toml "$s" --set data.train_people="$PEOPLE"
 done
 wait $teacher
-for i in "${!SEEDS[@]}"; do  # two students at a time
-  student "${SEEDS[$i]}" &
-  (( i % 2 )) && wait
-done
-wait
+lane() {  # every other seed from the $1-th: two students at a time
+  local i
+  for ((i = $1; i < ${#SEEDS[@]}; i += 2)); do student "${SEEDS[$i]}"; done
+}
+lane 0 & a=$!
+lane 1
+wait $a

@@ -6,6 +6,7 @@ python experiments/summarize.py runs/accuracy/*  [--json]
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import re
@@ -18,6 +19,9 @@ def load(run: Path) -> dict:
     r["run"] = str(run)
     one = run / "oneshot-20way-1shot.json"
     r["oneshot20"] = json.loads(one.read_text())["acc"] if one.is_file() else math.nan
+    # The chosen epoch's validation AUC, before any whitening (which is fitted after training).
+    with (run / "metrics.csv").open() as f:
+        r["best_val_auc"] = float(list(csv.DictReader(f))[r["best_epoch"] - 1]["val/auc"])
     return r
 
 
@@ -37,6 +41,7 @@ def summarize(runs: list[Path]) -> dict[str, dict]:
             "test_auc": [r.get("test/auc", math.nan) for r in rs],
             "oneshot20": [r["oneshot20"] for r in rs],
             "val_acc": [r["val/acc"] for r in rs],
+            "best_val_auc": [r["best_val_auc"] for r in rs],
             "epochs_run": [r["epochs_run"] for r in rs],
             "best_epoch": [r["best_epoch"] for r in rs],
             "train_seconds": [r["train_seconds"] for r in rs],
@@ -59,17 +64,18 @@ def main() -> None:
         return
     print(
         "| runs | seeds | DevTest acc per seed | mean ± std | AUC | 20-way one-shot | "
-        "val acc | epochs (best) | train time s |"
+        "val acc | best val AUC | epochs (best) | train time s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, g in s.items():
         ep = ", ".join(f"{e} ({b})" for e, b in zip(g["epochs_run"], g["best_epoch"], strict=True))
         aucs = ", ".join("—" if math.isnan(a) else f"{a:.3f}" for a in g["test_auc"])
         secs = ", ".join(f"{t:.0f}" for t in g["train_seconds"])
+        val_aucs = ", ".join(f"{a:.4f}" for a in g["best_val_auc"])
         print(
             f"| {name} | {g['seeds']} | {pct(g['test_acc'])} | {100 * g['test_acc_mean']:.1f} "
             f"± {100 * g['test_acc_std']:.1f}% | {aucs} | {pct(g['oneshot20'])} | "
-            f"{pct(g['val_acc'])} | {ep} | {secs} |"
+            f"{pct(g['val_acc'])} | {val_aucs} | {ep} | {secs} |"
         )
 
 

@@ -166,9 +166,10 @@ def early_in_trial(run: Path, epochs: int) -> bool:
 
 def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     f = sweep_file(tmp_path, '"train.lr" = [0.01, 0.02, 0.03]', extra="")
+    epochs = 20  # long trials: the kill lands inside one
     text = (
         f.read_text()
-        .replace("epochs = 2", "epochs = 20")  # long trials: the kill lands inside one
+        .replace("epochs = 2", f"epochs = {epochs}")
         .replace("batch_size = 2", "batch_size = 1")
     )
     f.write_text(text)
@@ -199,7 +200,7 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
             continue
         for t in ts:
             run = t.user_attrs.get("run_dir")
-            if t.state == TrialState.RUNNING and run and early_in_trial(Path(run), 20):
+            if t.state == TrialState.RUNNING and run and early_in_trial(Path(run), epochs):
                 proc.send_signal(signal.SIGKILL)  # mid-trial: after an epoch, before the end
                 sent = True
                 break

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import check
+from .phases import PhaseConv2d, PhaseMaxPool
 from .registry import register_tower
 
 
@@ -56,14 +57,19 @@ class KochTower(nn.Module):
         layers: list[nn.Module] = []
         channels, side = 1, input_size
         for i, (f, k) in enumerate(zip(filters, kernels, strict=True)):
-            layers.append(nn.Conv2d(channels, f, k, bias=not batchnorm))
+            # A grey image's conv + pool runs on its 2x2 phases (models/phases.py): the same
+            # layer, same parameters, in a shape oneDNN runs several times faster.
+            phased = channels == 1 and i < pool_layers and not batchnorm
+            layers.append(
+                PhaseConv2d(f, k) if phased else nn.Conv2d(channels, f, k, bias=not batchnorm)
+            )
             if batchnorm:
                 layers.append(nn.BatchNorm2d(f))
             side = side - k + 1
             if i < pool_layers:
                 # Pool, then ReLU: the same values as ReLU-then-pool (both are monotone, so
                 # max(relu(a), relu(b)) = relu(max(a, b))), with ReLU on 4x fewer elements.
-                layers.append(nn.MaxPool2d(2))
+                layers.append(PhaseMaxPool() if phased else nn.MaxPool2d(2))
                 side //= 2
             layers.append(nn.ReLU(inplace=True))
             rate = dropout_schedule(dropout, len(filters))[i]

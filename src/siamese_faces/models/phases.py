@@ -1,0 +1,91 @@
+"""A one-channel convolution followed by a 2x2 max-pool, computed on the image's 2x2 phases.
+
+The study's tower starts with a 10x10 convolution on a grey image (1 channel in, 8 out), a
+shape oneDNN runs far below its speed: its weight gradient alone took more time than the
+rest of the step's convolutions together (benchmarks/study_layers.py). The same arithmetic
+fits a friendlier shape. Split the image into its four 2x2 phases (space-to-depth: 4
+channels at half the size) and each output pixel of the phase a 2x2 max-pool window holds,
+(p, q), is a (k//2 + 1)-square convolution of those phases with the kernel's taps spread
+over them (zeros where a tap falls outside the kernel). So ``PhaseConv2d`` gives, for every
+pooled pixel, the four values the max-pool compares (4 x out channels), and
+``PhaseMaxPool`` takes their maximum. The values are the original layer's up to float
+rounding; the parameters are ``nn.Conv2d``'s, by name and shape, so saved runs load.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PHASES = 4  # a 2x2 pooling window holds one pixel of each of the image's 2x2 phases
+
+
+def phase_taps(k: int) -> torch.Tensor:
+    """(2, 2, 2, 2, s, s) index into a flattened k x k kernel, -1 where no tap lands.
+
+    Dims: output phase (p, q), input phase (r, r'), offset (sy, sx) on the half-size grid;
+    the tap is (2 sy + r - p, 2 sx + r' - q).
+    """
+    s = k // 2 + 1
+    p, q, r, rr, sy, sx = torch.meshgrid(
+        *(torch.arange(n) for n in (2, 2, 2, 2, s, s)), indexing="ij"
+    )
+    ky, kx = 2 * sy + r - p, 2 * sx + rr - q
+    inside = (ky >= 0) & (ky < k) & (kx >= 0) & (kx < k)
+    return torch.where(inside, ky * k + kx, -1)
+
+
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) -> (B, 4, ceil(H/2), ceil(W/2)), channel 2r + r' holding x[r::2, r'::2]."""
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, w % 2, 0, h % 2))
+    phases = torch.cat([x[:, :, r::2, rr::2] for r in range(2) for rr in range(2)], 1)
+    return phases.contiguous(memory_format=torch.channels_last)
+
+
+class PhaseConv2d(nn.Conv2d):
+    """``nn.Conv2d(1, out, k)`` whose output is already cut into 2x2 pooling windows.
+
+    Returns (B, 4 * out, m // 2, m // 2) for m = H - k + 1: channel (2p + q) * out + o holds
+    the layer's output o at pixel (2i + p, 2j + q).
+    """
+
+    def __init__(self, out_channels: int, kernel_size: int, bias: bool = True) -> None:
+        super().__init__(1, out_channels, kernel_size, bias=bias)
+        self.register_buffer("taps", phase_taps(kernel_size), persistent=False)
+
+    def phase_weight(self) -> torch.Tensor:
+        o = self.out_channels
+        flat = self.weight.reshape(o, -1)[:, self.taps.clamp(min=0)]  # (o, 2, 2, 2, 2, s, s)
+        flat = torch.where(self.taps >= 0, flat, flat.new_zeros(()))
+        s = self.taps.shape[-1]
+        w = flat.permute(1, 2, 0, 3, 4, 5, 6).reshape(PHASES * o, PHASES, s, s)
+        return w.contiguous(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = (
+            (x.shape[-2] - self.kernel_size[0] + 1) // 2,
+            (x.shape[-1] - self.kernel_size[1] + 1) // 2,
+        )
+        bias = None if self.bias is None else self.bias.repeat(PHASES)
+        y = F.conv2d(space_to_depth(x), self.phase_weight(), bias)
+        if tuple(y.shape[-2:]) != pooled:  # an odd conv output: max-pool drops its last row
+            y = y[:, :, : pooled[0], : pooled[1]].contiguous(memory_format=torch.channels_last)
+        return y
+
+
+class PhaseMaxPool(nn.Module):
+    """Max over the four phases of ``PhaseConv2d``'s output: its layer's 2x2 max-pool.
+
+    Runs ATen's channels_last max-pool over a (1, 4) window of a view of the same memory,
+    so values, gradients and tie-breaking are ``nn.MaxPool2d(2)``'s (tested).
+    """
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = y.shape
+        o = c // PHASES
+        # channels_last memory is (b, h, w, phase, o); seen as a (b*h, o, w, phase) image
+        v = y.permute(0, 2, 3, 1).reshape(b * h, w, PHASES, o).permute(0, 3, 1, 2)
+        pooled = F.max_pool2d(v, (1, PHASES))  # (b*h, o, w, 1)
+        return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)

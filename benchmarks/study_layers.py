@@ -5,8 +5,10 @@
 The study's tower starts with a 10x10 convolution on one channel (125x125 -> 8 x 116x116)
 and a 2x2 max-pool; both are poor fits for oneDNN's kernels. This times each, forward and
 forward + backward, on a batch of both faces of 128 pairs, in bf16 and fp32, channels_last
-and NCHW, next to the whole training step, so a faster form of either can be judged by how
-much of the step it could save.
+and NCHW, and the same pair as the tower now runs it, on the image's 2x2 phases
+(models/phases.py: a 6x6 convolution from 4 phases to 4 x 8 channels at 58x58, then a max
+over the phases), next to the whole training step, so a faster form of either can be judged
+by how much of the step it could save.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import time_steps  # noqa: E402
+
+from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool  # noqa: E402
 
 
 def ms(work, repeats: int) -> float:
@@ -54,6 +58,30 @@ def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, 
     )
 
 
+def phased_times(dtype, n: int, repeats: int) -> tuple[float, float, float, float]:
+    """The same pair as the tower runs it (models/phases.py), channels_last only."""
+    fmt = torch.channels_last
+    conv = PhaseConv2d(8, 10).to(dtype).to(memory_format=fmt)
+    pool = PhaseMaxPool()
+    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
+    y = torch.randn(n, 32, 58, 58, dtype=dtype).contiguous(memory_format=fmt)
+    y.requires_grad_()
+
+    def conv_both():
+        conv.zero_grad()
+        conv(x).sum().backward()
+
+    def pool_both():
+        pool(y).sum().backward()
+
+    return (
+        ms(lambda: conv(x), repeats),
+        ms(conv_both, repeats),
+        ms(lambda: pool(y), repeats),
+        ms(pool_both, repeats),
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=256, help="images (both faces of the pairs)")
@@ -63,10 +91,13 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
     for dtype in (torch.bfloat16, torch.float32):
-        for name, fmt in formats.items():
-            cf, cb, pf, pb = layer_times(dtype, fmt, args.batch, args.repeats)
+        for name in (*formats, "phased (shipped)"):
+            if name in formats:
+                cf, cb, pf, pb = layer_times(dtype, formats[name], args.batch, args.repeats)
+            else:
+                cf, cb, pf, pb = phased_times(dtype, args.batch, args.repeats)
             print(
-                f"{str(dtype)[6:]:<8} {name:<13} conv1 {cf:6.1f} / {cb:6.1f} ms   pool1 "
+                f"{str(dtype)[6:]:<8} {name:<16} conv1 {cf:6.1f} / {cb:6.1f} ms   pool1 "
                 f"{pf:6.1f} / {pb:6.1f} ms   (forward / forward + backward)",
                 flush=True,
             )

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SIZE, BATCH = 125, 128
 ENGINES = ("keras-fp32", "keras-bf16", "torch-bf16", "torch-fp32")
@@ -128,9 +129,17 @@ def main() -> int:
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     ap.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--summarize", metavar="FILE", help="re-report a saved --json result, timing nothing"
+    )
     args = ap.parse_args()
     if args.child:
         child(args.child, args.steps, args.epochs, args.threads)
+        return 0
+    if args.summarize:
+        result = json.loads(Path(args.summarize).read_text())
+        add_ratios(result)
+        report(result, args.json)
         return 0
     runs: dict[str, list[dict]] = {e: [] for e in args.engines}
     for _ in range(args.rounds):
@@ -147,20 +156,45 @@ def main() -> int:
             "parameters": rs[0]["parameters"],  # the same network on both sides
             "runs": rs,
         }
-    for engine, r in result["engines"].items():
-        peer = result["engines"].get("keras-" + engine.split("-")[1])
-        if peer and engine.startswith("torch"):
-            r["vs_keras_same_precision"] = r["images_per_s"] / peer["images_per_s"]
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for engine, r in result["engines"].items():
-            ratio = r.get("vs_keras_same_precision")
-            print(
-                f"{engine:<11} {r['images_per_s']:7.0f} images/s  peak RSS "
-                f"{r['peak_rss_gib']:.2f} GiB" + (f"  {ratio:.2f}x Keras" if ratio else "")
-            )
+    add_ratios(result)
+    report(result, args.json)
     return 0
+
+
+def add_ratios(result: dict) -> None:
+    """Each siamese-faces engine against Keras at its own precision and against Keras fp32
+    (the study's): the ratio of the medians, and the range of the same round's ratios."""
+    engines = result["engines"]
+    for engine, r in engines.items():
+        if not engine.startswith("torch"):
+            continue
+        for key, peer in (
+            ("same_precision", "keras-" + engine.split("-")[1]),
+            ("fp32", "keras-fp32"),
+        ):
+            if peer not in engines:
+                continue
+            r[f"vs_keras_{key}"] = r["images_per_s"] / engines[peer]["images_per_s"]
+            rounds = [
+                a["images_per_s"] / b["images_per_s"]
+                for a, b in zip(r["runs"], engines[peer]["runs"], strict=True)
+            ]
+            r[f"vs_keras_{key}_round_range"] = [min(rounds), max(rounds)]
+
+
+def report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for engine, r in result["engines"].items():
+        ratios = "".join(
+            f"  {r[f'vs_keras_{key}']:.2f}x Keras {name} (rounds "
+            f"{r[f'vs_keras_{key}_round_range'][0]:.2f}-{r[f'vs_keras_{key}_round_range'][1]:.2f}x)"
+            for key, name in (("same_precision", "same precision"), ("fp32", "fp32"))
+            if f"vs_keras_{key}" in r
+        )
+        rss = f"peak RSS {r['peak_rss_gib']:.2f} GiB"
+        print(f"{engine:<11} {r['images_per_s']:7.0f} images/s  {rss}{ratios}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import seconds_per_step, setup  # noqa: E402
 
-from siamese_faces.models.phases import PhaseConv2d  # noqa: E402
+from siamese_faces.models.phases import PhaseConv2d, plain_layers  # noqa: E402
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
 from siamese_faces.runtime import bf16_supported  # noqa: E402
 from siamese_faces.training.trainer import train_step  # noqa: E402
@@ -42,15 +42,8 @@ def sliced_shortcut(net: nn.Module) -> bool:
 
 def unphased_first_layer(net: nn.Module) -> bool:
     """The Koch tower's first conv + max-pool as plain ``nn.Conv2d`` + ``nn.MaxPool2d``."""
-    changed = False
-    for seq in net.modules():
-        if isinstance(seq, nn.Sequential) and seq and isinstance(seq[0], PhaseConv2d):
-            conv = nn.Conv2d(
-                1, seq[0].out_channels, seq[0].kernel_size, bias=seq[0].bias is not None
-            )
-            conv.load_state_dict(seq[0].state_dict())
-            seq[0], seq[1] = conv.to(memory_format=torch.channels_last), nn.MaxPool2d(2)
-            changed = True
+    changed = any(isinstance(m, PhaseConv2d) for m in net.modules())
+    plain_layers(net).to(memory_format=torch.channels_last)
     return changed
 
 

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from siamese_faces.config import apply_overrides, load_file, preset_path
 from siamese_faces.evaluation.predict import make_pair_loss
 from siamese_faces.models import model_from_config
+from siamese_faces.models.phases import plain_layers
 from siamese_faces.runtime import bf16_supported
 from siamese_faces.training.trainer import make_optimizer, train_step
 
@@ -70,7 +71,10 @@ def setup(preset: str, batch: int, channels_last: bool):
 
 
 def step_flops(preset: str, batch: int) -> float:
+    """The step's useful FLOPs: the network's layers as written, not the zero taps a faster
+    layout of one of them multiplies (models/phases.py)."""
     _, (net, loss), opt, x1, x2, y = setup(preset, batch, False)
+    plain_layers(net)
     with FlopCounterMode(display=False) as counter:
         train_step(net, loss, opt, x1, x2, y, False)
     return float(counter.get_total_flops())

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from siamese_faces.models.koch import KochTower
-from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool, phase_taps
+from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool, phase_taps, plain_layers
 
 
 def pair(out: int, k: int, seed: int) -> tuple[nn.Sequential, nn.Sequential]:
@@ -76,9 +76,9 @@ def test_tower_keeps_parameter_names_and_shapes():
     assert isinstance(tower.features[0], PhaseConv2d)
     assert type(KochTower(input_size=125, batchnorm=True).features[0]) is nn.Conv2d  # BN between
     # The tower as it was built before: plain layers at the same places.
-    plain = KochTower(input_size=125).double()
-    plain.features[0] = nn.Conv2d(1, 8, 10).double()
-    plain.features[1] = nn.MaxPool2d(2)
+    plain = plain_layers(KochTower(input_size=125).double())
+    assert type(plain.features[0]) is nn.Conv2d and type(plain.features[1]) is nn.MaxPool2d
+    assert not any(isinstance(m, (PhaseConv2d, PhaseMaxPool)) for m in plain.modules())
     shapes = {name: tuple(p.shape) for name, p in tower.state_dict().items()}
     assert shapes == {name: tuple(p.shape) for name, p in plain.state_dict().items()}
     plain.load_state_dict(tower.state_dict())  # a run saved by either loads in the other

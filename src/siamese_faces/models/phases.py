@@ -89,3 +89,22 @@ class PhaseMaxPool(nn.Module):
         v = y.permute(0, 2, 3, 1).reshape(b * h, w, PHASES, o).permute(0, 3, 1, 2)
         pooled = F.max_pool2d(v, (1, PHASES))  # (b*h, o, w, 1)
         return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)
+
+
+def plain_layers(net: nn.Module) -> nn.Module:
+    """``net`` with each phased conv + max-pool put back as ``nn.Conv2d`` + ``nn.MaxPool2d``
+    (the same parameters): what benchmarks time against, and what FLOP counts describe, since
+    the phased convolution also multiplies the zero taps its layout adds."""
+    for seq in net.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], PhaseConv2d) and isinstance(seq[i + 1], PhaseMaxPool):
+                phased = seq[i]
+                conv = nn.Conv2d(
+                    1, phased.out_channels, phased.kernel_size, bias=phased.bias is not None
+                )
+                conv.load_state_dict(phased.state_dict())
+                seq[i] = conv.to(phased.weight.device, phased.weight.dtype)
+                seq[i + 1] = nn.MaxPool2d(2)
+    return net

@@ -36,11 +36,8 @@ def ms(work, repeats: int) -> float:
     return 1000 * (time.perf_counter() - start) / repeats
 
 
-def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, float]:
+def pair_times(conv, pool, x, h, repeats: int) -> tuple[float, float, float, float]:
     """First conv forward, forward + backward; first pool the same (ms)."""
-    conv = torch.nn.Conv2d(1, 8, 10).to(dtype).to(memory_format=fmt)
-    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
-    h = torch.randn(n, 8, 116, 116, dtype=dtype).contiguous(memory_format=fmt)
     h.requires_grad_()
 
     def conv_both():
@@ -48,38 +45,31 @@ def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, 
         conv(x).sum().backward()
 
     def pool_both():
-        F.max_pool2d(h, 2).sum().backward()
+        pool(h).sum().backward()
 
     return (
         ms(lambda: conv(x), repeats),
         ms(conv_both, repeats),
-        ms(lambda: F.max_pool2d(h, 2), repeats),
+        ms(lambda: pool(h), repeats),
         ms(pool_both, repeats),
     )
+
+
+def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, float]:
+    """The plain ``nn.Conv2d`` + 2x2 max-pool in memory format ``fmt``."""
+    conv = torch.nn.Conv2d(1, 8, 10).to(dtype).to(memory_format=fmt)
+    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
+    h = torch.randn(n, 8, 116, 116, dtype=dtype).contiguous(memory_format=fmt)
+    return pair_times(conv, lambda t: F.max_pool2d(t, 2), x, h, repeats)
 
 
 def phased_times(dtype, n: int, repeats: int) -> tuple[float, float, float, float]:
     """The same pair as the tower runs it (models/phases.py), channels_last only."""
     fmt = torch.channels_last
     conv = PhaseConv2d(8, 10).to(dtype).to(memory_format=fmt)
-    pool = PhaseMaxPool()
     x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
     y = torch.randn(n, 32, 58, 58, dtype=dtype).contiguous(memory_format=fmt)
-    y.requires_grad_()
-
-    def conv_both():
-        conv.zero_grad()
-        conv(x).sum().backward()
-
-    def pool_both():
-        pool(y).sum().backward()
-
-    return (
-        ms(lambda: conv(x), repeats),
-        ms(conv_both, repeats),
-        ms(lambda: pool(y), repeats),
-        ms(pool_both, repeats),
-    )
+    return pair_times(conv, PhaseMaxPool(), x, y, repeats)
 
 
 def main() -> int:

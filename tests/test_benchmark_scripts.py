@@ -1,0 +1,40 @@
+"""Arithmetic of the benchmark scripts whose output the README quotes."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def load(name: str):
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peer_ratios_are_of_medians_and_same_round():
+    peer = load("peer_keras")
+    rates = {
+        "keras-fp32": [100, 300, 200],
+        "keras-bf16": [200, 400, 300],
+        "torch-bf16": [300, 500, 600],
+    }
+    result = {
+        "engines": {
+            e: {"images_per_s": sorted(r)[1], "runs": [{"images_per_s": x} for x in r]}
+            for e, r in rates.items()
+        }
+    }
+    peer.add_ratios(result)
+    torch_bf16 = result["engines"]["torch-bf16"]
+    assert torch_bf16["vs_keras_same_precision"] == pytest.approx(500 / 300)
+    assert torch_bf16["vs_keras_same_precision_round_range"] == pytest.approx(
+        [500 / 400, 600 / 300]
+    )
+    assert torch_bf16["vs_keras_fp32"] == pytest.approx(500 / 200)
+    assert torch_bf16["vs_keras_fp32_round_range"] == pytest.approx([500 / 300, 300 / 100])
+    assert (
+        "vs_keras_fp32" not in result["engines"]["keras-bf16"]
+    )  # Keras is not compared with itself

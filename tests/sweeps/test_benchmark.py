@@ -131,7 +131,7 @@ def test_the_command_line(view2_like, tmp_path, capsys):
 def test_two_workers_share_the_folds_on_postgresql(view2_like, tmp_path):
     with postgres_database("siamese_faces_bench") as storage:
         spec = view2_spec(config(view2_like), "pg", [1, 2, 3])
-        run_benchmark(spec, str(view2_like), tmp_path / "runs", storage, workers=2, heartbeat=1)
+        run_benchmark(spec, str(view2_like), tmp_path / "runs", storage, workers=2)
         assert completed_folds(storage, "pg") == [1, 2, 3]  # each fold once, none twice
 
 

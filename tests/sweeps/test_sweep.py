@@ -88,10 +88,10 @@ def test_bad_sweep_files_fail_before_running(tmp_path):
 
 
 def run_two_workers(tmp_path, lfw_like, storage):
+    # The default heartbeat, not 1 s: on a loaded machine (CI beside two trainings) a 1-s beat
+    # went stale, and Optuna retried a trial its live worker was still training.
     f = sweep_file(tmp_path, '"train.lr" = [0.01, 0.02]\n"train.optimizer" = ["adam", "sgd"]')
-    run_sweep(
-        str(f), str(lfw_like), storage, workers=2, seeds=1, root=str(tmp_path / "runs"), heartbeat=1
-    )
+    run_sweep(str(f), str(lfw_like), storage, workers=2, seeds=1, root=str(tmp_path / "runs"))
     done = keys_done(storage, "mini")
     assert len(done) == 4 and len(set(done)) == 4  # every point once, none twice
     head, rows, flat = table(
@@ -106,9 +106,7 @@ def run_two_workers(tmp_path, lfw_like, storage):
     for t in flat:
         assert (Path(t["run_dir"]) / "results.json").is_file()  # each an ordinary run folder
     # Running again trains nothing that is finished.
-    run_sweep(
-        str(f), str(lfw_like), storage, workers=2, seeds=1, root=str(tmp_path / "runs"), heartbeat=1
-    )
+    run_sweep(str(f), str(lfw_like), storage, workers=2, seeds=1, root=str(tmp_path / "runs"))
     assert len(grid_trials(storage, "mini")) == 4
 
 
@@ -147,9 +145,7 @@ def test_a_crashing_trial_fails_and_the_others_go_on(tmp_path, lfw_like):
     # kernels 15 on a 16-pixel input cannot build: that trial crashes at run time.
     f = sweep_file(tmp_path, '"model.kernels" = [[3, 3], [15, 15]]\n"train.lr" = [0.01, 0.02]')
     storage = f"sqlite:///{tmp_path / 'sweep.db'}"
-    run_sweep(
-        str(f), str(lfw_like), storage, workers=1, seeds=1, root=str(tmp_path / "runs"), heartbeat=1
-    )
+    run_sweep(str(f), str(lfw_like), storage, workers=1, seeds=1, root=str(tmp_path / "runs"))
     states = sorted(t.state.name for t in trials(storage, "mini"))
     assert states == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -81,11 +82,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
     for dtype in (torch.bfloat16, torch.float32):
-        for name in (*formats, "phased (shipped)"):
-            if name in formats:
-                cf, cb, pf, pb = layer_times(dtype, formats[name], args.batch, args.repeats)
-            else:
-                cf, cb, pf, pb = phased_times(dtype, args.batch, args.repeats)
+        timers = {name: partial(layer_times, dtype, fmt) for name, fmt in formats.items()}
+        timers["phased (shipped)"] = partial(phased_times, dtype)
+        for name, times in timers.items():
+            cf, cb, pf, pb = times(args.batch, args.repeats)
             print(
                 f"{str(dtype)[6:]:<8} {name:<16} conv1 {cf:6.1f} / {cb:6.1f} ms   pool1 "
                 f"{pf:6.1f} / {pb:6.1f} ms   (forward / forward + backward)",

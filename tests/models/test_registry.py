@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -9,7 +10,7 @@ from siamese_faces.evaluation.predict import make_pair_loss
 from siamese_faces.models import MODELS, create_model, model_from_config
 from siamese_faces.models.init import initialise
 from siamese_faces.models.koch import KochTower, dropout_schedule
-from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool
+from siamese_faces.models.phases import plain_layers
 
 SMALL = dict(input_size=32, filters=(4, 8), kernels=(5, 3), pool_layers=2, fc=16)
 HEAD_VARIANTS = [
@@ -69,15 +70,12 @@ def test_pool_then_relu_equals_relu_then_pool():
     net = create_model("koch", **SMALL, init="glorot")
     tower = net.tower
     reference = []
-    for m in tower.features:  # rebuild in the textbook order: conv, ReLU, pool
-        if isinstance(m, PhaseConv2d):  # the first layer on the image's phases: as a plain conv
-            plain = nn.Conv2d(1, m.out_channels, m.kernel_size)
-            plain.load_state_dict(m.state_dict())
-            reference += [plain, nn.ReLU()]
-        elif isinstance(m, nn.Conv2d):
+    # rebuild in the textbook order: conv, ReLU, pool (the first layer as plain layers)
+    for m in plain_layers(copy.deepcopy(tower)).features:
+        if isinstance(m, nn.Conv2d):
             reference += [m, nn.ReLU()]
-        elif isinstance(m, (nn.MaxPool2d, PhaseMaxPool)):
-            reference.append(nn.MaxPool2d(2))
+        elif isinstance(m, nn.MaxPool2d):
+            reference.append(m)
     x = torch.randn(4, 1, 32, 32)
     torch.testing.assert_close(tower.features(x), nn.Sequential(*reference)(x))  # float rounding
 

@@ -12,6 +12,11 @@ a process of its own, in interleaved rounds (Keras fp32, Keras bf16, PyTorch bf1
 fp32, then again), so that a noisy minute of the machine hits all of them alike. Reported:
 training-phase images/s (two a pair) as the median over rounds, and each process's peak RSS.
 Run it with nothing else on the machine.
+
+siamese-faces keeps freed memory for reuse (``train.reuse_memory``, on by default); its
+engines here do the same. Keras runs with glibc's defaults, as the study's code does, unless
+``--keras-reuse-memory`` starts its processes with the same two allocator settings (through
+``GLIBC_TUNABLES``), to check that the gap is not the allocator alone.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from pathlib import Path
 
 SIZE, BATCH = 125, 128
 ENGINES = ("keras-fp32", "keras-bf16", "torch-bf16", "torch-fp32")
+# runtime.reuse_freed_memory's mallopt calls, for a process that does not import siamese-faces
+KERAS_REUSE_MEMORY = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 
 
 def pairs(steps: int):
@@ -91,9 +98,11 @@ def torch_epochs(bf16: bool, steps: int, epochs: int, threads: int) -> tuple[lis
     from siamese_faces.config import apply_overrides, load_file, preset_path
     from siamese_faces.evaluation.predict import make_pair_loss
     from siamese_faces.models import model_from_config
+    from siamese_faces.runtime import reuse_freed_memory
     from siamese_faces.training.trainer import make_optimizer, train_step
 
     torch.set_num_threads(threads)
+    reuse_freed_memory()  # as training does (train.reuse_memory)
     cfg = apply_overrides(load_file(preset_path("study2019")), [f"train.batch_size={BATCH}"])
     net = model_from_config(cfg, torch.Generator().manual_seed(0))
     net = net.to(memory_format=torch.channels_last)  # the default training path's layout
@@ -127,6 +136,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20, help="batches of 128 pairs an epoch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    ap.add_argument(
+        "--keras-reuse-memory",
+        action="store_true",
+        help="start Keras with glibc's mmap off and no trimming, as siamese-faces runs",
+    )
     ap.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
@@ -146,9 +160,13 @@ def main() -> int:
         for engine in args.engines:
             cmd = [sys.executable, __file__, "--child", engine, "--steps", str(args.steps),
                    "--epochs", str(args.epochs), "--threads", str(args.threads)]  # fmt: skip
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            env = dict(os.environ)
+            if args.keras_reuse_memory and engine.startswith("keras"):
+                env["GLIBC_TUNABLES"] = KERAS_REUSE_MEMORY
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             runs[engine].append(json.loads(out.strip().splitlines()[-1]))
-    result = {"cpus": os.cpu_count(), "threads": args.threads, "batch": BATCH, "engines": {}}
+    result = {"cpus": os.cpu_count(), "threads": args.threads, "batch": BATCH, "engines": {},
+              "keras_reuse_memory": args.keras_reuse_memory}  # fmt: skip
     for engine, rs in runs.items():
         result["engines"][engine] = {
             "images_per_s": statistics.median(r["images_per_s"] for r in rs),

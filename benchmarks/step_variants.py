@@ -3,19 +3,24 @@
     python benchmarks/step_variants.py [--preset default] [--rounds 12] [--threads 2] [--json]
 
 Each variant is the shipped preset with one piece swapped back to an earlier (or a candidate)
-form. The steps run on random pairs (batch 128, channels_last, bf16 where native) in rounds
-of A B B A, so neither side always runs first, and the result is the median, over rounds, of
-each variant's images/s over the shipped step's in the same round. A shipped-against-shipped
-row gives the noise floor: a ratio inside its spread is no evidence either way.
+form: a layer of the tower, or a setting of the process (the C library's allocator). The
+shipped step and the variant each run in a process of their own, started side by side, on
+random pairs (batch 128, channels_last, bf16 where native), timed in rounds of A B B A so
+neither side always runs first (only one runs at a time). The result is the median, over
+rounds, of the variant's images/s over the shipped step's in the same round. A
+shipped-against-shipped row gives the noise floor: a ratio inside its spread is no evidence
+either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import statistics
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +31,7 @@ from train_throughput import seconds_per_step, setup  # noqa: E402
 
 from siamese_faces.models.phases import PhaseConv2d, plain_layers  # noqa: E402
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
-from siamese_faces.runtime import bf16_supported  # noqa: E402
+from siamese_faces.runtime import bf16_supported, reuse_freed_memory  # noqa: E402
 from siamese_faces.training.trainer import train_step  # noqa: E402
 
 
@@ -54,36 +59,71 @@ def unchanged(net: nn.Module) -> bool:
     return True
 
 
-# Each change returns False where the preset has nothing it changes (the row is skipped).
-VARIANTS: dict[str, Callable[[nn.Module], bool]] = {
-    "shipped (noise floor)": unchanged,
-    "shortcut as a strided slice": sliced_shortcut,
-    "first conv + pool unphased": unphased_first_layer,
+@dataclass(frozen=True)
+class Variant:
+    # Returns False where the preset has nothing it changes (the row is skipped).
+    change: Callable[[nn.Module], bool] = unchanged
+    reuse_memory: bool = True  # train.reuse_memory, as shipped
+
+
+VARIANTS: dict[str, Variant] = {
+    "shipped (noise floor)": Variant(),
+    "shortcut as a strided slice": Variant(sliced_shortcut),
+    "first conv + pool unphased": Variant(unphased_first_layer),
+    "glibc's malloc defaults": Variant(reuse_memory=False),
 }
 
 
-def stepper(preset: str, change: Callable[[nn.Module], bool], bf16: bool):
-    """The preset's training step with ``change`` made, or None where it has nothing to change."""
+def serve_steps(conn, preset: str, variant: str, bf16: bool, threads: int) -> None:
+    """A child process: build the preset with ``variant``, then time its step for as many
+    seconds as each message asks (images/s back); None as the first answer: nothing to change."""
+    torch.set_num_threads(threads)
+    chosen = VARIANTS[variant]
+    if chosen.reuse_memory:
+        reuse_freed_memory()
     _, (net, loss), opt, x1, x2, y = setup(preset, BATCH, True)
-    if not change(net):
-        return None
-    return lambda: train_step(net, loss, opt, x1, x2, y, bf16)
+    if not chosen.change(net):
+        conn.send(None)
+        return
+    step = lambda: train_step(net, loss, opt, x1, x2, y, bf16)  # noqa: E731
+    seconds_per_step(step, 1.0, 2)  # warm-up
+    conn.send(True)
+    while (seconds := conn.recv()) is not None:
+        conn.send(2 * BATCH / seconds_per_step(step, seconds, 2))
 
 
-def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool) -> dict | None:
-    shipped, other = stepper(preset, unchanged, bf16), stepper(preset, VARIANTS[variant], bf16)
-    if other is None:
-        return None
-    seconds_per_step(shipped, seconds / 2, 2), seconds_per_step(other, seconds / 2, 2)  # warm-up
-    ratios, images = [], {"shipped": [], "variant": []}
-    for r in range(rounds):
-        order = [(shipped, "shipped"), (other, "variant")]
-        if r % 2:
-            order.reverse()
-        got = {name: 2 * BATCH / seconds_per_step(step, seconds, 2) for step, name in order}
-        for name, value in got.items():
-            images[name].append(value)
-        ratios.append(got["variant"] / got["shipped"])
+def start(preset: str, variant: str, bf16: bool, threads: int):
+    ours, theirs = mp.Pipe()
+    proc = mp.get_context("spawn").Process(
+        target=serve_steps, args=(theirs, preset, variant, bf16, threads), daemon=True
+    )
+    proc.start()
+    return proc, ours
+
+
+def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool, threads: int):
+    children = {
+        name: start(preset, v, bf16, threads)
+        for name, v in (("shipped", "shipped (noise floor)"), ("variant", variant))
+    }
+    try:
+        if not all([conn.recv() for _, conn in children.values()]):
+            return None
+        ratios, images = [], {"shipped": [], "variant": []}
+        for r in range(rounds):
+            order = ["shipped", "variant"][:: -1 if r % 2 else 1]
+            got = {}
+            for name in order:
+                children[name][1].send(seconds)
+                got[name] = children[name][1].recv()
+            for name, value in got.items():
+                images[name].append(value)
+            ratios.append(got["variant"] / got["shipped"])
+    finally:
+        for proc, conn in children.values():
+            if proc.is_alive():
+                conn.send(None)
+            proc.join(timeout=30)
     return {
         "preset": preset,
         "variant": variant,
@@ -107,7 +147,7 @@ def main(argv=None) -> int:
     bf16 = bf16_supported(torch.device("cpu"))
     rows = []
     for variant in args.variants:
-        r = compare(args.preset, variant, args.rounds, args.seconds, bf16)
+        r = compare(args.preset, variant, args.rounds, args.seconds, bf16, args.threads)
         if r is None:
             print(f"{variant}: nothing to change in {args.preset}, skipped", file=sys.stderr)
             continue

@@ -7,6 +7,7 @@ that a run is scored with the same precision and layout it was trained with.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 import time
@@ -109,8 +110,35 @@ def busy_cores(window: float = 0.25) -> float:
     return 0.0 if dt <= 0 else (1 - (idle1 - idle0) / dt) * (os.cpu_count() or 1)
 
 
-def set_threads(threads: int, ctx: DistContext) -> int:
-    """CPU threads for this process: ``threads``, else (0) the cores shared among processes."""
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def reuse_freed_memory() -> bool:
+    """Keep the memory of freed tensors in this process for the next step's tensors (glibc).
+
+    glibc gives every block above its mmap threshold (32 MiB at most) pages of its own and
+    hands them back on free, so each training step's large activations and gradients start
+    on fresh pages that the kernel faults in and zeroes one by one: on the study's tower at
+    125x125 that was the largest single cost of a step (benchmarks/step_variants.py,
+    variant "glibc's malloc defaults"). With mmap off and no trimming, freed blocks stay in
+    the heap and the next step reuses them; the peak memory is the same, it is just kept.
+    Returns False (and changes nothing) where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "gnu_get_libc_version"):
+            return False
+        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
+def set_threads(threads: int, ctx: DistContext, reuse_memory: bool = False) -> int:
+    """CPU threads for this process: ``threads``, else (0) the cores shared among processes;
+    with ``reuse_memory``, freed memory is kept for reuse too (``reuse_freed_memory``)."""
+    if reuse_memory:
+        reuse_freed_memory()
     cores = os.cpu_count() or 1
     threads = threads or max(1, cores // ctx.local_world)
     torch.set_num_threads(threads)

@@ -141,7 +141,7 @@ def fit(
     """Train ``cfg`` on ``data`` into ``run_dir``; returns the results written to results.json."""
     t, config_json = cfg.train, cfg.to_json()
     run_dir.mkdir(parents=True, exist_ok=True)
-    threads = set_threads(t.threads, ctx)
+    threads = set_threads(t.threads, ctx, t.reuse_memory)
     net, objective, model, opt, sched = build(cfg, data, ctx)
     module = objective.module  # what is trained: the net, plus any loss parameters
     average = make_average(net, t.ema)

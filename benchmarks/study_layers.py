@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import time_steps  # noqa: E402
 
 from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool  # noqa: E402
+from siamese_faces.runtime import reuse_freed_memory  # noqa: E402
 
 
 def ms(work, repeats: int) -> float:
@@ -37,16 +38,23 @@ def ms(work, repeats: int) -> float:
     return 1000 * (time.perf_counter() - start) / repeats
 
 
+def grad_like(t: torch.Tensor) -> torch.Tensor:
+    """A gradient as the next layer hands it back: dense, in ``t``'s layout (``sum()``'s
+    would be one value broadcast, whose strides send some backward kernels down a copy)."""
+    return torch.randn_like(t)  # randn_like keeps t's memory format
+
+
 def pair_times(conv, pool, x, h, repeats: int) -> tuple[float, float, float, float]:
     """First conv forward, forward + backward; first pool the same (ms)."""
     h.requires_grad_()
+    conv_grad, pool_grad = grad_like(conv(x)), grad_like(pool(h))
 
     def conv_both():
         conv.zero_grad()
-        conv(x).sum().backward()
+        conv(x).backward(conv_grad)
 
     def pool_both():
-        pool(h).sum().backward()
+        pool(h).backward(pool_grad)
 
     return (
         ms(lambda: conv(x), repeats),
@@ -80,6 +88,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as training does (train.reuse_memory)
     formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
     for dtype in (torch.bfloat16, torch.float32):
         timers = {name: partial(layer_times, dtype, fmt) for name, fmt in formats.items()}

@@ -12,6 +12,7 @@ against a bf16 matmul's GFLOP/s. The default and unrestricted recipes train with
 over identities, not pairs; their pair step here runs the same towers forward and backward
 on as many images, without the class weights' matmul. With --data, it also times one real
 epoch of the default path (image gather included) against the pure compute of the same steps.
+Freed memory is kept for reuse, as training does by default (train.reuse_memory).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from siamese_faces.config import apply_overrides, load_file, preset_path
 from siamese_faces.evaluation.predict import make_pair_loss
 from siamese_faces.models import model_from_config
 from siamese_faces.models.phases import plain_layers
-from siamese_faces.runtime import bf16_supported
+from siamese_faces.runtime import bf16_supported, reuse_freed_memory
 from siamese_faces.training.trainer import make_optimizer, train_step
 
 VARIANTS = {  # name: (channels_last, bf16)
@@ -160,6 +161,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as training does (train.reuse_memory)
     native_bf16 = bf16_supported(torch.device("cpu"))
     peak = matmul_peak(args.seconds)
     # The bf16 rows are also set against a bf16 matmul: on a CPU with AMX or AVX512-BF16 it

@@ -15,8 +15,10 @@ either way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
+import resource
 import statistics
 import sys
 from collections.abc import Callable
@@ -90,6 +92,7 @@ def serve_steps(conn, preset: str, variant: str, bf16: bool, threads: int) -> No
     conn.send(True)
     while (seconds := conn.recv()) is not None:
         conn.send(2 * BATCH / seconds_per_step(step, seconds, 2))
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10)  # peak RSS, MiB
 
 
 def start(preset: str, variant: str, bf16: bool, threads: int):
@@ -119,11 +122,18 @@ def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool, 
             for name, value in got.items():
                 images[name].append(value)
             ratios.append(got["variant"] / got["shipped"])
+        rss = {}
+        for name, (_, conn) in children.items():
+            conn.send(None)
+            rss[name] = round(conn.recv())
     finally:
         for proc, conn in children.values():
             if proc.is_alive():
-                conn.send(None)
+                with contextlib.suppress(OSError):  # already told, or gone
+                    conn.send(None)
             proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
     return {
         "preset": preset,
         "variant": variant,
@@ -131,6 +141,8 @@ def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool, 
         "variant_img_s": round(statistics.median(images["variant"]), 1),
         "ratio_median": round(statistics.median(ratios), 3),
         "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "shipped_peak_rss_mib": rss["shipped"],
+        "variant_peak_rss_mib": rss["variant"],
     }
 
 
@@ -156,7 +168,8 @@ def main(argv=None) -> int:
             print(
                 f"{r['variant']:<30} {r['variant_img_s']:>6.0f} img/s against "
                 f"{r['shipped_img_s']:>6.0f}: x{r['ratio_median']:.2f} "
-                f"(rounds x{r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})",
+                f"(rounds x{r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f}), peak RSS "
+                f"{r['variant_peak_rss_mib']} MiB against {r['shipped_peak_rss_mib']}",
                 flush=True,
             )
     if args.json:

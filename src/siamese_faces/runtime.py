@@ -119,11 +119,12 @@ def reuse_freed_memory() -> bool:
 
     glibc gives every block above its mmap threshold (32 MiB at most) pages of its own and
     hands them back on free, so each training step's large activations and gradients start
-    on fresh pages that the kernel faults in and zeroes one by one: on the study's tower at
-    125x125 that was the largest single cost of a step (benchmarks/step_variants.py,
-    variant "glibc's malloc defaults"). With mmap off and no trimming, freed blocks stay in
-    the heap and the next step reuses them; the peak memory is the same, it is just kept.
-    Returns False (and changes nothing) where the C library is not glibc.
+    on fresh pages that the kernel faults in and zeroes one by one: about a quarter of the
+    study tower's step at 125x125 (benchmarks/step_variants.py, variant "glibc's malloc
+    defaults"). With mmap off and no trimming, freed blocks stay in the heap and the next
+    step reuses them. The price: the process keeps its high-water mark, plus the blocks that
+    fit no later request (10% more peak memory there). Returns False (and changes nothing)
+    where the C library is not glibc.
     """
     try:
         libc = ctypes.CDLL(None)

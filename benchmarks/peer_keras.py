@@ -33,8 +33,6 @@ from pathlib import Path
 
 SIZE, BATCH = 125, 128
 ENGINES = ("keras-fp32", "keras-bf16", "torch-bf16", "torch-fp32")
-# runtime.reuse_freed_memory's mallopt calls, for a process that does not import siamese-faces
-KERAS_REUSE_MEMORY = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 
 
 def pairs(steps: int):
@@ -155,6 +153,9 @@ def main() -> int:
         add_ratios(result)
         report(result, args.json)
         return 0
+    # The parent only: the Keras children never import siamese-faces (or torch).
+    from siamese_faces.runtime import REUSE_TUNABLES
+
     runs: dict[str, list[dict]] = {e: [] for e in args.engines}
     for _ in range(args.rounds):
         for engine in args.engines:
@@ -162,7 +163,7 @@ def main() -> int:
                    "--epochs", str(args.epochs), "--threads", str(args.threads)]  # fmt: skip
             env = dict(os.environ)
             if args.keras_reuse_memory and engine.startswith("keras"):
-                env["GLIBC_TUNABLES"] = KERAS_REUSE_MEMORY
+                env["GLIBC_TUNABLES"] = REUSE_TUNABLES
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             runs[engine].append(json.loads(out.strip().splitlines()[-1]))
     result = {"cpus": os.cpu_count(), "threads": args.threads, "batch": BATCH, "engines": {},

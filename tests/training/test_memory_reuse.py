@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import subprocess
 import sys
@@ -11,8 +10,6 @@ import pytest
 
 from siamese_faces import runtime
 from siamese_faces.config import Config
-
-GLIBC = hasattr(ctypes.CDLL(None), "gnu_get_libc_version")
 
 # A step in miniature, ten times: three 40 MiB tensors (above glibc's largest mmap threshold,
 # 32 MiB) made, written and freed; it prints the minor page faults each round cost. In a
@@ -40,7 +37,9 @@ def fault_rounds(mode: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(not GLIBC, reason="the allocator settings are glibc's; elsewhere a no-op")
+@pytest.mark.skipif(
+    runtime.glibc() is None, reason="the allocator settings are glibc's; elsewhere a no-op"
+)
 def test_reused_memory_is_not_faulted_in_again():
     pages = 3 * 40 * 2**20 // 4096  # a round's tensors
     plain, reused = fault_rounds("system"), fault_rounds("reuse")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
+import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +43,17 @@ class EarlyStopping:
         return asdict(self)
 
 
+def keep_tensorflow_out() -> None:
+    """Let TensorBoard's writer use its own stub of TensorFlow even where TensorFlow is installed.
+
+    Why: its compat layer imports TensorFlow when it can (the ``[peer]`` extra installs it),
+    which costs every training process TensorFlow's start-up time and memory, for event files
+    its stub writes alike. A module named ``tensorboard.compat.notf`` is that
+    layer's own switch to the stub. Too late if the process has already resolved it.
+    """
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
 class MetricLogger:
     """One row per epoch to ``metrics.csv`` and TensorBoard; names carry their split."""
 
@@ -48,6 +61,7 @@ class MetricLogger:
         self.run_dir, self.enabled, self.rows = Path(run_dir), enabled, []
         self.writer = None
         if enabled:
+            keep_tensorflow_out()
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops events a crashed run wrote after its last checkpoint.

@@ -40,6 +40,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,15 +159,19 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     if url.startswith("sqlite"):
         # Several worker processes write to one SQLite file: wait for the lock, don't fail.
         kwargs = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=kwargs,
-        heartbeat_interval=heartbeat,
-        grace_period=2 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=3
-        ),
-    )
+    with warnings.catch_warnings():
+        # Optuna labels heartbeats "experimental"; its warning, printed by every worker, asks
+        # nothing of the user. The tests pin the behaviour this relies on.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=kwargs,
+            heartbeat_interval=heartbeat,
+            grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=3
+            ),
+        )
 
 
 def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):

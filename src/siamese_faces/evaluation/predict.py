@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import torch
@@ -43,7 +44,8 @@ def embed_rows(
 ) -> torch.Tensor:
     """Embeddings ``(len(rows), D)`` float32 of ``images[rows]``, in eval mode (through
     ``net``'s inference copy, made now unless ``net`` is one)."""
-    if not net.inference_copy:
+    copied = not net.inference_copy
+    if copied:
         net = for_inference(net)
     out = []
     for i in range(0, len(rows), batch):
@@ -52,6 +54,12 @@ def embed_rows(
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             out.append(net.embed(x).float())  # with flip averaging if the net has it
+    if copied:
+        # The copy's fx trace (BatchNorm folding) leaves reference cycles that keep its weights
+        # and the tensors they touched alive until a full collection, which a long-lived
+        # process seldom runs: training grew by a copy at every epoch's validation.
+        del net
+        gc.collect()
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

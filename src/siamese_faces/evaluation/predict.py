@@ -10,7 +10,7 @@ import torch
 from ..config import ModelConfig
 from ..data.rundata import PairSet, batch_images
 from ..losses import create_loss, pair_loss_name
-from ..models.siamese import SiameseNet, for_inference
+from ..models.siamese import SiameseNet, for_inference, has_batchnorm
 from ..runtime import autocast
 
 PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (head output, labels) -> loss
@@ -44,8 +44,8 @@ def embed_rows(
 ) -> torch.Tensor:
     """Embeddings ``(len(rows), D)`` float32 of ``images[rows]``, in eval mode (through
     ``net``'s inference copy, made now unless ``net`` is one)."""
-    copied = not net.inference_copy
-    if copied:
+    traced = not net.inference_copy and has_batchnorm(net.tower)
+    if not net.inference_copy:
         net = for_inference(net)
     out = []
     for i in range(0, len(rows), batch):
@@ -54,7 +54,7 @@ def embed_rows(
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             out.append(net.embed(x).float())  # with flip averaging if the net has it
-    if copied:
+    if traced:
         # The copy's fx trace (BatchNorm folding) leaves reference cycles that keep its weights
         # and the tensors they touched alive until a full collection, which a long-lived
         # process seldom runs: training grew by a copy at every epoch's validation.

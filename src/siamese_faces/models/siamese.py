@@ -61,7 +61,14 @@ def for_inference(net: SiameseNet) -> SiameseNet:
     return fast.eval()
 
 
+def has_batchnorm(module: nn.Module) -> bool:
+    """Whether ``for_inference`` has a BatchNorm of ``module`` to fold (and so traces it)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
 def _folded(module: nn.Module) -> nn.Module:
+    if not has_batchnorm(module):
+        return module  # nothing to fold: no fx trace, and none of the garbage it leaves
     from torch.fx.experimental.optimization import fuse
     from torch.fx.proxy import TraceError
 

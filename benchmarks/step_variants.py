@@ -47,11 +47,16 @@ def sliced_shortcut(net: nn.Module) -> bool:
     return changed
 
 
-def unphased_first_layer(net: nn.Module) -> bool:
-    """The Koch tower's first conv + max-pool as plain ``nn.Conv2d`` + ``nn.MaxPool2d``."""
-    changed = any(isinstance(m, PhaseConv2d) for m in net.modules())
-    plain_layers(net).to(memory_format=torch.channels_last)
-    return changed
+def unphased(which: Callable[[PhaseConv2d], bool]) -> Callable[[nn.Module], bool]:
+    """The Koch tower's phased conv + max-pool pairs that ``which`` picks, as plain
+    ``nn.Conv2d`` + ``nn.MaxPool2d``."""
+
+    def change(net: nn.Module) -> bool:
+        changed = any(isinstance(m, PhaseConv2d) and which(m) for m in net.modules())
+        plain_layers(net, which).to(memory_format=torch.channels_last)
+        return changed
+
+    return change
 
 
 BATCH = 128  # pairs a step: 2 * BATCH images
@@ -71,7 +76,8 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "shipped (noise floor)": Variant(),
     "shortcut as a strided slice": Variant(sliced_shortcut),
-    "first conv + pool unphased": Variant(unphased_first_layer),
+    "first conv + pool unphased": Variant(unphased(lambda conv: conv.in_channels == 1)),
+    "later convs + pools unphased": Variant(unphased(lambda conv: conv.in_channels > 1)),
     "glibc's malloc defaults": Variant(reuse_memory=False),
 }
 

@@ -1,14 +1,15 @@
-"""Where a study2019 training step goes: its first convolution and first max-pool alone.
+"""Where a study2019 training step goes: each convolution + max-pool, plain and phased.
 
     python benchmarks/study_layers.py [--batch 256] [--threads 2] [--repeats 10]
 
-The study's tower starts with a 10x10 convolution on one channel (125x125 -> 8 x 116x116)
-and a 2x2 max-pool; both are poor fits for oneDNN's kernels. This times each, forward and
-forward + backward, on a batch of both faces of 128 pairs, in bf16 and fp32, channels_last
-and NCHW, and the same pair as the tower now runs it, on the image's 2x2 phases
-(models/phases.py: a 6x6 convolution from 4 phases to 4 x 8 channels at 58x58, then a max
-over the phases), next to the whole training step, so a faster form of either can be judged
-by how much of the step it could save.
+The study's tower has three convolutions followed by a 2x2 max-pool (10x10 on one channel at
+125x125, 7x7 on 8 channels at 58x58, 4x4 on 16 channels at 26x26). The first two are poor
+fits for oneDNN's kernels: too few input channels. This times each pair, forward and
+forward + backward (the input's gradient too where the tower needs it: every layer but the
+first), on a batch of both faces of 128 pairs, in bf16 and fp32, channels_last, as plain
+``nn.Conv2d`` + ``nn.MaxPool2d`` and on the input's 2x2 phases (models/phases.py), marking
+the form the tower runs (``phasing_pays``), next to the whole training step, so a faster
+form of a layer can be judged by how much of the step it could save.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import time_steps  # noqa: E402
 
-from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool  # noqa: E402
+from siamese_faces.config import load_file, preset_path  # noqa: E402
+from siamese_faces.models.phases import PhaseConv2d, PhaseMaxPool, phasing_pays  # noqa: E402
 from siamese_faces.runtime import reuse_freed_memory  # noqa: E402
 
 
@@ -38,47 +39,37 @@ def ms(work, repeats: int) -> float:
     return 1000 * (time.perf_counter() - start) / repeats
 
 
-def grad_like(t: torch.Tensor) -> torch.Tensor:
-    """A gradient as the next layer hands it back: dense, in ``t``'s layout (``sum()``'s
-    would be one value broadcast, whose strides send some backward kernels down a copy)."""
-    return torch.randn_like(t)  # randn_like keeps t's memory format
+def pooled_layers(preset: str) -> list[tuple[int, int, int, int]]:
+    """(in channels, out channels, kernel, input side) of each conv the preset pools after."""
+    cfg = load_file(preset_path(preset))
+    m, side, channels, layers = cfg.model, cfg.data.size, 1, []
+    for f, k in list(zip(m.filters, m.kernels, strict=True))[: m.pool_layers]:
+        layers.append((channels, f, k, side))
+        channels, side = f, (side - k + 1) // 2
+    return layers
 
 
-def pair_times(conv, pool, x, h, repeats: int) -> tuple[float, float, float, float]:
-    """First conv forward, forward + backward; first pool the same (ms)."""
-    h.requires_grad_()
-    conv_grad, pool_grad = grad_like(conv(x)), grad_like(pool(h))
-
-    def conv_both():
-        conv.zero_grad()
-        conv(x).backward(conv_grad)
-
-    def pool_both():
-        pool(h).backward(pool_grad)
-
-    return (
-        ms(lambda: conv(x), repeats),
-        ms(conv_both, repeats),
-        ms(lambda: pool(h), repeats),
-        ms(pool_both, repeats),
-    )
-
-
-def layer_times(dtype, fmt, n: int, repeats: int) -> tuple[float, float, float, float]:
-    """The plain ``nn.Conv2d`` + 2x2 max-pool in memory format ``fmt``."""
-    conv = torch.nn.Conv2d(1, 8, 10).to(dtype).to(memory_format=fmt)
-    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
-    h = torch.randn(n, 8, 116, 116, dtype=dtype).contiguous(memory_format=fmt)
-    return pair_times(conv, lambda t: F.max_pool2d(t, 2), x, h, repeats)
-
-
-def phased_times(dtype, n: int, repeats: int) -> tuple[float, float, float, float]:
-    """The same pair as the tower runs it (models/phases.py), channels_last only."""
+def pair_times(layer, phased: bool, dtype, n: int, repeats: int) -> tuple[float, float]:
+    """Forward and forward + backward (ms) of one conv + 2x2 max-pool, channels_last; the
+    gradient comes back dense, as the next layer hands it (not ``sum()``'s broadcast one)."""
+    c, o, k, side = layer
     fmt = torch.channels_last
-    conv = PhaseConv2d(8, 10).to(dtype).to(memory_format=fmt)
-    x = torch.randn(n, 1, 125, 125, dtype=dtype).contiguous(memory_format=fmt)
-    y = torch.randn(n, 32, 58, 58, dtype=dtype).contiguous(memory_format=fmt)
-    return pair_times(conv, PhaseMaxPool(), x, y, repeats)
+    layers = (
+        (PhaseConv2d(c, o, k), PhaseMaxPool()) if phased else (nn.Conv2d(c, o, k), nn.MaxPool2d(2))
+    )
+    pair = nn.Sequential(*layers).to(dtype).to(memory_format=fmt)
+    x = torch.randn(n, c, side, side, dtype=dtype).contiguous(memory_format=fmt)
+    x.requires_grad_(c > 1)  # the first layer's input is the image: no gradient
+    grad = torch.randn_like(pair(x))
+
+    def both():
+        pair.zero_grad()
+        x.grad = None
+        pair(x).backward(grad)
+
+    with torch.no_grad():
+        forward = ms(lambda: pair(x), repeats)
+    return forward, ms(both, repeats)
 
 
 def main() -> int:
@@ -89,15 +80,17 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     reuse_freed_memory()  # as training does (train.reuse_memory)
-    formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
     for dtype in (torch.bfloat16, torch.float32):
-        timers = {name: partial(layer_times, dtype, fmt) for name, fmt in formats.items()}
-        timers["phased (shipped)"] = partial(phased_times, dtype)
-        for name, times in timers.items():
-            cf, cb, pf, pb = times(args.batch, args.repeats)
+        for i, layer in enumerate(pooled_layers("study2019")):
+            c, o, k, side = layer
+            cells = []
+            for phased in (False, True):
+                fwd, both = pair_times(layer, phased, dtype, args.batch, args.repeats)
+                shipped = "*" if phased == phasing_pays(c, k) else " "
+                cells.append(f"{'phased' if phased else 'plain'}{shipped} {fwd:6.1f} / {both:6.1f}")
             print(
-                f"{str(dtype)[6:]:<8} {name:<16} conv1 {cf:6.1f} / {cb:6.1f} ms   pool1 "
-                f"{pf:6.1f} / {pb:6.1f} ms   (forward / forward + backward)",
+                f"{str(dtype)[6:]:<8} conv{i + 1}+pool ({c:>2}->{o:<2} {k:>2}x{k:<2} at {side}): "
+                f"{'   '.join(cells)} ms (forward / forward + backward; * as the tower runs it)",
                 flush=True,
             )
     for bf16 in (True, False):

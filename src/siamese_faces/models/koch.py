@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..config import check
-from .phases import PhaseConv2d, PhaseMaxPool
+from .phases import PhaseConv2d, PhaseMaxPool, phasing_pays
 from .registry import register_tower
 
 
@@ -57,11 +57,14 @@ class KochTower(nn.Module):
         layers: list[nn.Module] = []
         channels, side = 1, input_size
         for i, (f, k) in enumerate(zip(filters, kernels, strict=True)):
-            # A grey image's conv + pool runs on its 2x2 phases (models/phases.py): the same
-            # layer, same parameters, in a shape oneDNN runs several times faster.
-            phased = channels == 1 and i < pool_layers and not batchnorm
+            # A conv + pool with few input channels runs on its input's 2x2 phases
+            # (models/phases.py): the same layer, same parameters, in a shape oneDNN runs
+            # several times faster. A BatchNorm between the two keeps them plain.
+            phased = i < pool_layers and not batchnorm and phasing_pays(channels, k)
             layers.append(
-                PhaseConv2d(f, k) if phased else nn.Conv2d(channels, f, k, bias=not batchnorm)
+                PhaseConv2d(channels, f, k)
+                if phased
+                else nn.Conv2d(channels, f, k, bias=not batchnorm)
             )
             if batchnorm:
                 layers.append(nn.BatchNorm2d(f))

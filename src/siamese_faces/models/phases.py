@@ -1,15 +1,19 @@
-"""A one-channel convolution followed by a 2x2 max-pool, computed on the image's 2x2 phases.
+"""A convolution followed by a 2x2 max-pool, computed on its input's 2x2 phases.
 
 The study's tower starts with a 10x10 convolution on a grey image (1 channel in, 8 out), a
 shape oneDNN runs far below its speed: its weight gradient alone took more time than the
-rest of the step's convolutions together (benchmarks/study_layers.py). The same arithmetic
-fits a friendlier shape. Split the image into its four 2x2 phases (space-to-depth: 4
-channels at half the size) and each output pixel of the phase a 2x2 max-pool window holds,
-(p, q), is a (k//2 + 1)-square convolution of those phases with the kernel's taps spread
-over them (zeros where a tap falls outside the kernel). So ``PhaseConv2d`` gives, for every
-pooled pixel, the four values the max-pool compares (4 x out channels), and
-``PhaseMaxPool`` takes their maximum. The values are the original layer's up to float
-rounding; the parameters are ``nn.Conv2d``'s, by name and shape, so saved runs load.
+rest of the step's convolutions together (benchmarks/study_layers.py). Its second layer, 7x7
+from 8 channels, is the same kind of shape: too few input channels for the bf16 matrix
+units, whose tiles reduce over 32 at a time. The same arithmetic fits a friendlier shape.
+Split the input into its four 2x2 phases (space-to-depth: 4 times the channels at half the
+size) and each output pixel of the phase a 2x2 max-pool window holds, (p, q), is a
+(k//2 + 1)-square convolution of those phases with the kernel's taps spread over them
+(zeros where a tap falls outside the kernel). So ``PhaseConv2d`` gives, for every pooled
+pixel, the four values the max-pool compares (4 x out channels), and ``PhaseMaxPool``
+takes their maximum. The values are the original layer's up to float rounding; the
+parameters are ``nn.Conv2d``'s, by name and shape, so saved runs load. The zero taps cost
+(2 (k//2 + 1))^2 / k^2 times the multiplications (1.44 at k = 10, 1.31 at 7, 2.25 at 4):
+``phasing_pays`` says where the better shape wins.
 """
 
 from __future__ import annotations
@@ -36,31 +40,53 @@ def phase_taps(k: int) -> torch.Tensor:
     return torch.where(inside, ky * k + kx, -1)
 
 
+def phasing_pays(in_channels: int, k: int) -> bool:
+    """Whether a conv from ``in_channels`` with a k x k kernel, then a 2x2 max-pool, runs on
+    its input's phases (``PhaseConv2d``). Measured in bf16 on an AMX Xeon for the study's
+    layers: a grey input always (docs/measurements/study_layers.txt), 8 channels at k = 7
+    (its zero taps: 1.31x), not 16 channels at k = 4 (2.25x: slower); with 32 channels or
+    more a tile is already full, and nothing is left to win."""
+    return in_channels == 1 or (in_channels < 32 and (2 * (k // 2 + 1)) ** 2 <= 1.5 * k * k)
+
+
 def space_to_depth(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 4, ceil(H/2), ceil(W/2)), channel 2r + r' holding x[r::2, r'::2]."""
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, w % 2, 0, h % 2))
-    phases = torch.cat([x[:, :, r::2, rr::2] for r in range(2) for rr in range(2)], 1)
-    return phases.contiguous(memory_format=torch.channels_last)
+    """(B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) in channels_last memory, channel
+    (2r + r') * C + c holding x[:, c, r::2, r'::2] (an odd side is padded with zeros)."""
+    b, c = x.shape[:2]
+    x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    if not x.requires_grad:
+        # A strided copy a phase: the fastest forward on a grey image, whose runs are single
+        # pixels; but its backward zero-fills a copy of the whole input for each phase.
+        phases = torch.cat([x[:, :, r::2, rr::2] for r in range(2) for rr in range(2)], 1)
+        return phases.contiguous(memory_format=torch.channels_last)
+    # One copy, and one copy back in the backward: channels_last memory (b, i, r, j, r', c)
+    # to (b, i, j, r, r', c).
+    v = x.permute(0, 2, 3, 1).reshape(b, h, 2, w, 2 * c).transpose(2, 3)
+    return v.reshape(b, h, w, PHASES * c).permute(0, 3, 1, 2)
 
 
 class PhaseConv2d(nn.Conv2d):
-    """``nn.Conv2d(1, out, k)`` whose output is already cut into 2x2 pooling windows.
+    """``nn.Conv2d(in, out, k)`` whose output is already cut into 2x2 pooling windows.
 
     Returns (B, 4 * out, m // 2, m // 2) for m = H - k + 1: channel (2p + q) * out + o holds
     the layer's output o at pixel (2i + p, 2j + q).
     """
 
-    def __init__(self, out_channels: int, kernel_size: int, bias: bool = True) -> None:
-        super().__init__(1, out_channels, kernel_size, bias=bias)
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, bias=bias)
         self.register_buffer("taps", phase_taps(kernel_size), persistent=False)
 
     def phase_weight(self) -> torch.Tensor:
-        o = self.out_channels
-        flat = self.weight.reshape(o, -1)[:, self.taps.clamp(min=0)]  # (o, 2, 2, 2, 2, s, s)
+        o, c = self.out_channels, self.in_channels
+        # (o, c, p, q, r, r', sy, sx): output phase (p, q), input phase (r, r')
+        flat = self.weight.reshape(o, c, -1)[:, :, self.taps.clamp(min=0)]
         flat = torch.where(self.taps >= 0, flat, flat.new_zeros(()))
         s = self.taps.shape[-1]
-        w = flat.permute(1, 2, 0, 3, 4, 5, 6).reshape(PHASES * o, PHASES, s, s)
+        # rows (p, q, o) as the output's channels, columns (r, r', c) as space_to_depth's
+        w = flat.permute(2, 3, 0, 4, 5, 1, 6, 7).reshape(PHASES * o, PHASES * c, s, s)
         return w.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,18 +117,24 @@ class PhaseMaxPool(nn.Module):
         return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)
 
 
-def plain_layers(net: nn.Module) -> nn.Module:
-    """``net`` with each phased conv + max-pool put back as ``nn.Conv2d`` + ``nn.MaxPool2d``
-    (the same parameters): what benchmarks time against, and what FLOP counts describe, since
-    the phased convolution also multiplies the zero taps its layout adds."""
+def plain_layers(net: nn.Module, which=lambda conv: True) -> nn.Module:
+    """``net`` with each phased conv + max-pool (those ``which`` accepts) put back as
+    ``nn.Conv2d`` + ``nn.MaxPool2d`` (the same parameters): what benchmarks time against, and
+    what FLOP counts describe, since the phased convolution also multiplies the zero taps its
+    layout adds."""
     for seq in net.modules():
         if not isinstance(seq, nn.Sequential):
             continue
         for i in range(len(seq) - 1):
-            if isinstance(seq[i], PhaseConv2d) and isinstance(seq[i + 1], PhaseMaxPool):
-                phased = seq[i]
+            phased = seq[i]
+            if isinstance(phased, PhaseConv2d) and isinstance(seq[i + 1], PhaseMaxPool):
+                if not which(phased):
+                    continue
                 conv = nn.Conv2d(
-                    1, phased.out_channels, phased.kernel_size, bias=phased.bias is not None
+                    phased.in_channels,
+                    phased.out_channels,
+                    phased.kernel_size,
+                    bias=phased.bias is not None,
                 )
                 conv.load_state_dict(phased.state_dict())
                 seq[i] = conv.to(phased.weight.device, phased.weight.dtype)

@@ -18,6 +18,8 @@ parameters are ``nn.Conv2d``'s, by name and shape, so saved runs load. The zero 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -117,7 +119,9 @@ class PhaseMaxPool(nn.Module):
         return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)
 
 
-def plain_layers(net: nn.Module, which=lambda conv: True) -> nn.Module:
+def plain_layers(
+    net: nn.Module, which: Callable[[PhaseConv2d], bool] = lambda conv: True
+) -> nn.Module:
     """``net`` with each phased conv + max-pool (those ``which`` accepts) put back as
     ``nn.Conv2d`` + ``nn.MaxPool2d`` (the same parameters): what benchmarks time against, and
     what FLOP counts describe, since the phased convolution also multiplies the zero taps its

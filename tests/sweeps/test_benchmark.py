@@ -127,6 +127,29 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "folds are numbered 1..10" in capsys.readouterr().err
 
 
+def test_each_fold_is_taught_by_the_teacher_of_its_own_fold(view2_like, tmp_path):
+    from ..training.test_distill import IDENTITY
+
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'bench.db'}"
+    teachers = view2_spec(config(view2_like, *IDENTITY, "train.epochs=1"), "t", [1, 2])
+    run_benchmark(teachers, str(view2_like), root, storage)
+    taught = config(
+        view2_like,
+        *IDENTITY,
+        "train.epochs=1",
+        f"train.teacher={root / 't'}/fold={{data.fold}}-seed0",
+        "train.distill=1",
+    )
+    summary = run_benchmark(view2_spec(taught, "s", [1, 2]), str(view2_like), root, storage)
+    assert [f["fold"] for f in summary["folds"]] == [1, 2]
+    for k in (1, 2):
+        ran = json.loads((root / "s" / f"fold={k}-seed0" / "config.json").read_text())
+        assert ran["train"]["teacher"] == f"{root / 't'}/fold={k}-seed0"
+    # a fold whose teacher is not there says which run it looked for
+    with pytest.raises(ValueError, match=r"fold=3-seed0"):
+        run_benchmark(view2_spec(taught, "s3", [3]), str(view2_like), root, storage)
+
+
 @needs_postgres
 def test_two_workers_share_the_folds_on_postgresql(view2_like, tmp_path):
     with postgres_database("siamese_faces_bench") as storage:

@@ -41,11 +41,12 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..config import Config, ConfigError, apply_overrides, load_file, read_toml
 from ..training.api import check_config
+from ..training.sources import check_sources_exist
 
 HEARTBEAT_S = 10  # default; a killed worker's trial is declared dead after 2 missed beats
 
@@ -79,10 +80,31 @@ class SweepSpec:
         return out
 
     def config_for(self, params: dict[str, object]) -> Config:
-        """The base config with ``params`` applied (``seed`` -> train.seed), validated."""
+        """The base config with ``params`` applied (``seed`` -> train.seed) and filled in
+        where a setting names them (``fill_in``), validated."""
         config = apply_overrides(self.base, [f"{k}={_str(v)}" for k, v in params.items()])
+        config = fill_in(config, params)
         check_config(config)  # what the tower and the loss ask, as training would check it
         return config
+
+
+def fill_in(config: Config, params: dict[str, object]) -> Config:
+    """Each text setting that names one of the trial's settings in braces, with its value:
+    so each View 2 fold can have its own teacher, the run of the same fold
+    (``train.teacher = "runs/view2/view2-unrestricted/fold={data.fold}-seed0"``)."""
+    filled = []
+    for section in fields(config):
+        values = getattr(config, section.name)
+        for setting in fields(values):
+            text = getattr(values, setting.name)
+            if not isinstance(text, str) or "{" not in text:
+                continue
+            new = text
+            for key, value in params.items():
+                new = new.replace("{" + key + "}", _str(value))
+            if new != text:
+                filled.append(f"{section.name}.{setting.name}={new}")
+    return apply_overrides(config, filled) if filled else config
 
 
 def _str(v) -> str:
@@ -363,6 +385,8 @@ def run_sweep(
     # stops here, and the image cache is decoded once, not by every worker at once.
     first = spec.config_for(spec.points()[0] if spec.grid else {})
     prepare(apply_overrides(first, [f"data.dir={data}"]), cache_dir=cache_dir)
+    for point in spec.points() if spec.grid else [{}]:  # every trial's teacher is there
+        check_sources_exist(spec.config_for(point))
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)

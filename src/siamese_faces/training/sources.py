@@ -17,6 +17,20 @@ from ..config import Config, ConfigError
 from ..data.rundata import RunData, prepare
 
 
+def check_sources_exist(cfg: Config) -> None:
+    """A ConfigError for a ``train.teacher`` or ``train.start_from`` that names no finished
+    run: checked before a sweep or benchmark starts, not when its trial comes up."""
+    for setting, path in (
+        ("train.teacher", cfg.train.teacher),
+        ("train.start_from", cfg.train.start_from),
+    ):
+        if path and not (Path(path) / "best.safetensors").is_file():
+            raise ConfigError(
+                f"{setting}={path!r}: no finished run there (no best.safetensors); train it "
+                "first, or correct the path."
+            )
+
+
 def source_run(setting: str, path: str, cfg: Config, data: RunData, device: torch.device):
     """The run folder ``path`` given as ``setting`` (``train.teacher`` or
     ``train.start_from``), loaded on ``device`` once it passed both checks; a ConfigError

@@ -121,8 +121,11 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     for s in [*TINY, "data.val_fraction=0.4", "train.epochs=1"]:
         args += ["--set", s]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "lfw-view2-default" in out and "over 1 fold(s)" in out
+    captured = capsys.readouterr()
+    assert "lfw-view2-default" in captured.out and "over 1 fold(s)" in captured.out
+    # each line a fold's training prints says which fold (workers share one log)
+    epochs = [line for line in captured.err.splitlines() if "train/loss" in line]
+    assert epochs and all(line.startswith("fold=2-seed0: epoch ") for line in epochs)
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
 

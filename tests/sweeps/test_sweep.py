@@ -241,3 +241,17 @@ def test_opening_a_study_prints_no_experimental_warning(tmp_path):
     assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
     # ...and the heartbeat that warning was about is still set.
     assert study._storage.get_heartbeat_interval() == 3
+
+
+def test_labelled_stream_starts_every_line_with_the_label():
+    import io
+
+    from siamese_faces.sweeps.sweep import Labelled
+
+    out = io.StringIO()
+    stream = Labelled(out, "fold=3: ")
+    assert stream.write("epoch 1\nepo") == len("epoch 1\nepo")
+    stream.write("ch 2\n")
+    stream.write("\n")
+    print("done", file=stream)
+    assert out.getvalue() == "fold=3: epoch 1\nfold=3: epoch 2\nfold=3: \nfold=3: done\n"

@@ -33,6 +33,8 @@ How the guarantees are kept, with Optuna's own machinery and no scheduler of our
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import multiprocessing as mp
@@ -291,15 +293,35 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
         resume = (run_dir / "last.pt").is_file()  # a retried trial continues where it died
         # One process a trial, on the device the configuration asks for (CUDA when present).
         ctx = DistContext(device=pick_device(cfg.train.device))
-        results = train(
-            cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=ctx
-        ).results
+        with contextlib.redirect_stderr(Labelled(sys.stderr, f"{run_dir.name}: ")):
+            results = train(
+                cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=ctx
+            ).results
         for k, v in results.items():
             if isinstance(v, (int, float, str, bool)):
                 trial.set_user_attr(k, v)
         return float(results["val/acc"])  # chosen on validation; test is only recorded
 
     return objective
+
+
+class Labelled(io.TextIOBase):
+    """A text stream that starts each line with ``label``: which trial an epoch line is of,
+    in a log that several workers write at once."""
+
+    def __init__(self, stream, label: str) -> None:
+        self.stream, self.label, self.line_start = stream, label, True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append(self.label + piece if self.line_start else piece)
+            self.line_start = piece.endswith(("\n", "\r"))
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run_name(params: dict) -> str:

@@ -1,0 +1,123 @@
+"""Adaptive score normalisation (AS-norm) of trained runs' cosine scores, on and off.
+
+    python experiments/score_norm.py runs/distill/base-seed* [--top-k 100] [--json]
+    python experiments/score_norm.py runs/distill/base-seed* --top-ks 25,50,100,200,400,0
+    python experiments/score_norm.py runs/view2/lfw-view2-default/fold=*-seed0 --top-k 100
+
+No training: the same weights, scored two ways. A face's cosines with a cohort (the mean unit
+embedding of each training person of the run: never a validation or test person) say how
+alike it looks to people at large; AS-norm subtracts the mean of its top-k cohort cosines
+and divides by their standard deviation, for both faces of a pair, and averages the two:
+s' = ((s - mu_a) / sd_a + (s - mu_b) / sd_b) / 2 (Matejka et al., 2017; top-k 0: the whole
+cohort, S-norm). The threshold is chosen on the run's validation pairs each way, as
+`evaluate` does. --top-ks prints validation AUC only, for each k (how k is chosen; nothing of
+the test pairs is read). Cosine-head runs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+
+import torch
+
+from siamese_faces.evaluation.api import open_run_data
+from siamese_faces.evaluation.metrics import auc, best_threshold, verification_report
+from siamese_faces.evaluation.predict import embed_rows
+from siamese_faces.evaluation.runs import load_run
+
+
+def units(run, data, rows: torch.Tensor) -> torch.Tensor:
+    """Unit embeddings whose dot products are the run's scores (whitened, flips averaged)."""
+    h = embed_rows(run.inference_net, data.images, rows, run.device, run.bf16)
+    return run.net.head.units(h)
+
+
+def cohort_of(run, val_data) -> torch.Tensor:
+    """One unit vector a training person: the mean of their images' unit embeddings."""
+    u = units(run, val_data, val_data.identity_rows)
+    labels = val_data.identity_labels
+    sums = torch.zeros(int(labels.max()) + 1, u.shape[1]).index_add_(0, labels, u)
+    return torch.nn.functional.normalize(sums, dim=1)
+
+
+def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor, top_k: int) -> torch.Tensor:
+    """AS-normalised scores of the pairs (u[ia[i]], u[ib[i]]) of unit embeddings ``u``."""
+    s = (u[ia] * u[ib]).sum(1)
+    near = u @ cohort.T  # (faces, cohort)
+    if 0 < top_k < near.shape[1]:
+        near = near.topk(top_k, dim=1).values
+    mu, sd = near.mean(1), near.std(1).clamp_min(1e-6)
+    return ((s - mu[ia]) / sd[ia] + (s - mu[ib]) / sd[ib]) / 2
+
+
+def pair_scores(run, data, pairs, cohort: torch.Tensor | None, top_k: int):
+    """Each pair's score, AS-normalised against ``cohort`` unless it is None."""
+    rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
+    u = units(run, data, rows)
+    ia, ib = inverse[: len(pairs)], inverse[len(pairs) :]
+    if cohort is None:
+        return (u[ia] * u[ib]).sum(1).numpy()
+    return as_norm(u, ia, ib, cohort, top_k).numpy()
+
+
+def evaluate_both(run, val_data, data, top_k: int) -> dict:
+    cohort, row = cohort_of(run, val_data), {"run": str(run.path), "top_k": top_k}
+    for name, c in (("on", cohort), ("off", None)):
+        val = pair_scores(run, val_data, val_data.val, c, top_k)
+        yv = val_data.val.y.numpy()
+        test = pair_scores(run, data, data.test, c, top_k)
+        report = verification_report(test, data.test.y.numpy(), best_threshold(val, yv))
+        row[name] = {"acc": report["acc"], "auc": report["auc"], "val_auc": auc(val, yv)}
+    return row
+
+
+def summary(rows: list[dict]) -> str:
+    def stats(key):
+        v = [r[key]["acc"] for r in rows]
+        sd = statistics.stdev(v) if len(v) > 1 else 0.0
+        se = sd / math.sqrt(len(v))
+        return f"{100 * statistics.mean(v):.2f} ± {100 * sd:.2f}% (SE {100 * se:.2f})"
+
+    return f"mean over {len(rows)} runs (± std, SE): with {stats('on')}, without {stats('off')}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--top-k", type=int, default=100, help="cohort cosines averaged (0: all)")
+    p.add_argument("--top-ks", help="comma-separated k: validation AUC of each, nothing else")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    rows = []
+    for path in args.runs:
+        run = load_run(path)
+        val_data, data = open_run_data(run)
+        if args.top_ks:
+            cohort, yv = cohort_of(run, val_data), val_data.val.y.numpy()
+            plain = auc(pair_scores(run, val_data, val_data.val, None, 0), yv)
+            ks = [int(k) for k in args.top_ks.split(",")]
+            got = {k: auc(pair_scores(run, val_data, val_data.val, cohort, k), yv) for k in ks}
+            print(
+                f"{path}: validation AUC without {plain:.4f}; "
+                + ", ".join(f"k={k}: {a:.4f}" for k, a in got.items())
+            )
+            continue
+        rows.append(row := evaluate_both(run, val_data, data, args.top_k))
+        if not args.json:
+            on, off = row["on"], row["off"]
+            print(
+                f"{path}: with AS-norm (k={args.top_k}) {100 * on['acc']:.1f}% (AUC "
+                f"{on['auc']:.3f}, validation AUC {on['val_auc']:.4f}), without "
+                f"{100 * off['acc']:.1f}% (AUC {off['auc']:.3f}, validation AUC "
+                f"{off['val_auc']:.4f})",
+                flush=True,
+            )
+    if rows:
+        print(json.dumps(rows, indent=2) if args.json else summary(rows))
+
+
+if __name__ == "__main__":
+    main()

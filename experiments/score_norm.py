@@ -3,15 +3,18 @@
     python experiments/score_norm.py runs/distill/base-seed* [--top-k 100] [--json]
     python experiments/score_norm.py runs/distill/base-seed* --top-ks 25,50,100,200,400,0
     python experiments/score_norm.py runs/view2/lfw-view2-default/fold=*-seed0 --top-k 100
+    python experiments/score_norm.py runs/view2/view2-restricted/fold=*-seed0 --cohort images
 
 No training: the same weights, scored two ways. A face's cosines with a cohort (the mean unit
 embedding of each training person of the run: never a validation or test person) say how
 alike it looks to people at large; AS-norm subtracts the mean of its top-k cohort cosines
 and divides by their standard deviation, for both faces of a pair, and averages the two:
 s' = ((s - mu_a) / sd_a + (s - mu_b) / sd_b) / 2 (Matejka et al., 2017; top-k 0: the whole
-cohort, S-norm). The threshold is chosen on the run's validation pairs each way, as
-`evaluate` does. --top-ks prints validation AUC only, for each k (how k is chosen; nothing of
-the test pairs is read). Cosine-head runs only.
+cohort, S-norm). A restricted run's cohort is its training pairs' images, one a face
+(--cohort images): the restricted rule forbids grouping faces by name. The threshold is
+chosen on the run's validation pairs each way, as `evaluate` does. --top-ks prints
+validation AUC only, for each k (how k is chosen; nothing of the test pairs is read).
+Cosine-head runs only.
 """
 
 from __future__ import annotations
@@ -35,8 +38,17 @@ def units(run, data, rows: torch.Tensor) -> torch.Tensor:
     return run.net.head.units(h)
 
 
-def cohort_of(run, val_data) -> torch.Tensor:
-    """One unit vector a training person: the mean of their images' unit embeddings."""
+def cohort_of(run, val_data, by: str = "people") -> torch.Tensor:
+    """The cohort: one unit vector a training person (the mean of their images' unit
+    embeddings), or with ``by = "images"`` each image of the training pairs, grouped by no
+    name (what the restricted protocol allows: its rule forbids forming anything from names)."""
+    if by == "images":
+        pairs = val_data.train
+        return units(run, val_data, torch.unique(torch.cat([pairs.a, pairs.b])))
+    if run.config.data.protocol == "restricted":
+        raise SystemExit(
+            f"{run.path}: a restricted run may not group its faces by name; use --cohort images."
+        )
     u = units(run, val_data, val_data.identity_rows)
     labels = val_data.identity_labels
     sums = torch.zeros(int(labels.max()) + 1, u.shape[1]).index_add_(0, labels, u)
@@ -63,8 +75,8 @@ def pair_scores(run, data, pairs, cohort: torch.Tensor | None, top_k: int):
     return as_norm(u, ia, ib, cohort, top_k).numpy()
 
 
-def evaluate_both(run, val_data, data, top_k: int) -> dict:
-    cohort, row = cohort_of(run, val_data), {"run": str(run.path), "top_k": top_k}
+def evaluate_both(run, val_data, data, top_k: int, by: str) -> dict:
+    cohort, row = cohort_of(run, val_data, by), {"run": str(run.path), "top_k": top_k}
     for name, c in (("on", cohort), ("off", None)):
         val = pair_scores(run, val_data, val_data.val, c, top_k)
         yv = val_data.val.y.numpy()
@@ -89,6 +101,12 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--top-k", type=int, default=100, help="cohort cosines averaged (0: all)")
     p.add_argument("--top-ks", help="comma-separated k: validation AUC of each, nothing else")
+    p.add_argument(
+        "--cohort",
+        choices=["people", "images"],
+        default="people",
+        help="a mean embedding a training person, or each training image (restricted runs)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows = []
@@ -96,7 +114,7 @@ def main() -> None:
         run = load_run(path)
         val_data, data = open_run_data(run)
         if args.top_ks:
-            cohort, yv = cohort_of(run, val_data), val_data.val.y.numpy()
+            cohort, yv = cohort_of(run, val_data, args.cohort), val_data.val.y.numpy()
             plain = auc(pair_scores(run, val_data, val_data.val, None, 0), yv)
             ks = [int(k) for k in args.top_ks.split(",")]
             got = {k: auc(pair_scores(run, val_data, val_data.val, cohort, k), yv) for k in ks}
@@ -105,7 +123,7 @@ def main() -> None:
                 + ", ".join(f"k={k}: {a:.4f}" for k, a in got.items())
             )
             continue
-        rows.append(row := evaluate_both(run, val_data, data, args.top_k))
+        rows.append(row := evaluate_both(run, val_data, data, args.top_k, args.cohort))
         if not args.json:
             on, off = row["on"], row["off"]
             print(

@@ -62,3 +62,19 @@ def test_as_norm_against_a_slow_loop(norm, top_k):
             near = near[:top_k] if top_k else near
             halves.append((s - np.mean(near)) / np.std(near, ddof=1))
         assert float(got[i]) == pytest.approx(sum(halves) / 2, rel=1e-5)
+
+
+def test_a_restricted_run_is_normalised_by_images_never_by_names(lfw_like, tmp_path, norm):
+
+    cfg = tiny(lfw_like, "model.head=cosine", "model.flip_tta=true")
+    assert cfg.data.protocol == "restricted"
+    fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    run = load_run(tmp_path / "r")
+    val_data, _ = open_run_data(run)
+    with pytest.raises(SystemExit, match="may not group its faces by name"):
+        norm.cohort_of(run, val_data)
+    cohort = norm.cohort_of(run, val_data, "images")
+    trained = torch.unique(torch.cat([val_data.train.a, val_data.train.b]))
+    assert len(cohort) == len(trained)  # a face a training image, and only those
+    validated = set(torch.cat([val_data.val.a, val_data.val.b]).tolist())
+    assert not validated & set(trained.tolist())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,6 +12,16 @@ import pytest
 from PIL import Image
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "lfw-a"
+
+
+def script(folder: str, name: str):
+    """``folder/name.py`` of the repository (a benchmark or experiment script) as a module."""
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 needs_lfw = pytest.mark.skipif(
     not (REAL_DATA / "lfw2").is_dir(),

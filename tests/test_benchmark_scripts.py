@@ -1,17 +1,12 @@
 """Arithmetic of the benchmark scripts whose output the README quotes."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+
+from .helpers import script
 
 
 def load(name: str):
-    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script("benchmarks", name)
 
 
 def test_peer_ratios_are_of_medians_and_same_round():

@@ -1,8 +1,6 @@
 """experiments/ablate_inference.py: each lever really changes what the run scores with."""
 
-import importlib.util
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,18 +11,14 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
 
+from ..helpers import script
 from ..training.test_distill import IDENTITY
 from ..training.test_training import tiny
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "ablate_inference.py"
 
 
 @pytest.fixture
 def ablate():
-    spec = importlib.util.spec_from_file_location("ablate_inference", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script("experiments", "ablate_inference")
 
 
 @pytest.mark.parametrize("lever", ["flip", "shift", "wccn"])

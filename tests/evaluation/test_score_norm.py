@@ -1,9 +1,6 @@
 """experiments/score_norm.py: AS-norm against a slow loop, its cohort of training people only,
 and scores without it equal to the run's own."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -15,18 +12,14 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
 
+from ..helpers import script
 from ..training.test_distill import IDENTITY
 from ..training.test_training import tiny
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "score_norm.py"
 
 
 @pytest.fixture
 def norm():
-    spec = importlib.util.spec_from_file_location("score_norm", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script("experiments", "score_norm")
 
 
 @pytest.fixture

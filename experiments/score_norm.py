@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 
 import torch
@@ -30,6 +29,7 @@ from siamese_faces.evaluation.api import open_run_data
 from siamese_faces.evaluation.metrics import auc, best_threshold, verification_report
 from siamese_faces.evaluation.predict import embed_rows
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.sweeps.benchmark import mean_se
 
 
 def units(run, data, rows: torch.Tensor) -> torch.Tensor:
@@ -55,9 +55,12 @@ def cohort_of(run, val_data, by: str = "people") -> torch.Tensor:
     return torch.nn.functional.normalize(sums, dim=1)
 
 
-def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor, top_k: int) -> torch.Tensor:
-    """AS-normalised scores of the pairs (u[ia[i]], u[ib[i]]) of unit embeddings ``u``."""
+def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor | None, top_k: int) -> torch.Tensor:
+    """Scores of the pairs (u[ia[i]], u[ib[i]]) of unit embeddings ``u``, AS-normalised
+    against ``cohort`` unless it is None."""
     s = (u[ia] * u[ib]).sum(1)
+    if cohort is None:
+        return s
     near = u @ cohort.T  # (faces, cohort)
     if 0 < top_k < near.shape[1]:
         near = near.topk(top_k, dim=1).values
@@ -65,24 +68,25 @@ def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor, top_k: int) -> torch.
     return ((s - mu[ia]) / sd[ia] + (s - mu[ib]) / sd[ib]) / 2
 
 
+def pair_units(run, data, pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each face of ``pairs`` embedded once, and the rows of the pairs' two sides."""
+    rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
+    return units(run, data, rows), inverse[: len(pairs)], inverse[len(pairs) :]
+
+
 def pair_scores(run, data, pairs, cohort: torch.Tensor | None, top_k: int):
     """Each pair's score, AS-normalised against ``cohort`` unless it is None."""
-    rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
-    u = units(run, data, rows)
-    ia, ib = inverse[: len(pairs)], inverse[len(pairs) :]
-    if cohort is None:
-        return (u[ia] * u[ib]).sum(1).numpy()
-    return as_norm(u, ia, ib, cohort, top_k).numpy()
+    return as_norm(*pair_units(run, data, pairs), cohort, top_k).numpy()
 
 
 def evaluate_both(run, val_data, data, top_k: int, by: str) -> dict:
     cohort, row = cohort_of(run, val_data, by), {"run": str(run.path), "top_k": top_k}
+    val, test = pair_units(run, val_data, val_data.val), pair_units(run, data, data.test)
+    yv = val_data.val.y.numpy()
     for name, c in (("on", cohort), ("off", None)):
-        val = pair_scores(run, val_data, val_data.val, c, top_k)
-        yv = val_data.val.y.numpy()
-        test = pair_scores(run, data, data.test, c, top_k)
-        report = verification_report(test, data.test.y.numpy(), best_threshold(val, yv))
-        row[name] = {"acc": report["acc"], "auc": report["auc"], "val_auc": auc(val, yv)}
+        v, t = as_norm(*val, c, top_k).numpy(), as_norm(*test, c, top_k).numpy()
+        report = verification_report(t, data.test.y.numpy(), best_threshold(v, yv))
+        row[name] = {"acc": report["acc"], "auc": report["auc"], "val_auc": auc(v, yv)}
     return row
 
 
@@ -90,8 +94,8 @@ def summary(rows: list[dict]) -> str:
     def stats(key):
         v = [r[key]["acc"] for r in rows]
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
-        se = sd / math.sqrt(len(v))
-        return f"{100 * statistics.mean(v):.2f} ± {100 * sd:.2f}% (SE {100 * se:.2f})"
+        mean, se = mean_se(v)  # LFW's: the standard deviation over the square root of n
+        return f"{100 * mean:.2f} ± {100 * sd:.2f}% (SE {100 * se:.2f})"
 
     return f"mean over {len(rows)} runs (± std, SE): with {stats('on')}, without {stats('off')}"
 
@@ -115,9 +119,10 @@ def main() -> None:
         val_data, data = open_run_data(run)
         if args.top_ks:
             cohort, yv = cohort_of(run, val_data, args.cohort), val_data.val.y.numpy()
-            plain = auc(pair_scores(run, val_data, val_data.val, None, 0), yv)
+            val = pair_units(run, val_data, val_data.val)
+            plain = auc(as_norm(*val, None, 0).numpy(), yv)
             ks = [int(k) for k in args.top_ks.split(",")]
-            got = {k: auc(pair_scores(run, val_data, val_data.val, cohort, k), yv) for k in ks}
+            got = {k: auc(as_norm(*val, cohort, k).numpy(), yv) for k in ks}
             print(
                 f"{path}: validation AUC without {plain:.4f}; "
                 + ", ".join(f"k={k}: {a:.4f}" for k, a in got.items())

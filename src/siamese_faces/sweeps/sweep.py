@@ -403,12 +403,12 @@ def run_sweep(
     from ..data.rundata import prepare
 
     spec = spec_file if isinstance(spec_file, SweepSpec) else load_sweep(spec_file)
+    configs = [spec.config_for(point) for point in (spec.points() if spec.grid else [{}])]
     # The data of the first trial, read before anything is queued: a bad folder or pairs file
     # stops here, and the image cache is decoded once, not by every worker at once.
-    first = spec.config_for(spec.points()[0] if spec.grid else {})
-    prepare(apply_overrides(first, [f"data.dir={data}"]), cache_dir=cache_dir)
-    for point in spec.points() if spec.grid else [{}]:  # every trial's teacher is there
-        check_sources_exist(spec.config_for(point))
+    prepare(apply_overrides(configs[0], [f"data.dir={data}"]), cache_dir=cache_dir)
+    for config in configs:  # every trial's teacher is there
+        check_sources_exist(config)
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)

@@ -87,7 +87,7 @@ def validation_auc_by_ridge(run, val_data, ridges) -> dict[float, float]:
             run.net.tower.embedding_dim, run.config.model.members, ridge
         )
         run.net.whiten.fit(h, val_data.identity_labels)
-        scores = run.net.score(pair_outputs(run.net, val_data.images, val_data.val, run.device))
+        _, scores = pair_outputs(run.net, val_data.images, val_data.val, run.device)
         out[ridge] = auc(scores.numpy(), val_data.val.y.numpy())
     return out
 

@@ -36,8 +36,8 @@ def main() -> None:
             (val_data.val, val_scores, val_data),
             (data.test, test_scores, data),
         ):
-            out = pair_outputs(run.net, d.images, pairs, run.device, run.bf16, cl)
-            store.append(run.net.score(out).numpy())
+            _, scores = pair_outputs(run.net, d.images, pairs, run.device, run.bf16, cl)
+            store.append(scores.numpy())
         y_val, y_test = val_data.val.y.numpy(), data.test.y.numpy()
         seconds += run.results.get("train_seconds", 0.0)
     if len(splits) != 1:

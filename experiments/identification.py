@@ -35,10 +35,10 @@ from siamese_faces.serving.gallery import Gallery
 STEPS = (0, 250, 500, 1000)  # distractor people added, then all of them
 
 
-def embed(run, paths: list[Path]) -> np.ndarray:
+def embed(run, paths: list[Path], side: str = "key") -> np.ndarray:
     loaded = load_images(paths, run.preprocess)
     assert len(loaded.paths) == len(paths), "a bad image would shift the rows"
-    return search_form(run, run.embed(torch.from_numpy(loaded.images)))
+    return search_form(run, run.embed(torch.from_numpy(loaded.images)), side)
 
 
 def sides(data_dir: str, trained: set[str], seed: int = 0):
@@ -68,8 +68,8 @@ def measure(run_dir: str, data_dir: str) -> dict:
     probe_names = [n for n in enrolled for _ in people[n].images[1:]]
     unknown_paths = [p for n in unknown for p in people[n].images]
     distractor_paths = [people[n].images[0] for n in distractors]
-    g_vec, p_vec = embed(run, gallery_paths), embed(run, probe_paths)
-    u_vec, d_vec = embed(run, unknown_paths), embed(run, distractor_paths)
+    g_vec, p_vec = embed(run, gallery_paths), embed(run, probe_paths, "query")
+    u_vec, d_vec = embed(run, unknown_paths, "query"), embed(run, distractor_paths)
     out = {
         "run": run_dir,
         "enrolled": len(enrolled),

@@ -4,6 +4,7 @@
     python experiments/score_norm.py runs/distill/base-seed* --top-ks 25,50,100,200,400,0
     python experiments/score_norm.py runs/view2/lfw-view2-default/fold=*-seed0 --top-k 100
     python experiments/score_norm.py runs/view2/view2-restricted/fold=*-seed0 --cohort images
+    python experiments/score_norm.py runs/distill/base-seed* --write runs/snorm
 
 No training: the same weights, scored two ways. A face's cosines with a cohort (the mean unit
 embedding of each training person of the run: never a validation or test person) say how
@@ -14,22 +15,34 @@ cohort, S-norm). A restricted run's cohort is its training pairs' images, one a 
 (--cohort images): the restricted rule forbids grouping faces by name. The threshold is
 chosen on the run's validation pairs each way, as `evaluate` does. --top-ks prints
 validation AUC only, for each k (how k is chosen; nothing of the test pairs is read).
-Cosine-head runs only.
+Cosine-head runs only. The whole cohort (k = 0, chosen here on validation) is what a run
+trained with `model.score_norm = "s-norm"` scores with itself (models/cohort.py). --write ROOT
+gives each run that normalisation without training it again: ROOT/<run name> holds the same
+weights, whitening and split, with the cohort fitted as training fits it and the threshold
+chosen on validation; `siamese-faces evaluate` and `oneshot` then score it as any run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import statistics
+from pathlib import Path
 
 import torch
 
 from siamese_faces.evaluation.api import open_run_data
 from siamese_faces.evaluation.metrics import auc, best_threshold, verification_report
-from siamese_faces.evaluation.predict import embed_rows
+from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.io import atomic_write_text
+from siamese_faces.models import model_from_config
+from siamese_faces.models.cohort import person_means
 from siamese_faces.sweeps.benchmark import mean_se
+from siamese_faces.training.callbacks import save_weights
+from siamese_faces.training.trainer import fit_after_training, head_threshold
 
 
 def units(run, data, rows: torch.Tensor) -> torch.Tensor:
@@ -49,10 +62,7 @@ def cohort_of(run, val_data, by: str = "people") -> torch.Tensor:
         raise SystemExit(
             f"{run.path}: a restricted run may not group its faces by name; use --cohort images."
         )
-    u = units(run, val_data, val_data.identity_rows)
-    labels = val_data.identity_labels
-    sums = torch.zeros(int(labels.max()) + 1, u.shape[1]).index_add_(0, labels, u)
-    return torch.nn.functional.normalize(sums, dim=1)
+    return person_means(units(run, val_data, val_data.identity_rows), val_data.identity_labels)
 
 
 def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor | None, top_k: int) -> torch.Tensor:
@@ -90,6 +100,31 @@ def evaluate_both(run, val_data, data, top_k: int, by: str) -> dict:
     return row
 
 
+def write_normalised(run, val_data, root: Path) -> Path:
+    """``root/<run name>``: ``run`` with ``model.score_norm = "s-norm"``, its cohort (and its
+    whitening, refitted: the same) fitted on its training faces as training does."""
+    model = dataclasses.replace(run.config.model, score_norm="s-norm")
+    config = dataclasses.replace(run.config, model=model)
+    net = model_from_config(config).to(run.device).eval()
+    refit = ("whiten.", "score_norm.")  # fitted after training: fitted again below
+    kept = {k: v for k, v in run.net.state_dict().items() if not k.startswith(refit)}
+    missing = net.load_state_dict(kept, strict=False).missing_keys
+    assert all(k.startswith(refit) for k in missing), missing
+    fitted = fit_after_training(net, val_data, config, run.device, run.bf16)
+    for name, value in run.net.whiten.named_buffers():  # the same weights, the same whitening
+        torch.testing.assert_close(net.whiten.get_buffer(name), value, rtol=1e-4, atol=1e-5)
+    _, scores = pair_outputs(net, val_data.images, val_data.val, run.device, run.bf16)
+    threshold = head_threshold(net, scores.numpy(), val_data.val.y.numpy())
+    out = root / run.path.name
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run.path / "split.json", out / "split.json")
+    atomic_write_text(out / "config.json", config.to_json())
+    save_weights(out / "best.safetensors", net, config.to_json(), run.results["best_epoch"] - 1)
+    results = {"threshold": threshold, "normalised_from": str(run.path), **fitted}
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+    return out
+
+
 def summary(rows: list[dict]) -> str:
     def stats(key):
         v = [r[key]["acc"] for r in rows]
@@ -112,11 +147,15 @@ def main() -> None:
         help="a mean embedding a training person, or each training image (restricted runs)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--write", type=Path, help="each run again, normalised, under this folder")
     args = p.parse_args()
     rows = []
     for path in args.runs:
         run = load_run(path)
         val_data, data = open_run_data(run)
+        if args.write:
+            print(f"{path}: normalised copy in {write_normalised(run, val_data, args.write)}")
+            continue
         if args.top_ks:
             cohort, yv = cohort_of(run, val_data, args.cohort), val_data.val.y.numpy()
             val = pair_units(run, val_data, val_data.val)

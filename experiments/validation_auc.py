@@ -41,8 +41,8 @@ def shared_validation_auc(path: str, fraction: float, formed: int) -> tuple[floa
             f"{path}: {len(people & trained)} validation people of fraction {fraction} were "
             "training people of this run; use a fraction no larger than the run's own."
         )
-    out = pair_outputs(run.net, data.images, data.val, run.device, run.bf16)
-    return auc(run.net.score(out).numpy(), data.val.y.numpy()), len(data.val)
+    _, scores = pair_outputs(run.net, data.images, data.val, run.device, run.bf16)
+    return auc(scores.numpy(), data.val.y.numpy()), len(data.val)
 
 
 def main() -> None:

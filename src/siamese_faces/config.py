@@ -149,6 +149,10 @@ class ModelConfig:
     # Within-class covariance normalisation fitted on the training people after training
     # (models/whiten.py): its ridge as a fraction of the mean variance; 0 = off
     wccn: float = 0.0
+    # Scores normalised against a cohort of training faces fitted after training
+    # (models/cohort.py): "s-norm" each face against the training people (a restricted run:
+    # its training images, grouped by no name); "none": the cosine as it is
+    score_norm: Literal["none", "s-norm"] = "none"
     # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.
@@ -203,6 +207,13 @@ class ModelConfig:
             "model.wccn",
             self.wccn,
             'whitening serves a cosine: set model.head = "cosine", or model.wccn = 0.',
+        )
+        check(
+            self.score_norm == "none" or self.head == "cosine",
+            "model.score_norm",
+            self.score_norm,
+            'the cohort is measured by cosines: set model.head = "cosine", or '
+            'model.score_norm = "none".',
         )
 
 

@@ -71,3 +71,23 @@ def test_a_restricted_run_is_normalised_by_images_never_by_names(lfw_like, tmp_p
     assert len(cohort) == len(trained)  # a face a training image, and only those
     validated = set(torch.cat([val_data.val.a, val_data.val.b]).tolist())
     assert not validated & set(trained.tolist())
+
+
+def test_written_normalised_is_the_run_trained_with_it(lfw_like, tmp_path, norm):
+    from safetensors.torch import load_file
+
+    settings = [*IDENTITY, "model.flip_tta=true", "model.members=2", "model.wccn=0.1"]
+    plain, normed = tiny(lfw_like, *settings), tiny(lfw_like, *settings, "model.score_norm=s-norm")
+    fit(plain, prepare(plain), tmp_path / "plain", DistContext())
+    trained = fit(normed, prepare(normed), tmp_path / "normed", DistContext())
+    run = load_run(tmp_path / "plain")
+    val_data, _ = open_run_data(run)
+    out = norm.write_normalised(run, val_data, tmp_path / "written")
+    assert out == tmp_path / "written" / "plain"
+    want, got = (load_file(str(d / "best.safetensors")) for d in (tmp_path / "normed", out))
+    assert set(got) == set(want) and any(k.startswith("score_norm.") for k in got)
+    for key, value in want.items():  # training does not see the cohort: the same weights
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5)
+    written = load_run(out)
+    assert written.config.model.score_norm == "s-norm"
+    assert written.threshold == pytest.approx(trained["threshold"], abs=1e-4)

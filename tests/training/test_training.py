@@ -292,9 +292,9 @@ def test_unrestricted_identity_objectives_train_on_training_people_only(
         run = load_run(tmp_path / "run")
         assert bool(run.net.whiten.fitted)
         cl = run.config.train.channels_last
-        out = pair_outputs(run.net, data.images, data.val, run.device, run.bf16, cl)
+        _, scores = pair_outputs(run.net, data.images, data.val, run.device, run.bf16, cl)
         # the saved net is the one whose validation threshold and accuracy were reported
-        assert accuracy(run.net.score(out).numpy(), data.val.y.numpy(), run.threshold) == (
+        assert accuracy(scores.numpy(), data.val.y.numpy(), run.threshold) == (
             pytest.approx(results["val/acc"])
         )
 

@@ -98,7 +98,8 @@ def open_run_data(
 
 
 def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, object]:
-    out = pair_outputs(
+    """The head outputs of ``pairs`` (for the pair loss) and their scores (for the verdict)."""
+    out, scores = pair_outputs(
         run.inference_net,
         data.images,
         pairs,
@@ -107,7 +108,7 @@ def pair_scores(run: LoadedRun, data: RunData, pairs) -> tuple[torch.Tensor, obj
         run.config.train.channels_last,
         embed=run.embed if run.embedder is not None else None,
     )
-    return out, run.net.score(out).numpy()
+    return out, scores.numpy()
 
 
 def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:

@@ -72,9 +72,10 @@ def pair_outputs(
     bf16: bool = False,
     channels_last: bool = True,
     embed=None,
-) -> torch.Tensor:
-    """Head outputs (logit or distance) ``(P,)`` for every pair; ``embed(images, rows)``
-    embeds (another backend), else the net itself."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Head outputs (logit or distance; what the pair loss takes) ``(P,)`` for every pair,
+    and the scores the verdict is made on (through the cohort normalisation, if the net has
+    one); ``embed(images, rows)`` embeds (another backend), else the net itself."""
     rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
     if embed is None:
         h = embed_rows(net, images, rows, device, bf16, channels_last=channels_last)
@@ -83,17 +84,18 @@ def pair_outputs(
     ia, ib = inverse[: len(pairs)], inverse[len(pairs) :]
     was_training = net.training
     net.eval()
-    out = net.head(h[ia], h[ib]).float().cpu()
+    out = net.head(h[ia], h[ib]).float()
+    scores = net.pair_scores(h[ia], h[ib], out)
     net.train(was_training)
-    return out
+    return out.cpu(), scores.cpu()
 
 
 def pair_metrics(
-    net: SiameseNet, loss: PairLoss, out: torch.Tensor, y: torch.Tensor, threshold: float
+    loss: PairLoss, out: torch.Tensor, scores: torch.Tensor, y: torch.Tensor, threshold: float
 ) -> dict[str, float]:
     from .metrics import accuracy
 
     return {
         "loss": float(loss(out, y).detach()),
-        "acc": accuracy(net.score(out).numpy(), y.numpy(), threshold),
+        "acc": accuracy(scores.numpy(), y.numpy(), threshold),
     }

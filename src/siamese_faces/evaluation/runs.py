@@ -97,13 +97,13 @@ class LoadedRun:
     @torch.no_grad()
     def pairwise_scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         """Scores ``(N, M)`` of every embedding of ``h1`` against every one of ``h2``."""
-        return self.net.score(self.net.head.pairwise(h1, h2)).cpu()
+        return self.net.pairwise_scores(h1, h2).cpu()
 
     @torch.no_grad()
     def scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         """Score of each embedding pair; higher means more alike."""
         with autocast(self.device, False):
-            return self.net.score(self.net.head(h1.to(self.device), h2.to(self.device))).cpu()
+            return self.net.pair_scores(h1.to(self.device), h2.to(self.device)).cpu()
 
 
 ALIGN_FILE = "align.json"

@@ -4,7 +4,7 @@ A tower registers itself in its own file (``@register_tower("name")`` on a build
 keyword arguments are its ``model.*`` settings, with its own defaults) and declares what the
 configuration must check (``batchnorm``: whether it has BatchNorm, a bool or a function of
 its settings; ``check``: a function of its settings that raises ConfigError with the fix).
-The net around it (head, members, views, whitening, initialisation) is the
+The net around it (head, members, views, whitening, score normalisation, initialisation) is the
 same for every tower. Every registered tower goes through the same shape, NaN and gradient
 tests.
 """
@@ -17,6 +17,7 @@ import torch
 
 from ..config import Config, ConfigError, ModelConfig
 from ..registry import Registry
+from .cohort import CohortNorm
 from .heads import make_head
 from .init import initialise
 from .siamese import MemberTowers, SiameseNet
@@ -26,7 +27,16 @@ MODELS = Registry("model", "model.name")
 register_tower = MODELS.register
 
 # Settings of the net around the tower, the same for every tower.
-NET_SETTINGS = ("head", "margin", "members", "views", "wccn", "flip_tta", "init")
+NET_SETTINGS = (
+    "head",
+    "margin",
+    "members",
+    "views",
+    "wccn",
+    "score_norm",
+    "flip_tta",
+    "init",
+)
 
 
 def create_model(name: str, generator: torch.Generator | None = None, **settings) -> SiameseNet:
@@ -97,6 +107,8 @@ def _assemble(make_tower, net: dict, generator: torch.Generator) -> SiameseNet:
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])
+    if net["score_norm"] != "none":
+        siamese.score_norm = CohortNorm(tower.embedding_dim)
     initialise(siamese, net["init"], generator)
     siamese.flip_tta = net["flip_tta"]
     return siamese

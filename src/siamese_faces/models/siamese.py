@@ -23,6 +23,8 @@ class SiameseNet(nn.Module):
         self.flip_tta = False  # evaluation embeds a face and its mirror image, averaged
         # A fixed map fitted after training (model.wccn); the identity until then.
         self.whiten: nn.Module = nn.Identity()
+        # Scores against a cohort of training faces, fitted after training (model.score_norm).
+        self.score_norm: nn.Module | None = None
         self.inference_copy = False  # made by for_inference: BatchNorm folded, eval only
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,13 +52,28 @@ class SiameseNet(nn.Module):
         """Higher means more likely the same person, for every head."""
         return self.head.score(out)
 
+    def pair_scores(self, h1: torch.Tensor, h2: torch.Tensor, out=None) -> torch.Tensor:
+        """The verdict's score of each embedding pair ``(h1[i], h2[i])``: the head's, through
+        the cohort normalisation when the net has one (``out``: the head's output, if made)."""
+        s = self.score(self.head(h1, h2) if out is None else out)
+        return self._normalised(s, h1, h2)
+
+    def pairwise_scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """The score of every ``(h1[i], h2[j])``: ``(N, M)``."""
+        return self._normalised(self.score(self.head.pairwise(h1, h2)), h1, h2)
+
+    def _normalised(self, s: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        if self.score_norm is None or not bool(self.score_norm.fitted):
+            return s
+        return self.score_norm(s, self.head.units(h1), self.head.units(h2))
+
 
 def for_inference(net: SiameseNet) -> SiameseNet:
     """An eval-mode copy of ``net`` that embeds as ``net`` does, with each BatchNorm folded
     into the convolution (or linear layer) before it: one pass over memory fewer a layer.
     The head and the whitening are shared with ``net``, not copied."""
     fast = SiameseNet(_folded(copy.deepcopy(net.tower).eval()), net.head)
-    fast.flip_tta, fast.whiten = net.flip_tta, net.whiten
+    fast.flip_tta, fast.whiten, fast.score_norm = net.flip_tta, net.whiten, net.score_norm
     fast.inference_copy = True
     return fast.eval()
 

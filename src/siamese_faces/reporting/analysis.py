@@ -53,15 +53,22 @@ def architecture(run) -> list[list]:
         net.tower.eval()(torch.zeros(1, 1, size, size, device=run.device))
     for h in hooks:
         h.remove()
-    fitted = [b for n, b in net.whiten.named_buffers() if n != "fitted"]
-    if fitted:  # model.wccn: fitted after training, not trained, so no parameters
-        values = sum(b.numel() for b in fitted)
-        dim = str(net.tower.embedding_dim)
-        rows.append(["whiten", type(net.whiten).__name__, dim, f"0 ({values:,} fitted values)"])
+    rows += _fitted_row("whiten", net.whiten, str(net.tower.embedding_dim))
     head = sum(p.numel() for p in net.head.parameters())
     rows.append(["head", type(net.head).__name__, "1", f"{head:,}"])
+    rows += _fitted_row("score_norm", net.score_norm, "1")
     rows.append(["total", "", "", f"{sum(p.numel() for p in net.parameters()):,}"])
     return rows
+
+
+def _fitted_row(name: str, module, shape: str) -> list[list]:
+    """The row of what is fitted after training (``model.wccn``, ``model.score_norm``):
+    values, not trained parameters; none when the net has no such part."""
+    fitted = [b for n, b in module.named_buffers() if n != "fitted"] if module is not None else []
+    if not fitted:
+        return []
+    values = sum(b.numel() for b in fitted)
+    return [[name, type(module).__name__, shape, f"0 ({values:,} fitted values)"]]
 
 
 class ScoredPairs:

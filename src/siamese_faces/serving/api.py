@@ -21,8 +21,10 @@ from .gallery import Gallery, GalleryError, Match
 ENROLL_BATCH = 512  # images decoded and embedded at once while enrolling
 
 
-def search_form(run: LoadedRun, h: torch.Tensor) -> np.ndarray:
-    """Embeddings as the gallery stores them: vectors whose inner product is the run's score."""
+def search_form(run: LoadedRun, h: torch.Tensor, side: str = "key") -> np.ndarray:
+    """Embeddings as the gallery stores them (``side = "key"``) or searches with them
+    (``"query"``): vectors whose inner product is the run's score. Without a cohort
+    normalisation both are the unit vectors; with one, they differ (models/cohort.py)."""
     units = getattr(run.net.head, "units", None)
     if units is None:
         raise GalleryError(
@@ -30,23 +32,28 @@ def search_form(run: LoadedRun, h: torch.Tensor) -> np.ndarray:
             f'{run.config.model.head!r}. Use a run with model.head = "cosine" (the default '
             "recipe's)."
         )
-    return units(h.float()).numpy().astype(np.float32)
+    u = units(h.float())
+    norm = run.net.score_norm
+    if norm is not None and bool(norm.fitted):
+        u = norm.search_forms(u, side)
+    return u.numpy().astype(np.float32)
 
 
 def open_gallery(run: LoadedRun, folder: str | Path) -> Gallery:
     """The gallery in ``folder`` (created if new) for ``run``'s embeddings."""
     blank = torch.zeros(1, run.config.data.size, run.config.data.size, dtype=torch.uint8)
-    return Gallery(folder, run.weights_sha256, int(run.embed(blank).shape[1]))
+    return Gallery(folder, run.weights_sha256, search_form(run, run.embed(blank)).shape[1])
 
 
 def embed_photos(
-    run: LoadedRun, paths: list[Path], skip_bad: bool = False
+    run: LoadedRun, paths: list[Path], skip_bad: bool = False, side: str = "key"
 ) -> tuple[np.ndarray, list[Path], list]:
-    """Search-form embeddings of image files (decoded in parallel, aligned if the run aligns);
-    the files kept and those skipped as bad (``skip_bad``)."""
+    """Search-form embeddings of image files (decoded in parallel, aligned if the run aligns),
+    to enroll (``side = "key"``) or to search with (``"query"``); the files kept and those
+    skipped as bad (``skip_bad``)."""
     loaded = load_images(paths, run.preprocess, skip_bad=skip_bad, use_cache=False)
     h = run.embed(torch.from_numpy(loaded.images))
-    return search_form(run, h), loaded.paths, loaded.skipped
+    return search_form(run, h, side), loaded.paths, loaded.skipped
 
 
 def enroll_folder(
@@ -82,7 +89,7 @@ def identify(
 ) -> list[dict]:
     """For each photo, the ``top_k`` best-matching enrolled people and the answer: the best
     one if its score is above ``threshold``, else ``unknown``."""
-    vectors, kept, _ = embed_photos(run, paths)
+    vectors, kept, _ = embed_photos(run, paths, side="query")
     out = []
     for path, matches in zip(kept, gallery.search(vectors, top_k), strict=True):
         best: Match | None = matches[0] if matches else None

@@ -229,7 +229,7 @@ def _gallery_routes(app: FastAPI, svc: Service) -> None:
         false-accept rate on the run's validation pairs."""
         gallery = svc.need_gallery()
         (face,), h = await svc.read((image, "image"))
-        matches = gallery.search(search_form(svc.run, h), max(1, min(top_k, 100)))
+        matches = gallery.search(search_form(svc.run, h, "query"), max(1, min(top_k, 100)))
         limit, origin = svc.unknown()
         best = matches[0][0] if matches[0] else None
         return {

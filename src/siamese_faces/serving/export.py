@@ -4,7 +4,10 @@ The exported graph takes what the image pipeline gives, ``uint8 (B, S, S)`` face
 decoded, aligned (if asked), cropped and resized; it scales them to [0, 1] and embeds them
 as the run does: the tower, the mean with the mirror image (``model.flip_tta``) and the
 within-person whitening. Comparing two embeddings (a cosine for the default head) is left to
-the caller; the run's threshold, its origin and the input size travel as metadata.
+the caller; the run's threshold, its origin and the input size travel as metadata. A run
+with a cohort normalisation (``model.score_norm``) has a second output, ``cohort_stats``
+``(B, 2)``: each face's ``mu`` and ``sd``, and a pair's score is then
+``((c - mu_1) / sd_1 + (c - mu_2) / sd_2) / 2`` of its cosine ``c`` (models/cohort.py).
 """
 
 from __future__ import annotations
@@ -30,9 +33,13 @@ class _Embedder(nn.Module):
     def __init__(self, net) -> None:
         super().__init__()
         self.net = net
+        self.normalised = net.score_norm is not None and bool(net.score_norm.fitted)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net.embed(images.unsqueeze(1).float() / 255.0)
+    def forward(self, images: torch.Tensor):
+        h = self.net.embed(images.unsqueeze(1).float() / 255.0)
+        if not self.normalised:
+            return h
+        return h, torch.stack(self.net.score_norm.stats(self.net.head.units(h)), 1)
 
 
 def _need_onnx() -> None:
@@ -61,7 +68,9 @@ def export_onnx(run: LoadedRun, out: str | Path) -> dict:
     )
     with warnings.catch_warnings(), torch.no_grad():
         wrapper = _Embedder(net).eval()  # the exporter restores this mode on the whole net
-        expected = wrapper(example).numpy()
+        outputs = ["embeddings", "cohort_stats"] if wrapper.normalised else ["embeddings"]
+        result = wrapper(example)
+        expected = [t.numpy() for t in (result if wrapper.normalised else (result,))]
         # The TorchScript exporter: a graph of plain convolutions needs no torch.export (and
         # so no onnxscript dependency).
         warnings.simplefilter("ignore")
@@ -72,34 +81,47 @@ def export_onnx(run: LoadedRun, out: str | Path) -> dict:
             graph,
             dynamo=False,
             input_names=["images"],
-            output_names=["embeddings"],
-            dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={"images": {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
             opset_version=OPSET,
         )
     model = onnx.load_from_string(graph.getvalue())
+    meta = _metadata(run, wrapper.normalised)
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    # Whole or not at all: two services starting at once may both export.
+    atomic_write(out, lambda fh: fh.write(model.SerializeToString()))
+    got = OnnxEmbedder(out).session.run(None, {"images": example.numpy()})
+    return {
+        "file": str(out),
+        "opset": OPSET,
+        "max_abs_diff": max(float(np.abs(g - e).max()) for g, e in zip(got, expected, strict=True)),
+        **meta,
+    }
+
+
+def _metadata(run: LoadedRun, normalised: bool) -> dict[str, str]:
+    """What travels with the exported graph: how to feed it, how to read its outputs."""
+    size = run.config.data.size
     meta = {
         "siamese_faces.run": run.path.name,
         "siamese_faces.input": f"uint8 (batch, {size}, {size}), preprocessed as the run",
         "siamese_faces.crop": json.dumps(list(run.config.data.crop)),
         "siamese_faces.head": run.config.model.head,
         "siamese_faces.members": str(run.config.model.members),
+        "siamese_faces.score_norm": run.config.model.score_norm if normalised else "none",
         "siamese_faces.threshold": repr(run.threshold),
         "siamese_faces.threshold_origin": run.threshold_origin,
         # Whose weights these are, embedded which way: either changed, it is exported again.
         "siamese_faces.weights_sha256": run.weights_sha256,
         "siamese_faces.scoring": str(SCORING),
     }
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    # Whole or not at all: two services starting at once may both export.
-    atomic_write(out, lambda fh: fh.write(model.SerializeToString()))
-    got = OnnxEmbedder(out)(example.numpy())
-    return {
-        "file": str(out),
-        "opset": OPSET,
-        "max_abs_diff": float(np.abs(got - expected).max()),
-        **meta,
-    }
+    if normalised:  # how a caller turns two faces' outputs into the run's score
+        meta["siamese_faces.score"] = (
+            "((c - mu_1) / sd_1 + (c - mu_2) / sd_2) / 2, c the score of the embeddings "
+            "(cosine), (mu, sd) each face's cohort_stats"
+        )
+    return meta
 
 
 class OnnxEmbedder:

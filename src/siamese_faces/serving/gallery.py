@@ -8,8 +8,10 @@ either the old or the new gallery, never an index and a name table that disagree
 write is rolled back by SQLite, and an index left behind by a crash is older than the database
 and rebuilt on the next open.
 
-Embeddings are stored in the run's search form (:func:`search_form`): unit vectors over
-sqrt(members) for a cosine head, so that an inner product is the run's own score. The index is
+Embeddings are stored in the run's search form (``serving.api.search_form``): unit vectors
+over sqrt(members) for a cosine head, so that an inner product is the run's own score (with a
+cohort normalisation, longer vectors whose inner product with a probe's is the normalised
+score: models/cohort.py). The index is
 exact (``IndexFlatIP``) up to ``EXACT_UP_TO`` images and HNSW (approximate, a graph of 32
 links a node) above.
 """

@@ -113,6 +113,11 @@ class CheckpointSaver:
     def last_path(self) -> Path:
         return self.run_dir / "last.pt"
 
+    def save_best(self, net, epoch: int) -> None:
+        """``net`` as the best weights (of ``epoch``), unless this process saves nothing."""
+        if self.enabled:
+            save_weights(self.best_path, net, self.config_json, epoch)
+
     def save(
         self,
         net,
@@ -130,7 +135,7 @@ class CheckpointSaver:
         if not self.enabled:
             return
         if improved:
-            save_weights(self.best_path, net, self.config_json, epoch)
+            self.save_best(net, epoch)
         state = {
             "config": self.config_json,
             "epoch": epoch,

@@ -20,7 +20,7 @@ from ..io import atomic_write_text
 from ..models import model_from_config
 from ..progress import progress
 from ..runtime import DistContext, all_sum, autocast, bf16_supported, set_threads
-from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights, save_weights
+from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights
 from .objectives import make_objective
 from .sources import start_from
 
@@ -111,8 +111,10 @@ def validate(
     net, loss_fn: PairLoss, data: RunData, cfg: Config, ctx, bf16: bool
 ) -> dict[str, float]:
     """Validation loss, AUC and accuracy (at the head's threshold, or the best one here)."""
-    out = pair_outputs(net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last)
-    scores, y = net.score(out).numpy(), data.val.y.numpy()
+    out, scores = pair_outputs(
+        net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last
+    )
+    scores, y = scores.numpy(), data.val.y.numpy()
     threshold = head_threshold(net, scores, y)
     return {
         "val/loss": float(loss_fn(out, data.val.y)),
@@ -179,7 +181,7 @@ def fit(
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
-    fitted = fit_whitening(net, data, cfg, ctx, use_bf16, saver, stopper.best_epoch)
+    fitted = fit_after_training(net, data, cfg, ctx.device, use_bf16, saver, stopper.best_epoch)
     seconds = time.perf_counter() - t0
     results = finish(
         net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads
@@ -259,25 +261,31 @@ def epoch_line(row: dict, improved: bool) -> str:
     )
 
 
-def fit_whitening(net, data: RunData, cfg: Config, ctx, bf16, saver, best_epoch) -> dict:
-    """Fit ``model.wccn`` on the training people's images with the best weights, and save it
-    into the best checkpoint; before the threshold is chosen on validation."""
-    if not cfg.model.wccn:
+def fit_after_training(
+    net, data: RunData, cfg: Config, device, bf16, saver=None, best_epoch: int = 0
+) -> dict:
+    """Fit what is fitted on the training faces with the best weights (``model.wccn``, then
+    ``model.score_norm`` on the whitened embeddings), before the threshold is chosen on
+    validation, and save it into ``saver``'s best checkpoint if given; what was fitted,
+    empty if nothing. Never a validation or test face."""
+    if not cfg.model.wccn and net.score_norm is None:
         return {}
     from ..evaluation.predict import embed_rows
 
-    h = embed_rows(
-        net,
-        data.images,
-        data.identity_rows,
-        ctx.device,
-        bf16,
-        channels_last=cfg.train.channels_last,
-    )
-    fitted = net.whiten.fit(h, data.identity_labels)
-    if ctx.is_main:
-        save_weights(saver.best_path, net, saver.config_json, best_epoch)
-    return {f"wccn_{k}": v for k, v in fitted.items()}
+    # A restricted run has no faces grouped by name: its cohort is its training pairs' faces.
+    by_name = cfg.data.protocol == "unrestricted"
+    rows = data.identity_rows if by_name else torch.unique(torch.cat([data.train.a, data.train.b]))
+    h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)
+    fitted = {}
+    if cfg.model.wccn:
+        fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h, data.identity_labels).items()})
+    if net.score_norm is not None:
+        labels = data.identity_labels if by_name else None
+        units = net.head.units(net.whiten(h.to(device)))
+        fitted.update({f"score_norm_{k}": v for k, v in net.score_norm.fit(units, labels).items()})
+    if saver is not None and fitted:
+        saver.save_best(net, best_epoch)
+    return fitted
 
 
 def finish(
@@ -294,11 +302,11 @@ def finish(
 ) -> dict:
     """Best weights on validation (threshold chosen there) and, for the record only, on test;
     losses are ``loss_fn``'s, the pair loss validation reported all along."""
-    val_out = pair_outputs(
+    val_out, val_scores = pair_outputs(
         net, data.images, data.val, ctx.device, use_bf16, cfg.train.channels_last
     )
-    threshold = head_threshold(net, net.score(val_out).numpy(), data.val.y.numpy())
-    val = pair_metrics(net, loss_fn, val_out, data.val.y, threshold)
+    threshold = head_threshold(net, val_scores.numpy(), data.val.y.numpy())
+    val = pair_metrics(loss_fn, val_out, val_scores, data.val.y, threshold)
     results = {
         "best_epoch": stopper.best_epoch + 1,
         "epochs_run": len(rows),
@@ -318,17 +326,17 @@ def finish(
         "align": "none",
     }
     if data.test is not None:
-        out = pair_outputs(
+        out, scores = pair_outputs(
             net, data.images, data.test, ctx.device, use_bf16, cfg.train.channels_last
         )
-        test = pair_metrics(net, loss_fn, out, data.test.y, threshold)
+        test = pair_metrics(loss_fn, out, scores, data.test.y, threshold)
         results.update(
             {"test/loss": test["loss"], "test/acc": test["acc"], "test_pairs": len(data.test)}
         )
-        results["test/auc"] = auc(net.score(out).numpy(), data.test.y.numpy())
+        results["test/auc"] = auc(scores.numpy(), data.test.y.numpy())
         results["test/acc_at_val_threshold"] = accuracy(
-            net.score(out).numpy(),
+            scores.numpy(),
             data.test.y.numpy(),
-            best_threshold(net.score(val_out).numpy(), data.val.y.numpy()),
+            best_threshold(val_scores.numpy(), data.val.y.numpy()),
         )
     return results

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from siamese_faces.evaluation.api import open_run_data
-from siamese_faces.evaluation.metrics import auc, best_threshold, verification_report
+from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold, verification_report
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.io import atomic_write_text
@@ -117,10 +117,15 @@ def write_normalised(run, val_data, root: Path) -> Path:
     threshold = head_threshold(net, scores.numpy(), val_data.val.y.numpy())
     out = root / run.path.name
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run.path / "split.json", out / "split.json")
+    for name in ("split.json", "metrics.csv"):  # the same split and training history
+        shutil.copy(run.path / name, out / name)
     atomic_write_text(out / "config.json", config.to_json())
     save_weights(out / "best.safetensors", net, config.to_json(), run.results["best_epoch"] - 1)
-    results = {"threshold": threshold, "normalised_from": str(run.path), **fitted}
+    # What training measured stays (the pair loss too: the same outputs); what the verdict's
+    # scores measured is measured again on validation, and left to `evaluate` on test.
+    kept = {k: v for k, v in run.results.items() if not k.startswith("test/")}
+    results = {**kept, "threshold": threshold, "normalised_from": str(run.path), **fitted}
+    results["val/acc"] = accuracy(scores.numpy(), val_data.val.y.numpy(), threshold)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     return out
 

@@ -54,6 +54,18 @@ def test_the_cohort_is_the_training_people_and_the_threshold_was_chosen_on_its_s
     )
 
 
+def test_fitting_again_gives_the_same_fit(run):
+    """A run resumed after its fit fits again from its best file, which holds the fit."""
+    from siamese_faces.training.trainer import fit_after_training
+
+    run, _ = run
+    before = {k: v.clone() for k, v in run.net.named_buffers() if k.startswith(("whiten", "score"))}
+    val_data, _ = open_run_data(run)
+    fit_after_training(run.net, val_data, run.config, run.device, run.bf16)
+    for name, value in before.items():
+        torch.testing.assert_close(run.net.get_buffer(name), value, rtol=1e-4, atol=1e-5)
+
+
 def test_a_restricted_run_normalises_against_its_training_images(lfw_like, tmp_path):
     tower = [s for s in IDENTITY if s.startswith("model.")]  # a tower whose faces differ
     cfg = tiny(lfw_like, *tower, "train.epochs=2", *NORMED)

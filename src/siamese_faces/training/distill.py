@@ -2,10 +2,11 @@
 
 The teacher embeds every training image once, before the first step, exactly as it does at
 test time (flip averaging and whitening included); its judgement of a batch is then the
-matrix of its scores between the batch's faces (the mean of its members' cosines). The
-student is trained to match it row by row: each face's softmax over its cosines with the
-batch's other faces, at the identity objective's scale, against the teacher's (a KL
-divergence; relational distillation, so the two embeddings need not have the same width).
+matrix of its scores between the batch's faces (the mean of its members' cosines, before
+any score normalisation: the student's head gives cosines too). The student is trained to
+match it row by row: each face's softmax over its cosines with the batch's other faces, at
+the identity objective's scale, against the teacher's (a KL divergence; relational
+distillation, so the two embeddings need not have the same width).
 The student sees its augmented faces; the teacher's targets are of the faces as they are.
 
 The protocol's rule holds for the teacher too: it must not have trained on anyone the student

@@ -127,3 +127,24 @@ def test_the_onnx_export_gives_each_faces_cohort_statistics(run, tmp_path, capsy
     onnx_scores = run_scores(use_onnx(run, tmp_path / "m.onnx"), val_data, val_data.val)[1]
     np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-3)
     json.dumps(info)  # its metadata is plain data
+
+
+def test_the_service_gives_what_turns_two_embeddings_into_the_score(run, tmp_path):
+    pytest.importorskip("fastapi", reason="the service needs fastapi (the [serve] extra)")
+    from fastapi.testclient import TestClient
+
+    from siamese_faces.serving.app import create_app
+
+    run = load_run(run[0].path)
+    client = TestClient(create_app(run, tmp_path / "g"))
+    lfw2 = Path(run.config.data.dir) / "lfw2"
+    a, b = (lfw2 / n / f"{n}_0001.jpg" for n in ("Gus_G", "Hal_H"))
+    embedded = [client.post("/embed", files={"image": p.read_bytes()}).json() for p in (a, b)]
+    (ha, (mua, sda)), (hb, (mub, sdb)) = (
+        (torch.tensor(e["embedding"])[None], e["cohort_stats"]) for e in embedded
+    )
+    c = float(run.net.head.units(ha) @ run.net.head.units(hb).T)
+    verdict = client.post(
+        "/verify", files={"image1": a.read_bytes(), "image2": b.read_bytes()}
+    ).json()
+    assert verdict["score"] == pytest.approx(((c - mua) / sda + (c - mub) / sdb) / 2, abs=1e-3)

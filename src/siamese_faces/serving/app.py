@@ -218,8 +218,14 @@ def _face_routes(app: FastAPI, svc: Service) -> None:
 
     @app.post("/embed")
     async def embed(image: Image_) -> dict:
+        """The face's embedding; with a score normalisation, also its mean and standard
+        deviation against the cohort, which turn two faces' cosine into the run's score."""
         _, h = await svc.read((image, "image"))
-        return {"embedding": h[0].tolist(), "dim": int(h.shape[1])}
+        out = {"embedding": h[0].tolist(), "dim": int(h.shape[1])}
+        stats = run.net.cohort_stats(h.float())
+        if stats is not None:
+            out["cohort_stats"] = stats[0].tolist()
+        return out
 
 
 def _gallery_routes(app: FastAPI, svc: Service) -> None:

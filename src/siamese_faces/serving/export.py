@@ -39,7 +39,7 @@ class _Embedder(nn.Module):
         h = self.net.embed(images.unsqueeze(1).float() / 255.0)
         if not self.normalised:
             return h
-        return h, torch.stack(self.net.score_norm.stats(self.net.head.units(h)), 1)
+        return h, self.net.cohort_stats(h)
 
 
 def _need_onnx() -> None:

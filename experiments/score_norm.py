@@ -123,8 +123,8 @@ def write_normalised(run, val_data, root: Path) -> Path:
     save_weights(out / "best.safetensors", net, config.to_json(), run.results["best_epoch"] - 1)
     # What training measured stays (the pair loss too: the same outputs); what the verdict's
     # scores measured is measured again on validation, and left to `evaluate` on test.
-    kept = {k: v for k, v in run.results.items() if not k.startswith("test/")}
-    results = {**kept, "threshold": threshold, "normalised_from": str(run.path), **fitted}
+    trained = {k: v for k, v in run.results.items() if not k.startswith("test/")}
+    results = {**trained, "threshold": threshold, "normalised_from": str(run.path), **fitted}
     results["val/acc"] = accuracy(scores.numpy(), val_data.val.y.numpy(), threshold)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     return out

@@ -255,3 +255,38 @@ def test_labelled_stream_starts_every_line_with_the_label():
     stream.write("\n")
     print("done", file=stream)
     assert out.getvalue() == "fold=3: epoch 1\nfold=3: epoch 2\nfold=3: \nfold=3: done\n"
+
+
+def _claim_all(url: str, barrier, out) -> None:
+    """A worker process: claim queued trials (Optuna's own pop) until none is left."""
+    from siamese_faces.sweeps.sweep import _storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="queue", storage=_storage(url))
+    barrier.wait()  # all at once: the race needs them side by side
+    claimed = []
+    while (trial_id := study._pop_waiting_trial_id()) is not None:
+        claimed.append(trial_id)
+    out.put(claimed)
+
+
+def test_workers_on_sqlite_never_claim_one_queued_trial_twice(tmp_path):
+    """SQLite ignores the row lock Optuna's claim relies on; without a transaction that takes
+    the write lock first, four processes claimed dozens of 40 queued trials twice."""
+    import multiprocessing as mp
+
+    from siamese_faces.sweeps.sweep import _storage
+
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    study = optuna.create_study(study_name="queue", storage=_storage(url))
+    for i in range(40):
+        study.enqueue_trial({"x": i})
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    workers = [ctx.Process(target=_claim_all, args=(url, barrier, out)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    claimed = [t for _ in workers for t in out.get(timeout=120)]
+    for w in workers:
+        w.join(timeout=60)
+    assert sorted(claimed) == sorted({t._trial_id for t in study.get_trials()})  # each once

@@ -187,7 +187,7 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
         # Optuna labels heartbeats "experimental"; its warning, printed by every worker, asks
         # nothing of the user. The tests pin the behaviour this relies on.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=kwargs,
             heartbeat_interval=heartbeat,
@@ -196,6 +196,32 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
                 max_retry=3
             ),
         )
+    if url.startswith("sqlite"):
+        _write_lock_first(storage.engine)
+    return storage
+
+
+def _write_lock_first(engine) -> None:
+    """Every SQLite transaction of ``engine`` takes the write lock when it begins.
+
+    Optuna claims a queued trial by reading that it waits and then marking it running, in one
+    transaction whose row lock (SELECT ... FOR UPDATE) SQLite ignores: two workers could both
+    read "waiting" and both train the point (Optuna issue #4002; seen in CI, and in
+    tests/sweeps/test_sweep.py's four processes claiming one queue). BEGIN IMMEDIATE makes the
+    read and the claim one step (SQLAlchemy's recipe for pysqlite's transactions). PostgreSQL
+    locks the row.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite: SQLAlchemy's BEGIN, not its own
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while Optuna set up the schema: made again, locked
 
 
 def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
@@ -203,7 +229,8 @@ def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
 
     # Grid points are all queued trials with fixed settings, so no sampler draws them.
     # (GridSampler assigns points to workers without a lock and can run one twice when
-    # several machines share a study; the queue's atomic pop cannot.) Searches use TPE.
+    # several machines share a study; the queue's pop is atomic, on SQLite through
+    # _write_lock_first.) Searches use TPE.
     return optuna.create_study(
         study_name=spec.name,
         storage=_storage(storage_url, heartbeat),

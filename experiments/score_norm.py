@@ -56,8 +56,7 @@ def cohort_of(run, val_data, by: str = "people") -> torch.Tensor:
     embeddings), or with ``by = "images"`` each image of the training pairs, grouped by no
     name (what the restricted protocol allows: its rule forbids forming anything from names)."""
     if by == "images":
-        pairs = val_data.train
-        return units(run, val_data, torch.unique(torch.cat([pairs.a, pairs.b])))
+        return units(run, val_data, val_data.train.faces()[0])
     if run.config.data.protocol == "restricted":
         raise SystemExit(
             f"{run.path}: a restricted run may not group its faces by name; use --cohort images."
@@ -80,8 +79,8 @@ def as_norm(u: torch.Tensor, ia, ib, cohort: torch.Tensor | None, top_k: int) ->
 
 def pair_units(run, data, pairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each face of ``pairs`` embedded once, and the rows of the pairs' two sides."""
-    rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
-    return units(run, data, rows), inverse[: len(pairs)], inverse[len(pairs) :]
+    rows, ia, ib = pairs.faces()
+    return units(run, data, rows), ia, ib
 
 
 def pair_scores(run, data, pairs, cohort: torch.Tensor | None, top_k: int):

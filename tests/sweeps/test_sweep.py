@@ -272,7 +272,8 @@ def _claim_all(url: str, barrier, out) -> None:
 
 def test_workers_on_sqlite_never_claim_one_queued_trial_twice(tmp_path):
     """SQLite ignores the row lock Optuna's claim relies on; without a transaction that takes
-    the write lock first, four processes claimed dozens of 40 queued trials twice."""
+    the write lock first, four processes claim some of the queued trials twice (this test
+    fails with ``_write_lock_first`` left out)."""
     import multiprocessing as mp
 
     from siamese_faces.sweeps.sweep import _storage

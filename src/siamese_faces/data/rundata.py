@@ -31,6 +31,12 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.y)
 
+    def faces(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each image of the pairs once (its rows, sorted), and where each pair's two sides
+        are among them: embed ``rows`` once, then pair ``h[ia]`` with ``h[ib]``."""
+        rows, inverse = torch.unique(torch.cat([self.a, self.b]), return_inverse=True)
+        return rows, inverse[: len(self)], inverse[len(self) :]
+
 
 @dataclass
 class RunData:

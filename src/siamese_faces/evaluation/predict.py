@@ -76,12 +76,11 @@ def pair_outputs(
     """Head outputs (logit or distance; what the pair loss takes) ``(P,)`` for every pair,
     and the scores the verdict is made on (through the cohort normalisation, if the net has
     one); ``embed(images, rows)`` embeds (another backend), else the net itself."""
-    rows, inverse = torch.unique(torch.cat([pairs.a, pairs.b]), return_inverse=True)
+    rows, ia, ib = pairs.faces()
     if embed is None:
         h = embed_rows(net, images, rows, device, bf16, channels_last=channels_last)
     else:
         h = embed(images, rows).to(device)
-    ia, ib = inverse[: len(pairs)], inverse[len(pairs) :]
     was_training = net.training
     net.eval()
     out = net.head(h[ia], h[ib]).float()

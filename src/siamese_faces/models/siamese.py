@@ -62,15 +62,20 @@ class SiameseNet(nn.Module):
         """The score of every ``(h1[i], h2[j])``: ``(N, M)``."""
         return self._normalised(self.score(self.head.pairwise(h1, h2)), h1, h2)
 
+    @property
+    def normalises(self) -> bool:
+        """Whether scores go through a fitted cohort normalisation (``model.score_norm``)."""
+        return self.score_norm is not None and bool(self.score_norm.fitted)
+
     def cohort_stats(self, h: torch.Tensor) -> torch.Tensor | None:
         """Each embedding's mean and standard deviation of cosines with the cohort ``(B, 2)``:
         what turns two faces' cosine into the score (models/cohort.py); None without one."""
-        if self.score_norm is None or not bool(self.score_norm.fitted):
+        if not self.normalises:
             return None
         return torch.stack(self.score_norm.stats(self.head.units(h)), 1)
 
     def _normalised(self, s: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
-        if self.score_norm is None or not bool(self.score_norm.fitted):
+        if not self.normalises:
             return s
         return self.score_norm(s, self.head.units(h1), self.head.units(h2))
 

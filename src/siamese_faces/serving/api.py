@@ -33,9 +33,8 @@ def search_form(run: LoadedRun, h: torch.Tensor, side: str = "key") -> np.ndarra
             "recipe's)."
         )
     u = units(h.float())
-    norm = run.net.score_norm
-    if norm is not None and bool(norm.fitted):
-        u = norm.search_forms(u, side)
+    if run.net.normalises:
+        u = run.net.score_norm.search_forms(u, side)
     return u.numpy().astype(np.float32)
 
 

@@ -33,7 +33,7 @@ class _Embedder(nn.Module):
     def __init__(self, net) -> None:
         super().__init__()
         self.net = net
-        self.normalised = net.score_norm is not None and bool(net.score_norm.fitted)
+        self.normalised = net.normalises
 
     def forward(self, images: torch.Tensor):
         h = self.net.embed(images.unsqueeze(1).float() / 255.0)

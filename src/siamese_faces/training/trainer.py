@@ -274,7 +274,7 @@ def fit_after_training(
 
     # A restricted run has no faces grouped by name: its cohort is its training pairs' faces.
     by_name = cfg.data.protocol == "unrestricted"
-    rows = data.identity_rows if by_name else torch.unique(torch.cat([data.train.a, data.train.b]))
+    rows = data.identity_rows if by_name else data.train.faces()[0]
     if cfg.model.wccn:  # embed as trained: a resumed run's best file may hold an earlier fit
         net.whiten.fitted.fill_(False)
     h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)

@@ -34,6 +34,7 @@ from train_throughput import seconds_per_step, setup  # noqa: E402
 
 from siamese_faces.models.phases import PhaseConv2d, plain_layers  # noqa: E402
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
+from siamese_faces.models.tapconv import TapConv2d, plain_convs  # noqa: E402
 from siamese_faces.runtime import bf16_supported, reuse_freed_memory  # noqa: E402
 from siamese_faces.training.trainer import train_step  # noqa: E402
 
@@ -58,6 +59,24 @@ def unphased(which: Callable[[PhaseConv2d], bool]) -> Callable[[nn.Module], bool
         return changed
 
     return change
+
+
+def untapped(net: nn.Module) -> bool:
+    """Every ``TapConv2d`` trained by oneDNN's convolution, as before it existed."""
+    changed = any(isinstance(m, TapConv2d) for m in net.modules())
+    plain_convs(net)
+    return changed
+
+
+def tapped_8x8(net: nn.Module) -> bool:
+    """Also the 3x3 convolutions from 128 channels onto 8x8 maps as tap products."""
+    changed = False
+    for block in net.modules():
+        if isinstance(block, BasicBlock) and block.conv2.in_channels == 128:
+            if type(block.conv2) is nn.Conv2d:
+                block.conv2.__class__ = TapConv2d  # the same parameters, no state of its own
+                changed = True
+    return changed
 
 
 def compiled_tower(net: nn.Module) -> bool:
@@ -87,6 +106,8 @@ VARIANTS: dict[str, Variant] = {
     "first conv + pool unphased": Variant(unphased(lambda conv: conv.in_channels == 1)),
     "later convs + pools unphased": Variant(unphased(lambda conv: conv.in_channels > 1)),
     "glibc's malloc defaults": Variant(reuse_memory=False),
+    "small-map convs by oneDNN": Variant(untapped),
+    "8x8 convs as tap products (candidate)": Variant(tapped_8x8),
     "tower compiled (candidate)": Variant(compiled_tower),
 }
 

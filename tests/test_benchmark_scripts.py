@@ -33,3 +33,11 @@ def test_peer_ratios_are_of_medians_and_same_round():
     assert (
         "vs_keras_fp32" not in result["engines"]["keras-bf16"]
     )  # Keras is not compared with itself
+
+
+def test_tower_layers_finds_the_default_towers_convolutions():
+    convs = load("tower_layers").tower_convs("default")
+    # the stem's, then each stage's (strided first); the last two train as tap products
+    assert convs[0] == (1, 32, 2, 64)
+    assert convs[-2:] == [(128, 256, 2, 8), (256, 256, 1, 4)]
+    assert len(convs) == len(set(convs)) == 8

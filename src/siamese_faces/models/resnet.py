@@ -7,14 +7,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_tower
+from .tapconv import TapConv2d, taps_pay
+
+
+def conv3x3(cin: int, cout: int, stride: int, out_side: int) -> nn.Conv2d:
+    """A 3x3 convolution, padded to keep the size; on small maps with many channels one
+    that trains as a matrix product over its taps (models/tapconv.py, same parameters)."""
+    kind = TapConv2d if taps_pay(cin, out_side) else nn.Conv2d
+    return kind(cin, cout, 3, stride, 1, bias=False)
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, out_side: int = 0) -> None:
+        """``out_side``: the side of the block's output maps for the input the tower expects
+        (0: not known), which picks how its convolutions train (``conv3x3``)."""
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.conv1 = conv3x3(cin, cout, stride, out_side or 1 << 30)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.conv2 = conv3x3(cout, cout, 1, out_side or 1 << 30)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
         # The shortcut's 1x1 convolution runs at stride 1 on every stride-th pixel: the same
@@ -71,18 +81,17 @@ class ResNetTower(nn.Module):
             nn.BatchNorm2d(filters[0]),
             nn.ReLU(inplace=True),
         )
-        stages, cin = [], filters[0]
+        stages, cin, side = [], filters[0], (input_size + 1) // 2  # after the stem
         for i, cout in enumerate(filters):
             for b in range(blocks):
-                stages.append(BasicBlock(cin, cout, 2 if (i > 0 and b == 0) else 1))
+                stride = 2 if (i > 0 and b == 0) else 1
+                side = (side + stride - 1) // stride
+                stages.append(BasicBlock(cin, cout, stride, side))
                 cin = cout
         self.stages = nn.Sequential(*stages)
         cells = 1
         if pooling == "flatten":
-            side = input_size
-            for _ in range(len(filters)):  # the stem and every later stage halve it (rounding up)
-                side = (side + 1) // 2
-            cells = side * side
+            cells = side * side  # the stem and every later stage halved it (rounding up)
             self.pool = nn.Sequential(nn.BatchNorm2d(cin), nn.Flatten())
         else:
             self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

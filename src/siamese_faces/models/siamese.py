@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .tapconv import plain_convs
+
 WHOLE = (0.0, 0.0, 1.0, 1.0)  # a member's view that is the whole input (model.views)
 
 
@@ -84,7 +86,9 @@ def for_inference(net: SiameseNet) -> SiameseNet:
     """An eval-mode copy of ``net`` that embeds as ``net`` does, with each BatchNorm folded
     into the convolution (or linear layer) before it: one pass over memory fewer a layer.
     The head and the whitening are shared with ``net``, not copied."""
-    fast = SiameseNet(_folded(copy.deepcopy(net.tower).eval()), net.head)
+    # Its convolutions as nn.Conv2d: an eval-mode TapConv2d is one, and fx's folding looks
+    # for that class (models/tapconv.py).
+    fast = SiameseNet(_folded(plain_convs(copy.deepcopy(net.tower)).eval()), net.head)
     fast.flip_tta, fast.whiten, fast.score_norm = net.flip_tta, net.whiten, net.score_norm
     fast.inference_copy = True
     return fast.eval()

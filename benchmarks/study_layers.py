@@ -72,14 +72,23 @@ def pair_times(layer, phased: bool, dtype, n: int, repeats: int) -> tuple[float,
     return forward, ms(both, repeats)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, default=256, help="images (both faces of the pairs)")
+def layer_timing_args(doc: str, batch: int, batch_help: str, **extra) -> argparse.Namespace:
+    """A layer benchmark's options (``extra``: more ``--name default`` strings), the
+    process's threads set and freed memory kept as training keeps it."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    for name, default in extra.items():
+        ap.add_argument(f"--{name}", default=default)
+    ap.add_argument("--batch", type=int, default=batch, help=batch_help)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     reuse_freed_memory()  # as training does (train.reuse_memory)
+    return args
+
+
+def main() -> int:
+    args = layer_timing_args(__doc__, 256, "images (both faces of the pairs)")
     for dtype in (torch.bfloat16, torch.float32):
         for i, layer in enumerate(pooled_layers("study2019")):
             c, o, k, side = layer

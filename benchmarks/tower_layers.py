@@ -12,7 +12,6 @@ forward + backward with the input's gradient and a dense output gradient, as
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from study_layers import ms  # noqa: E402
+from study_layers import layer_timing_args, ms  # noqa: E402
 
 from siamese_faces.config import load_file, preset_path  # noqa: E402
 from siamese_faces.models import model_from_config  # noqa: E402
 from siamese_faces.models.tapconv import TapConv2d, taps_pay  # noqa: E402
-from siamese_faces.runtime import autocast, reuse_freed_memory  # noqa: E402
+from siamese_faces.runtime import autocast  # noqa: E402
 
 
 def tower_convs(preset: str) -> list[tuple[int, int, int, int]]:
@@ -69,14 +68,7 @@ def conv_ms(shape, tapped: bool, bf16: bool, n: int, repeats: int) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--batch", type=int, default=128, help="faces a step")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=10)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    reuse_freed_memory()  # as training does (train.reuse_memory)
+    args = layer_timing_args(__doc__, 128, "faces a step", preset="default")
     for bf16 in (True, False):
         for shape in tower_convs(args.preset):
             cin, cout, stride, side = shape

@@ -3,15 +3,20 @@
     python experiments/ablate_inference.py flip runs/accuracy/default-seed*
     python experiments/ablate_inference.py wccn runs/accuracy/default-seed* [--ridge 0.1]
     python experiments/ablate_inference.py wccn runs/accuracy/default-seed* --ridges 0.01,0.1,1
+    python experiments/ablate_inference.py wccn runs/view2/view2-restricted/fold=* \
+        --choose-ridge 0.01,0.1
     python experiments/ablate_inference.py shift runs/accuracy/default-seed* [--pixels 2]
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
+--choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
+with and without it.
 
 flip: test-time flip averaging. shift: test-time averaging over the face and its copies moved
 by --pixels up, down, left and right (edge pixels repeated), on top of the run's flips.
 wccn: within-class covariance normalisation of the embedding
-(models/whiten.py): the run's own if it was trained with model.wccn, else fitted here on the
-run's training people with --ridge. Each time the threshold is re-chosen on validation, and
+(models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
+--ridge on the run's training people, or for a restricted run on its same-labelled training
+pairs (each pair a class). Each time the threshold is re-chosen on validation, and
 the validation AUC (how a lever would be chosen) is printed beside DevTest's.
 """
 
@@ -73,23 +78,46 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             whiten = WithinClassWhitening(
                 net.tower.embedding_dim, run.config.model.members, args.ridge
             )
-            h = embed_rows(net, val_data.images, val_data.identity_rows, run.device, run.bf16)
-            whiten.fit(h, val_data.identity_labels)
+            whiten.fit(*training_classes(run, val_data))
         fitted[run.path] = whiten
     net.whiten = fitted[run.path] if on else nn.Identity()
 
 
+def training_classes(run, val_data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings of the run's training faces that group into classes, and their classes:
+    its people, or (restricted) its same-labelled training pairs (RunData.fitting_faces)."""
+    rows, grouped, classes = val_data.fitting_faces()
+    return embed_rows(run.net, val_data.images, rows, run.device, run.bf16)[grouped], classes
+
+
 def validation_auc_by_ridge(run, val_data, ridges) -> dict[float, float]:
-    h = embed_rows(run.net, val_data.images, val_data.identity_rows, run.device, run.bf16)
+    h, classes = training_classes(run, val_data)
     out = {}
     for ridge in ridges:
         run.net.whiten = WithinClassWhitening(
             run.net.tower.embedding_dim, run.config.model.members, ridge
         )
-        run.net.whiten.fit(h, val_data.identity_labels)
+        run.net.whiten.fit(h, classes)
         _, scores = pair_outputs(run.net, val_data.images, val_data.val, run.device)
         out[ridge] = auc(scores.numpy(), val_data.val.y.numpy())
     return out
+
+
+def chosen_ridge(paths, ridges) -> float:
+    """The ridge of highest mean validation AUC over the runs (never a test pair read)."""
+    by_run = []
+    for path in paths:
+        run = load_run(path)
+        run.net.whiten = nn.Identity()  # fitted from the tower's own embeddings
+        by_run.append(validation_auc_by_ridge(run, open_run_data(run)[0], ridges))
+    means = {r: statistics.mean(aucs[r] for aucs in by_run) for r in ridges}
+    best = max(ridges, key=means.get)
+    print(
+        "mean validation AUC "
+        + ", ".join(f"ridge {r:g}: {a:.4f}" for r, a in means.items())
+        + f"; chosen: {best:g}"
+    )
+    return best
 
 
 def main() -> None:
@@ -99,9 +127,16 @@ def main() -> None:
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
     p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")
     p.add_argument("--ridges", help="comma-separated wccn ridges: validation AUC of each")
+    p.add_argument(
+        "--choose-ridge",
+        help="comma-separated wccn ridges: the one of highest mean validation AUC over the "
+        "runs is chosen, then each run is scored with and without it",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows, fitted = [], {}
+    if args.choose_ridge:
+        args.ridge = chosen_ridge(args.runs, [float(r) for r in args.choose_ridge.split(",")])
     for path in args.runs:
         run = load_run(path)
         val_data, data = open_run_data(run)

@@ -146,8 +146,9 @@ class ModelConfig:
     # Independent towers in one net (an ensemble): each member its own loss (pair loss, or
     # CosFace with its own class weights), the verdict the mean of their cosines (head = "cosine")
     members: int = 1
-    # Within-class covariance normalisation fitted on the training people after training
-    # (models/whiten.py): its ridge as a fraction of the mean variance; 0 = off
+    # Within-class covariance normalisation fitted after training on the training people (a
+    # restricted run: its same-labelled training pairs, each pair a class; models/whiten.py):
+    # its ridge as a fraction of the mean variance; 0 = off
     wccn: float = 0.0
     # Scores normalised against a cohort of training faces fitted after training
     # (models/cohort.py): "s-norm" each face against the training people (a restricted run:
@@ -320,12 +321,6 @@ class Config:
             raise ConfigError(
                 "train.distill matches the teacher's scores within each batch of faces, which "
                 "the identity objectives draw: set train.objective to cosface or arcface."
-            )
-        if self.model.wccn and self.data.protocol != "unrestricted":
-            raise ConfigError(
-                f"model.wccn={self.model.wccn} is fitted on the training people's identities, "
-                "which the restricted protocol forbids: set data.protocol=unrestricted, or "
-                "model.wccn=0."
             )
 
     def to_dict(self) -> dict:

@@ -148,3 +148,31 @@ def test_the_service_gives_what_turns_two_embeddings_into_the_score(run, tmp_pat
         "/verify", files={"image1": a.read_bytes(), "image2": b.read_bytes()}
     ).json()
     assert verdict["score"] == pytest.approx(((c - mua) / sda + (c - mub) / sdb) / 2, abs=1e-3)
+
+
+def test_a_restricted_run_whitens_by_its_same_labelled_training_pairs(lfw_like, tmp_path):
+    tower = [s for s in IDENTITY if s.startswith("model.")]
+    cfg = tiny(lfw_like, *tower, "train.epochs=2", "model.wccn=0.1")
+    assert cfg.data.protocol == "restricted"
+    data = prepare(cfg)
+    rows, grouped, classes = data.fitting_faces()
+    same = data.train.y > 0.5
+    # each class is one same pair, its two faces as the pair gives them: no name is read
+    assert torch.equal(rows[grouped], torch.cat([data.train.a[same], data.train.b[same]]))
+    assert torch.equal(torch.bincount(classes), torch.full((int(same.sum()),), 2))
+    unseen = torch.cat([data.val.a, data.val.b, data.test.a, data.test.b])
+    assert not set(rows.tolist()) & set(unseen.tolist())  # only training-pair images
+    results = fit(cfg, data, tmp_path / "r", DistContext())
+    assert results["wccn_people"] == int(same.sum())
+    assert results["wccn_images"] == 2 * int(same.sum())
+    run = load_run(tmp_path / "r")
+    assert bool(run.net.whiten.fitted)
+    val_data, _ = open_run_data(run)
+    # the saved whitening is the experiment's fit on the same classes, buffer for buffer
+    saved = {k: v.clone() for k, v in run.net.whiten.named_buffers()}
+    run.net.whiten.fitted.fill_(False)  # the tower's own embeddings, as training fitted on
+    h, by_pair = script("experiments", "ablate_inference").training_classes(run, val_data)
+    alone = type(run.net.whiten)(run.net.tower.embedding_dim, 1, 0.1)
+    alone.fit(h, by_pair)
+    for name, value in alone.named_buffers():
+        torch.testing.assert_close(saved[name], value, rtol=1e-4, atol=1e-5)

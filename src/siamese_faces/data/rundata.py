@@ -54,6 +54,20 @@ class RunData:
     identity_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     identity_labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
 
+    def fitting_faces(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training faces that what is fitted after training sees (the whitening, the
+        score normalisation's cohort): the image rows to embed, and the rows among them that
+        group into classes with each one's class. Unrestricted: every identity image, its
+        person. Restricted, where no face may be grouped by name: each training-pair image
+        once, and the two faces of each same-labelled training pair as a class of their own
+        (the pairs' labels are what that protocol trains on)."""
+        if len(self.identity_rows):
+            return self.identity_rows, torch.arange(len(self.identity_rows)), self.identity_labels
+        rows, ia, ib = self.train.faces()
+        same = self.train.y > 0.5
+        pairs = torch.arange(int(same.sum()))
+        return rows, torch.cat([ia[same], ib[same]]), torch.cat([pairs, pairs])
+
     def trained_people(self) -> set[str]:
         """Everyone whose images trained the run: the training pairs' people and (unrestricted)
         the people of the identity rows."""

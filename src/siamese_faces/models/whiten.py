@@ -5,7 +5,9 @@ photos of one person still vary a lot (pose, light). WCCN (Hatch et al., 2006) r
 embedding so that this within-person variation becomes the same in every direction: a fixed
 linear map at the end of the tower, so that at inference one tower still embeds both faces
 and their cosine decides. Fitted on the images of the training people only (the unrestricted
-protocol's identities), never on a validation or test person.
+protocol's identities), never on a validation or test person; under the restricted protocol,
+which groups no faces by name, each same-labelled training pair is a class of two faces
+(the labels that protocol trains on; ``RunData.fitting_faces``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from ..members import check_split, member_units
 class WithinClassWhitening(nn.Module):
     """``h`` -> ``(unit(h) - mean) @ W`` for each member's part of the embedding.
 
-    ``W = (S_w + ridge * tr(S_w) / D * I)^(-1/2)``, ``S_w`` the within-person covariance of
-    the unit embeddings (people with two or more images). The ridge keeps directions that the
-    training people barely use from being blown up. Until :meth:`fit` it is the identity.
+    ``W = (S_w + ridge * tr(S_w) / D * I)^(-1/2)``, ``S_w`` the within-class covariance of
+    the unit embeddings (classes of two or more faces: people, or same pairs). The ridge
+    keeps directions that the training faces barely use from being blown up. Until
+    :meth:`fit` it is the identity.
     """
 
     def __init__(self, dim: int, groups: int = 1, ridge: float = 0.1) -> None:

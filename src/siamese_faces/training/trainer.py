@@ -272,17 +272,18 @@ def fit_after_training(
         return {}
     from ..evaluation.predict import embed_rows
 
-    # A restricted run has no faces grouped by name: its cohort is its training pairs' faces.
+    # A restricted run has no faces grouped by name: its cohort is its training pairs' faces,
+    # its classes for the whitening the same-labelled training pairs (RunData.fitting_faces).
     by_name = cfg.data.protocol == "unrestricted"
-    rows = data.identity_rows if by_name else data.train.faces()[0]
+    rows, grouped, classes = data.fitting_faces()
     if cfg.model.wccn:  # embed as trained: a resumed run's best file may hold an earlier fit
         net.whiten.fitted.fill_(False)
     h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)
     fitted = {}
     if cfg.model.wccn:
-        fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h, data.identity_labels).items()})
+        fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h[grouped], classes).items()})
     if net.score_norm is not None:
-        labels = data.identity_labels if by_name else None
+        labels = classes if by_name else None
         units = net.head.units(net.whiten(h.to(device)))
         fitted.update({f"score_norm_{k}": v for k, v in net.score_norm.fit(units, labels).items()})
     if saver is not None and fitted:

@@ -179,7 +179,9 @@ def main() -> None:
 
     print(
         f"mean: with {100 * statistics.mean(on):.1f} ± {100 * sd(on):.1f}%, without "
-        f"{100 * statistics.mean(off):.1f} ± {100 * sd(off):.1f}%"
+        f"{100 * statistics.mean(off):.1f} ± {100 * sd(off):.1f}%; validation AUC with "
+        f"{statistics.mean(r['val auc on=True'] for r in rows):.4f}, without "
+        f"{statistics.mean(r['val auc on=False'] for r in rows):.4f}"
     )
 
 

@@ -13,7 +13,13 @@ from optuna.trial import TrialState
 from siamese_faces.cli import main
 from siamese_faces.config import Config, ConfigError, apply_overrides
 from siamese_faces.data.rundata import prepare
-from siamese_faces.sweeps.benchmark import mean_se, parse_folds, run_benchmark, view2_spec
+from siamese_faces.sweeps.benchmark import (
+    mean_se,
+    parse_folds,
+    run_benchmark,
+    summarize,
+    view2_spec,
+)
 
 from ..helpers import needs_postgres, postgres_database, write_people
 from ..training.test_training import TINY
@@ -114,6 +120,10 @@ def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path)
     saved = json.loads((root / "b" / "results.json").read_text())
     assert saved["acc_mean"] == summary["acc_mean"] and len(saved["roc"]["tar"]) == 201
     assert (root / "b" / "roc.png").is_file() and "± " in (root / "b" / "results.md").read_text()
+    # a summary of some folds (--summary-only --folds 1,3) is of those folds alone
+    some = summarize(view2_spec(base, "b", [1, 3]), storage, tmp_path / "some")
+    assert [f["fold"] for f in some["folds"]] == [1, 3]
+    assert some["acc_mean"] == pytest.approx((accs[0] + accs[2]) / 2)
 
 
 def test_the_command_line(view2_like, tmp_path, capsys):

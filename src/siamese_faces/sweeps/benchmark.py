@@ -91,9 +91,12 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 
 
 def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = None) -> dict:
-    """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold."""
+    """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold: of
+    ``spec``'s folds that the storage holds as finished."""
     folds, tars = [], []
-    for t in sorted(completed(spec, storage), key=lambda t: t["params"]["data.fold"]):
+    wanted = set(spec.grid["data.fold"])
+    done = [t for t in completed(spec, storage) if t["params"]["data.fold"] in wanted]
+    for t in sorted(done, key=lambda t: t["params"]["data.fold"]):
         scored = fold_scores(Path(t["run_dir"]), cache_dir)
         if scored is not None:
             far, tar, _ = roc_curve(*scored)

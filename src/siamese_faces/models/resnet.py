@@ -12,8 +12,9 @@ from .tapconv import TapConv2d, taps_pay
 
 def conv3x3(cin: int, cout: int, stride: int, out_side: int) -> nn.Conv2d:
     """A 3x3 convolution, padded to keep the size; on small maps with many channels one
-    that trains as a matrix product over its taps (models/tapconv.py, same parameters)."""
-    kind = TapConv2d if taps_pay(cin, out_side) else nn.Conv2d
+    that trains as a matrix product over its taps (models/tapconv.py, same parameters).
+    ``out_side``: its output's side for the input the tower expects (0: not known)."""
+    kind = TapConv2d if out_side and taps_pay(cin, out_side) else nn.Conv2d
     return kind(cin, cout, 3, stride, 1, bias=False)
 
 
@@ -22,9 +23,9 @@ class BasicBlock(nn.Module):
         """``out_side``: the side of the block's output maps for the input the tower expects
         (0: not known), which picks how its convolutions train (``conv3x3``)."""
         super().__init__()
-        self.conv1 = conv3x3(cin, cout, stride, out_side or 1 << 30)
+        self.conv1 = conv3x3(cin, cout, stride, out_side)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = conv3x3(cout, cout, 1, out_side or 1 << 30)
+        self.conv2 = conv3x3(cout, cout, 1, out_side)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
         # The shortcut's 1x1 convolution runs at stride 1 on every stride-th pixel: the same

@@ -72,10 +72,10 @@ def tapped_8x8(net: nn.Module) -> bool:
     """Also the 3x3 convolutions from 128 channels onto 8x8 maps as tap products."""
     changed = False
     for block in net.modules():
-        if isinstance(block, BasicBlock) and block.conv2.in_channels == 128:
-            if type(block.conv2) is nn.Conv2d:
-                block.conv2.__class__ = TapConv2d  # the same parameters, no state of its own
-                changed = True
+        eight = isinstance(block, BasicBlock) and block.conv2.in_channels == 128
+        if eight and type(block.conv2) is nn.Conv2d:
+            block.conv2.__class__ = TapConv2d  # the same parameters, no state of its own
+            changed = True
     return changed
 
 

@@ -98,6 +98,9 @@ class Variant:
     # Returns False where the preset has nothing it changes (the row is skipped).
     change: Callable[[nn.Module], bool] = unchanged
     reuse_memory: bool = True  # train.reuse_memory, as shipped
+    # Settings of the preset changed before its net is built (``--set`` style): a cheaper
+    # tower, whose accuracy docs/accuracy.md measures apart.
+    overrides: tuple[str, ...] = ()
 
 
 VARIANTS: dict[str, Variant] = {
@@ -109,6 +112,8 @@ VARIANTS: dict[str, Variant] = {
     "small-map convs by oneDNN": Variant(untapped),
     "8x8 convs as tap products (candidate)": Variant(tapped_8x8),
     "tower compiled (candidate)": Variant(compiled_tower),
+    "filters 24-48-96-192 (candidate)": Variant(overrides=("model.filters=24,48,96,192",)),
+    "48x48 input (candidate)": Variant(overrides=("data.size=48",)),
 }
 
 
@@ -119,7 +124,7 @@ def serve_steps(conn, preset: str, variant: str, bf16: bool, threads: int) -> No
     chosen = VARIANTS[variant]
     if chosen.reuse_memory:
         reuse_freed_memory()
-    _, (net, loss), opt, x1, x2, y = setup(preset, BATCH, True)
+    _, (net, loss), opt, x1, x2, y = setup(preset, BATCH, True, chosen.overrides)
     if not chosen.change(net):
         conn.send(None)
         return

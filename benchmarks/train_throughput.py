@@ -57,9 +57,11 @@ def matmul_peak(seconds: float, n: int = 2048, dtype: torch.dtype = torch.float3
     return best
 
 
-def setup(preset: str, batch: int, channels_last: bool):
+def setup(preset: str, batch: int, channels_last: bool, overrides: tuple[str, ...] = ()):
+    """The preset's net (with ``overrides``, ``--set`` style), its pair loss and optimiser, and a
+    batch of random pairs of its input size."""
     cfg = load_file(preset_path(preset))
-    cfg = apply_overrides(cfg, [f"train.batch_size={batch}"])
+    cfg = apply_overrides(cfg, [f"train.batch_size={batch}", *overrides])
     net = model_from_config(cfg, torch.Generator().manual_seed(0))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)

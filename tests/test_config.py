@@ -108,6 +108,17 @@ def test_identity_objectives_need_the_unrestricted_protocol(objective):
     assert ok.train.objective == objective
 
 
+def test_subcentres_need_an_identity_objective():
+    with pytest.raises(ConfigError, match="model.subcentres=3 .* only the identity objectives"):
+        apply_overrides(Config(), ["model.subcentres=3"])
+    ok = apply_overrides(
+        Config(), ["model.subcentres=3", "data.protocol=unrestricted", "train.objective=arcface"]
+    )
+    assert ok.model.subcentres == 3
+    with pytest.raises(ConfigError, match="model.subcentres=0: use 1..16"):
+        apply_overrides(Config(), ["model.subcentres=0"])
+
+
 @pytest.mark.parametrize("name", ["restricted", "unrestricted", "default"])
 def test_every_recipe_loads_and_builds(name):
     from pathlib import Path

@@ -138,6 +138,10 @@ class ModelConfig:
     # loss margin: contrastive distance margin, CosFace cosine margin or ArcFace angle (radians)
     margin: float = 1.0
     scale: float = 30.0  # logit scale of the identity objectives (cosface, arcface)
+    # Class centres a training person has in those objectives (sub-centre ArcFace, Deng et al.,
+    # 2020): a face is scored against the nearest of them, so one person's photos may form
+    # several clusters (age, glasses) and a mislabelled photo need not pull the main one
+    subcentres: int = 1
     blocks: int = 1  # residual blocks per stage (model.name = "resnet")
     # How the last feature map reaches the embedding (resnet): averaged over its cells, or
     # flattened so that where on the aligned face a feature fires counts (ArcFace's "E").
@@ -182,6 +186,7 @@ class ModelConfig:
         check(self.scale > 0, "model.scale", self.scale, "use a positive scale, e.g. 30.")
         check(1 <= self.blocks <= 64, "model.blocks", self.blocks, "use 1..64.")
         check(1 <= self.members <= 64, "model.members", self.members, "use 1..64.")
+        check(1 <= self.subcentres <= 16, "model.subcentres", self.subcentres, "use 1..16.")
         check(
             self.members == 1 or self.head == "cosine",
             "model.members",
@@ -316,6 +321,12 @@ class Config:
                 f"train.objective='instance' trains the tower's embedding for a cosine, and "
                 f"model.head={self.model.head!r} would be validated untrained: set "
                 'model.head = "cosine".'
+            )
+        if self.model.subcentres > 1 and not identities:
+            raise ConfigError(
+                f"model.subcentres={self.model.subcentres} gives each training person several "
+                "class centres, which only the identity objectives have: set train.objective "
+                "to cosface or arcface, or model.subcentres = 1."
             )
         if self.train.distill and not identities:
             raise ConfigError(

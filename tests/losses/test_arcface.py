@@ -9,7 +9,7 @@ from siamese_faces.losses.cosface import CosFaceLoss
 from .test_cosface import slow_margin_softmax
 
 
-def slow_arcface(h, w, labels, s, m):
+def slow_arcface(h, w, labels, s, m, subcentres=1):
     """The paper's loss written out: the true class's logit is s*cos(theta + m), by angle."""
 
     def margined(cos):
@@ -17,7 +17,7 @@ def slow_arcface(h, w, labels, s, m):
         # Past pi - m the angle would wrap round; insightface's linear continuation.
         return math.cos(theta + m) if theta + m < math.pi else cos - m * math.sin(m)
 
-    return slow_margin_softmax(h, w, labels, s, margined)
+    return slow_margin_softmax(h, w, labels, s, margined, subcentres)
 
 
 def test_arcface_matches_a_slow_loop():
@@ -30,6 +30,16 @@ def test_arcface_matches_a_slow_loop():
     h[:5] = -w[labels[:5]] + 0.05 * torch.randn(5, 5, generator=gen)
     got = loss(h, labels).item()
     assert got == pytest.approx(slow_arcface(h, w, labels.tolist(), 16.0, 0.5), rel=1e-5)
+
+
+def test_subcentres_take_the_margin_on_the_nearest_centre():
+    gen = torch.Generator().manual_seed(4)
+    loss = ArcFaceLoss(4, 5, scale=16.0, margin=0.5, generator=gen, subcentres=2)
+    h = torch.randn(12, 5, generator=gen)
+    labels = torch.randint(0, 4, (12,), generator=gen)
+    w = loss.weight.detach()[0]
+    got = loss(h, labels).item()
+    assert got == pytest.approx(slow_arcface(h, w, labels.tolist(), 16.0, 0.5, 2), rel=1e-5)
 
 
 def test_members_share_cosface_mechanics():

@@ -6,13 +6,15 @@ import torch
 from siamese_faces.losses.cosface import CosFaceLoss
 
 
-def slow_margin_softmax(h, w, labels, s, margined):
-    """Cross-entropy of ``s * cos`` over classes, the true class's cosine through ``margined``."""
+def slow_margin_softmax(h, w, labels, s, margined, subcentres=1):
+    """Cross-entropy of ``s * cos`` over classes, the true class's cosine through ``margined``;
+    a class's cosine is that of the nearest of its ``subcentres`` rows of ``w``."""
     total = 0.0
     for i in range(len(h)):
         logits = []
-        for c in range(len(w)):
-            cos = float(h[i] @ w[c] / (h[i].norm() * w[c].norm()))
+        for c in range(len(w) // subcentres):
+            rows = range(c * subcentres, (c + 1) * subcentres)
+            cos = max(float(h[i] @ w[r] / (h[i].norm() * w[r].norm())) for r in rows)
             logits.append(s * (margined(cos) if c == labels[i] else cos))
         top = max(logits)
         lse = top + math.log(sum(math.exp(v - top) for v in logits))
@@ -20,8 +22,8 @@ def slow_margin_softmax(h, w, labels, s, margined):
     return total / len(h)
 
 
-def slow_cosface(h, w, labels, s, m):
-    return slow_margin_softmax(h, w, labels, s, lambda cos: cos - m)
+def slow_cosface(h, w, labels, s, m, subcentres=1):
+    return slow_margin_softmax(h, w, labels, s, lambda cos: cos - m, subcentres)
 
 
 def test_cosface_matches_a_slow_loop():
@@ -33,6 +35,20 @@ def test_cosface_matches_a_slow_loop():
     assert got == pytest.approx(
         slow_cosface(h, loss.weight.detach()[0], labels.tolist(), 16.0, 0.3), rel=1e-5
     )
+
+
+def test_each_class_is_scored_by_its_nearest_subcentre():
+    gen = torch.Generator().manual_seed(3)
+    loss = CosFaceLoss(5, 4, scale=16.0, margin=0.3, generator=gen, groups=2, subcentres=3)
+    assert loss.weight.shape == (2, 15, 2)
+    h = torch.randn(11, 4, generator=gen)
+    labels = torch.randint(0, 5, (11,), generator=gen)
+    w = loss.weight.detach()
+    expected = [
+        slow_cosface(h[:, 2 * g : 2 * g + 2], w[g], labels.tolist(), 16.0, 0.3, 3) for g in (0, 1)
+    ]
+    assert loss(h, labels).item() == pytest.approx(sum(expected) / 2, rel=1e-5)
+    assert loss.logits(h).shape == (11, 5)  # training accuracy is over people, not centres
 
 
 def test_members_each_have_their_own_class_weights_and_loss():

@@ -20,6 +20,9 @@ class CosFaceLoss(nn.Module):
     With ``groups`` > 1 the embedding is that many members' embeddings joined
     (``model.members``): each member has its own class weights and its own loss, the mean of
     which is returned, so that the members stay independent (as they would trained apart).
+
+    With ``subcentres`` K > 1 each class has K centres and its cosine is that of the nearest
+    (sub-centre ArcFace, Deng et al., 2020), for the true class and every other alike.
     """
 
     takes = "embedding"
@@ -32,19 +35,24 @@ class CosFaceLoss(nn.Module):
         margin: float = 0.35,
         generator: torch.Generator | None = None,
         groups: int = 1,
+        subcentres: int = 1,
     ) -> None:
         super().__init__()
-        w = torch.empty(groups, num_classes, check_split(dim, groups))
+        w = torch.empty(groups, num_classes * subcentres, check_split(dim, groups))
         for g in range(groups):
             nn.init.xavier_normal_(w[g], generator=generator)
         self.weight = nn.Parameter(w)
-        self.scale, self.margin = scale, margin
+        self.scale, self.margin, self.subcentres = scale, margin, subcentres
 
     def member_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Cosine of each member's embedding with its class centres, ``(groups, B, C)``."""
+        """Cosine of each member's embedding with its class centres (the nearest of each
+        class's sub-centres), ``(groups, B, C)``."""
         g = self.weight.shape[0]
         h = member_units(h, g).transpose(0, 1)  # (G, B, D)
-        return h @ F.normalize(self.weight, dim=2).transpose(1, 2)
+        cos = h @ F.normalize(self.weight, dim=2).transpose(1, 2)  # (G, B, C * K)
+        if self.subcentres == 1:
+            return cos
+        return cos.unflatten(2, (-1, self.subcentres)).amax(3)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Mean over members of the cosine with each class centre, ``(B, C)``, no margin."""

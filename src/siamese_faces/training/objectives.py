@@ -136,6 +136,7 @@ class IdentityObjective:
             margin=cfg.model.margin,
             generator=gen,
             groups=cfg.model.members,
+            subcentres=cfg.model.subcentres,
         ).to(ctx.device)
         self.module = IdentityModule(net, crit, cfg.model.members, cfg.train.distill)
         # The teacher's embedding of each identity row, made once (None: no distillation).

@@ -100,7 +100,7 @@ def test_bad_file_names_the_file(tmp_path):
         preset_path("nope")
 
 
-@pytest.mark.parametrize("objective", ["cosface", "arcface"])
+@pytest.mark.parametrize("objective", ["cosface", "arcface", "adaface"])
 def test_identity_objectives_need_the_unrestricted_protocol(objective):
     with pytest.raises(ConfigError, match=f"objective='{objective}'.*restricted protocol forbids"):
         apply_overrides(Config(), [f"train.objective={objective}"])
@@ -163,7 +163,7 @@ def test_a_pair_loss_must_take_what_the_head_gives():
     with pytest.raises(ConfigError, match="takes a distance, but model.head='l1_sigmoid'"):
         check_config(apply_overrides(Config(), ["model.loss=contrastive"]))
     with pytest.raises(
-        ConfigError, match="registered losses are arcface, bce, contrastive, cosface"
+        ConfigError, match="registered losses are adaface, arcface, bce, contrastive, cosface"
     ):
         check_config(apply_overrides(Config(), ["model.loss=nope"]))
 

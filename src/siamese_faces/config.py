@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 PRESET_DIR = Path(__file__).parent / "configs"
+# The train.objective values that learn a margin softmax over the training people's names.
+IDENTITY_OBJECTIVES = ("cosface", "arcface", "adaface")
 
 
 class ConfigError(ValueError):
@@ -137,7 +139,7 @@ class ModelConfig:
     loss: str = ""
     # loss margin: contrastive distance margin, CosFace cosine margin or ArcFace angle (radians)
     margin: float = 1.0
-    scale: float = 30.0  # logit scale of the identity objectives (cosface, arcface)
+    scale: float = 30.0  # logit scale of the identity objectives (cosface, arcface, adaface)
     # Class centres a training person has in those objectives (sub-centre ArcFace, Deng et al.,
     # 2020): a face is scored against the nearest of them, so one person's photos may form
     # several clusters (age, glasses) and a mislabelled photo need not pull the main one
@@ -237,11 +239,12 @@ class TrainConfig:
     # Decay per step of a moving average of the weights (and BatchNorm statistics) that is
     # validated, checkpointed and kept instead of the last step's weights; 0: off.
     ema: float = 0.0
-    # pairs: the head's pair loss; cosface, arcface: margin softmax over training identities,
-    # the margin on the cosine or on the angle (need data.protocol = "unrestricted");
+    # pairs: the head's pair loss; cosface, arcface, adaface: margin softmax over training
+    # identities, the margin on the cosine, on the angle, or both as the embedding's norm says
+    # (need data.protocol = "unrestricted");
     # instance: self-supervised, each training image's two random views must find each other
     # in the batch (no names, no pair labels: either protocol; a pre-training stage).
-    objective: Literal["pairs", "cosface", "arcface", "instance"] = "pairs"
+    objective: Literal["pairs", "cosface", "arcface", "adaface", "instance"] = "pairs"
     temperature: float = 0.1  # of the instance objective's softmax over the batch
     # A finished run whose tower weights this run starts from (e.g. an instance run); "": none.
     start_from: str = ""
@@ -309,7 +312,7 @@ class Config:
     def __post_init__(self) -> None:
         # What a tower or a loss asks of the rest (BatchNorm's batch of two, a loss that fits
         # the head) is declared where it registers and checked by training.api.validate.
-        identities = self.train.objective in ("cosface", "arcface")
+        identities = self.train.objective in IDENTITY_OBJECTIVES
         if identities and self.data.protocol != "unrestricted":
             raise ConfigError(
                 f"train.objective={self.train.objective!r} learns from identities, which the "
@@ -326,12 +329,13 @@ class Config:
             raise ConfigError(
                 f"model.subcentres={self.model.subcentres} gives each training person several "
                 "class centres, which only the identity objectives have: set train.objective "
-                "to cosface or arcface, or model.subcentres = 1."
+                f"to one of {', '.join(IDENTITY_OBJECTIVES)}, or model.subcentres = 1."
             )
         if self.train.distill and not identities:
             raise ConfigError(
                 "train.distill matches the teacher's scores within each batch of faces, which "
-                "the identity objectives draw: set train.objective to cosface or arcface."
+                "the identity objectives draw: set train.objective to one of "
+                f"{', '.join(IDENTITY_OBJECTIVES)}."
             )
 
     def to_dict(self) -> dict:

@@ -62,7 +62,9 @@ def test_distillation_needs_a_teacher_and_an_identity_objective():
         apply_overrides(Config(), ["train.distill=1"])
     with pytest.raises(ConfigError, match="needs both train.teacher"):
         apply_overrides(Config(), ["train.teacher=runs/t"])
-    with pytest.raises(ConfigError, match="set train.objective to cosface or arcface"):
+    with pytest.raises(
+        ConfigError, match="set train.objective to one of cosface, arcface, adaface"
+    ):
         apply_overrides(Config(), ["train.teacher=runs/t", "train.distill=1"])
 
 

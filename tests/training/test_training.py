@@ -246,6 +246,7 @@ def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):
         (2, 0.1, 0.5, []),
         (2, 0.0, 0.0, ["model.views=0,0,1,1;0.1,0,0.9,0.7", "data.val_identity_pairs=40"]),
         (1, 0.0, 0.0, ["train.objective=arcface", "model.margin=0.5"]),
+        (2, 0.0, 0.0, ["train.objective=adaface", "model.margin=0.4", "model.subcentres=2"]),
     ],
 )
 def test_unrestricted_identity_objectives_train_on_training_people_only(

@@ -213,6 +213,7 @@ OBJECTIVES = {
     "pairs": PairObjective,
     "cosface": IdentityObjective,
     "arcface": IdentityObjective,
+    "adaface": IdentityObjective,
     "instance": InstanceObjective,
 }
 

@@ -14,6 +14,7 @@ from siamese_faces.cli import main
 from siamese_faces.config import Config, ConfigError, apply_overrides
 from siamese_faces.data.rundata import prepare
 from siamese_faces.sweeps.benchmark import (
+    earlier_folds,
     mean_se,
     parse_folds,
     run_benchmark,
@@ -126,6 +127,51 @@ def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path)
     assert some["acc_mean"] == pytest.approx((accs[0] + accs[2]) / 2)
 
 
+def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
+    """Machines that share no storage (or a session whose run folders are gone) merge their
+    results.json: a fold the storage finished wins over an earlier record of it."""
+    base = config(view2_like)
+    elsewhere = run_benchmark(
+        view2_spec(base, "b", [1, 2]),
+        str(view2_like),
+        tmp_path / "a",
+        f"sqlite:///{tmp_path / 'a.db'}",
+    )
+    here_storage = f"sqlite:///{tmp_path / 'h.db'}"
+    here = run_benchmark(
+        view2_spec(base, "b", [2, 3]), str(view2_like), tmp_path / "h", here_storage
+    )
+    earlier = earlier_folds(
+        [tmp_path / "a" / "b" / "results.json"], view2_spec(base, "b", [1, 2, 3])
+    )
+    merged = summarize(
+        view2_spec(base, "b", [1, 2, 3]), here_storage, tmp_path / "m", earlier=earlier
+    )
+    assert [f["fold"] for f in merged["folds"]] == [1, 2, 3]
+    assert merged["folds"][0]["acc"] == elsewhere["folds"][0]["acc"]
+    assert merged["folds"][0]["from"].endswith("results.json")
+    assert "from" not in merged["folds"][1] and merged["folds"][1] == here["folds"][0]
+    accs = [f["acc"] for f in merged["folds"]]
+    assert (merged["acc_mean"], merged["acc_se"]) == pytest.approx(mean_se(accs))
+    tars = [f["tar"] for f in merged["folds"]]
+    assert merged["roc"]["folds"] == 3
+    assert merged["roc"]["tar"] == pytest.approx([sum(t) / 3 for t in zip(*tars, strict=True)])
+    # a record without scores or time (its run folder lost) counts for accuracy and AUC only
+    bare = {**elsewhere["folds"][0], "tar": None, "train_seconds": None}
+    only = summarize(view2_spec(base, "b", [1, 3]), here_storage, tmp_path / "o", earlier=[bare])
+    assert (
+        only["roc"]["folds"] == 1
+        and only["train_seconds_per_fold"] == here["folds"][1]["train_seconds"]
+    )
+    assert "| 1 |" in (tmp_path / "o" / "results.md").read_text()
+    # the folds of another recipe are refused, naming the setting
+    other = view2_spec(apply_overrides(base, ["train.lr=0.5"]), "b", [1, 2, 3])
+    with pytest.raises(ValueError, match=r"results.json: .*train\.lr"):
+        earlier_folds([tmp_path / "a" / "b" / "results.json"], other)
+    with pytest.raises(ValueError, match="not a results.json"):
+        earlier_folds([tmp_path / "h.db"], other)
+
+
 def test_the_command_line(view2_like, tmp_path, capsys):
     args = ["benchmark", "lfw", "--data", str(view2_like), "--folds", "2", "--root", str(tmp_path)]
     for s in [*TINY, "data.val_fraction=0.4", "train.epochs=1"]:
@@ -138,6 +184,16 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert epochs and all(line.startswith("fold=2-seed0: epoch ") for line in epochs)
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
+    assert main([*args, "--merge", str(tmp_path / "x.json")]) == 2
+    assert "--merge goes with --summary-only" in capsys.readouterr().err
+    elsewhere = [*args, "--summary-only", "--root", str(tmp_path / "none")]
+    assert main(elsewhere) == 2
+    assert "none/lfw-view2-default.db: no such storage" in capsys.readouterr().err
+    saved = tmp_path / "lfw-view2-default" / "results.json"
+    assert main([*elsewhere, "--merge", str(saved)]) == 0  # the earlier folds alone
+    assert "over 1 fold(s)" in capsys.readouterr().out
+    assert main([*args, "--folds", "1-2", "--summary-only", "--merge", str(saved)]) == 0
+    assert "over 1 fold(s)" in capsys.readouterr().out  # fold 2, once: the storage's
 
 
 def test_each_fold_is_taught_by_the_teacher_of_its_own_fold(view2_like, tmp_path):

@@ -12,7 +12,13 @@ def cmd_benchmark_lfw(args) -> int:
     import optuna
 
     from ..data.layout import resolve_data_dir
-    from ..sweeps.benchmark import parse_folds, run_benchmark, summarize, view2_spec
+    from ..sweeps.benchmark import (
+        earlier_folds,
+        parse_folds,
+        run_benchmark,
+        summarize,
+        view2_spec,
+    )
     from ..sweeps.sweep import default_storage
     from .train import resolve_config
 
@@ -23,9 +29,20 @@ def cmd_benchmark_lfw(args) -> int:
     data = str(resolve_data_dir(args.data))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
     spec = view2_spec(config, args.name or f"lfw-view2-{name}", parse_folds(args.folds))
+    if args.merge and not args.summary_only:
+        raise ValueError("--merge goes with --summary-only: it trains nothing.")
     if args.summary_only:  # the folds finished so far, from the storage and run folders
         storage = args.storage or default_storage(spec, Path(args.root))
-        summary = summarize(spec, storage, Path(args.root) / spec.name, cache_dir=args.cache_dir)
+        db = Path(args.root) / f"{spec.name}.db"
+        if not args.storage and not args.merge and not db.is_file():
+            raise ValueError(
+                f"{db}: no such storage, so no fold of {spec.name!r} ran under --root "
+                f"{args.root}; give the --root and --name (or --storage) the folds ran with."
+            )
+        Path(args.root).mkdir(parents=True, exist_ok=True)  # --merge alone: an empty storage
+        earlier = earlier_folds(args.merge, spec)
+        out = Path(args.root) / spec.name
+        summary = summarize(spec, storage, out, cache_dir=args.cache_dir, earlier=earlier)
     else:
         summary = run_benchmark(
             spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
@@ -52,5 +69,13 @@ def add_commands(sub) -> None:
         "--summary-only",
         action="store_true",
         help="train nothing: summarise the folds the storage holds as finished",
+    )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        default=[],
+        metavar="RESULTS_JSON",
+        help="with --summary-only: also the folds of these earlier results.json files (another "
+        "machine's, or a session's whose run folders are gone), for folds the storage lacks",
     )
     p.set_defaults(func=cmd_benchmark_lfw)

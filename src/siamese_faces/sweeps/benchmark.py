@@ -83,6 +83,11 @@ def fold_scores(
     )
 
 
+def _on_grid(scores: np.ndarray, labels: np.ndarray) -> list[float]:
+    far, tar, _ = roc_curve(scores, labels)
+    return np.interp(FAR_GRID, far, tar).tolist()
+
+
 def mean_se(values: list[float]) -> tuple[float, float]:
     """Mean and LFW's standard error: sample standard deviation over sqrt(n)."""
     if len(values) < 2:
@@ -90,27 +95,69 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
-def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = None) -> dict:
+def _comparable(config: dict) -> dict:
+    """A configuration as ``section.setting`` -> JSON value, without the data folder (which
+    differs between machines, not between results)."""
+    flat = {f"{sec}.{k}": v for sec, body in config.items() for k, v in body.items()}
+    flat.pop("data.dir", None)
+    return json.loads(json.dumps(flat))
+
+
+def earlier_folds(paths: list[str | Path], spec: SweepSpec) -> list[dict]:
+    """The fold records of earlier ``results.json`` files (another machine's whose storage
+    this one cannot reach, or a session's whose run folders are gone), refused when they
+    summarise other settings than ``spec``'s (the data folder aside)."""
+    want = _comparable(spec.base.to_dict())
+    folds = []
+    for path in paths:
+        try:
+            saved = json.loads(Path(path).read_text())
+            records, config = saved["folds"], saved["config"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"{path}: not a results.json of `benchmark lfw` ({e}); give the file a "
+                "--summary-only run wrote."
+            ) from None
+        have = _comparable(config)
+        differ = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        if differ:
+            raise ValueError(
+                f"{path}: summarises other settings than this benchmark's ({', '.join(differ)}); "
+                "merge only the folds of the same recipe."
+            )
+        folds += [{**f, "from": str(path)} for f in records]
+    return folds
+
+
+def summarize(
+    spec: SweepSpec,
+    storage: str,
+    out: Path,
+    cache_dir: str | None = None,
+    earlier: list[dict] = (),
+) -> dict:
     """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold: of
-    ``spec``'s folds that the storage holds as finished."""
-    folds, tars = [], []
+    ``spec``'s folds that the storage holds as finished, and of ``earlier`` fold records
+    (:func:`earlier_folds`) for folds the storage does not hold."""
     wanted = set(spec.grid["data.fold"])
     done = [t for t in completed(spec, storage) if t["params"]["data.fold"] in wanted]
-    for t in sorted(done, key=lambda t: t["params"]["data.fold"]):
+    by_fold = {f["fold"]: f for f in earlier if f["fold"] in wanted}
+    for t in done:  # a fold this storage finished wins over an earlier record of it
         scored = fold_scores(Path(t["run_dir"]), cache_dir)
-        if scored is not None:
-            far, tar, _ = roc_curve(*scored)
-            tars.append(np.interp(FAR_GRID, far, tar))
-        folds.append(
-            {
-                "fold": t["params"]["data.fold"],
-                "acc": t["test/acc"],
-                "auc": t["test/auc"],
-                "train_seconds": t["train_seconds"],
-                "epochs": t["epochs_run"],
-                "run_dir": t["run_dir"],
-            }
-        )
+        fold = t["params"]["data.fold"]
+        by_fold[fold] = {
+            "fold": fold,
+            "acc": t["test/acc"],
+            "auc": t["test/auc"],
+            "train_seconds": t["train_seconds"],
+            "epochs": t["epochs_run"],
+            "run_dir": t["run_dir"],
+            # its ROC on a common grid, so that folds from several summaries average
+            "tar": None if scored is None else _on_grid(*scored),
+        }
+    folds = [by_fold[k] for k in sorted(by_fold)]
+    tars = [f["tar"] for f in folds if f.get("tar")]
+    seconds = [f["train_seconds"] for f in folds if f.get("train_seconds") is not None]
     acc, se = mean_se([f["acc"] for f in folds])
     summary = {
         "name": spec.name,
@@ -118,9 +165,7 @@ def summarize(spec: SweepSpec, storage: str, out: Path, cache_dir: str | None = 
         "acc_mean": acc,
         "acc_se": se,
         "auc_mean": statistics.mean(f["auc"] for f in folds) if folds else float("nan"),
-        "train_seconds_per_fold": statistics.mean(f["train_seconds"] for f in folds)
-        if folds
-        else 0,
+        "train_seconds_per_fold": statistics.mean(seconds) if seconds else None,
         "roc": {
             "far": FAR_GRID.tolist(),
             "tar": np.mean(tars, 0).tolist() if tars else [],
@@ -144,20 +189,21 @@ def write(summary: dict, out: Path) -> Path:
             f["fold"],
             f"{100 * f['acc']:.2f}%",
             f"{f['auc']:.4f}",
-            f"{f['train_seconds']:.0f}",
-            f["epochs"],
+            "—" if f.get("train_seconds") is None else f"{f['train_seconds']:.0f}",
+            "—" if f.get("epochs") is None else f["epochs"],
+            f.get("from", "this storage"),
         ]
         for f in summary["folds"]
     ]
-    n = len(rows)
+    n, seconds = len(rows), summary["train_seconds_per_fold"]
     sec = Section(f"{summary['name']}: {n} fold(s)").p(
         f"Accuracy {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% (mean ± "
-        f"standard error over {n} folds), AUC {summary['auc_mean']:.4f}, "
-        f"{summary['train_seconds_per_fold']:.0f} s of training a fold. Each fold is scored by "
-        "a model that never saw its people, at the threshold chosen on validation people "
-        "carved out of the other folds."
+        f"standard error over {n} folds), AUC {summary['auc_mean']:.4f}"
+        + ("." if seconds is None else f", {seconds:.0f} s of training a fold.")
+        + " Each fold is scored by a model that never saw its people, at the threshold chosen "
+        "on validation people carved out of the other folds."
     )
-    sec.table(["fold", "accuracy", "AUC", "training s", "epochs"], rows)
+    sec.table(["fold", "accuracy", "AUC", "training s", "epochs", "summarised from"], rows)
     if summary["roc"]["tar"]:
         far, tar = summary["roc"]["far"], summary["roc"]["tar"]
         folds = summary["roc"]["folds"]

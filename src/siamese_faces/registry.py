@@ -17,13 +17,20 @@ class Entry:
 
     @property
     def params(self) -> set[str] | None:
-        """The settings ``build`` takes by name; None when it takes any (``**kwargs``)."""
-        sig = inspect.signature(self.build).parameters.values()
-        kinds = {p.kind for p in sig}
-        if inspect.Parameter.VAR_KEYWORD in kinds:
-            # (*args, **kwargs) is nn.Module's own __init__ inherited: it takes no setting.
-            return set() if inspect.Parameter.VAR_POSITIONAL in kinds else None
-        return {p.name for p in sig}
+        """The settings ``build`` takes by name; None when it takes any (``**kwargs``).
+
+        A class whose ``__init__`` only passes ``(*args, **kwargs)`` on (a subclass adding
+        state, or nn.Module's own) takes what the next ``__init__`` up its MRO names; nn.Module's
+        own takes no setting."""
+        inits = [c.__init__ for c in getattr(self.build, "__mro__", ()) if "__init__" in vars(c)]
+        for build in inits or [self.build]:
+            sig = inspect.signature(build).parameters.values()
+            kinds = {p.kind for p in sig}
+            if inspect.Parameter.VAR_KEYWORD not in kinds:
+                return {p.name for p in sig} - {"self"}
+            if inspect.Parameter.VAR_POSITIONAL not in kinds:
+                return None  # named settings and **kwargs: it takes any
+        return set()
 
     def own(self, settings: dict) -> dict:
         """The part of ``settings`` that ``build`` takes."""

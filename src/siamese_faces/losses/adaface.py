@@ -29,18 +29,8 @@ class AdaFaceLoss(CosFaceLoss):
     weights, sub-centres and training-accuracy logits are CosFace's.
     """
 
-    # Named, not (*args, **kwargs): the registry hands a loss the settings its signature names.
-    def __init__(
-        self,
-        num_classes: int,
-        dim: int,
-        scale: float = 30.0,
-        margin: float = 0.4,
-        generator: torch.Generator | None = None,
-        groups: int = 1,
-        subcentres: int = 1,
-    ) -> None:
-        super().__init__(num_classes, dim, scale, margin, generator, groups, subcentres)
+    def __init__(self, *args, **kwargs) -> None:  # CosFace's settings (the registry reads them)
+        super().__init__(*args, **kwargs)
         # The paper's starting values; the moving statistics then follow the tower's norms.
         self.register_buffer("norm_mean", torch.tensor(20.0))
         self.register_buffer("norm_std", torch.tensor(100.0))

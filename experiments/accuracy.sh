@@ -3,7 +3,7 @@
 #   bash experiments/accuracy.sh [DATA] [RUNS] [GROUP...]
 #   python experiments/summarize.py RUNS/*
 # Groups: default restricted unrestricted ablations unrestricted-ablations people-file
-# (default: all but people-file). Two trainings run side by
+# restricted-pretrained (default: all but the last two). Two trainings run side by
 # side, one thread each (on 2 cores that is faster in total than one at a time with two).
 # Flip averaging at test time is ablated without training: experiments/ablate_inference.py (flip, wccn).
 set -euo pipefail
@@ -18,10 +18,18 @@ source "$(dirname "$0")/lib.sh"
 train() {  # NAME CONFIG SEED [--set ...]
   train_run "$RUNS/$1-seed$3" "$2" "$3" "${@:4}"
 }
+pretrained_restricted() {  # SEED: the restricted recipe from its own instance pre-training
+  # (train.objective=instance: the training pairs' images, no name and no label read)
+  train instance-restricted recipes/restricted.toml "$1" --set train.objective=instance \
+    --set train.epochs=20 --set train.patience=20 --set train.batch_size=128
+  train restricted-pretrained recipes/restricted.toml "$1" \
+    --set train.start_from="$RUNS/instance-restricted-seed$1"
+}
 
 lane_a() {
   for g in $GROUPS_TO_RUN; do case $g in
     default) for s in 0 2; do train default recipes/default.toml $s; done ;;
+    restricted-pretrained) for s in 2 0; do pretrained_restricted $s; done ;;
     people-file)  # View 1's 4,038 training people instead of the pairs file's 2,132
       for s in 0 2; do
         train default-people-file recipes/default.toml $s --set data.train_people=people-file
@@ -45,6 +53,7 @@ lane_a() {
 lane_b() {
   for g in $GROUPS_TO_RUN; do case $g in
     restricted) for s in 0 1 2; do train restricted recipes/restricted.toml $s; done ;;
+    restricted-pretrained) pretrained_restricted 1 ;;
     default) train default recipes/default.toml 1 ;;
     people-file) train default-people-file recipes/default.toml 1 --set data.train_people=people-file ;;
     unrestricted) for s in 0 2; do train unrestricted recipes/unrestricted.toml $s; done ;;

@@ -19,7 +19,7 @@ def cmd_benchmark_lfw(args) -> int:
         summarize,
         view2_spec,
     )
-    from ..sweeps.sweep import default_storage
+    from ..sweeps.sweep import default_storage, storage_file
     from .train import resolve_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -33,7 +33,7 @@ def cmd_benchmark_lfw(args) -> int:
         raise ValueError("--merge goes with --summary-only: it trains nothing.")
     if args.summary_only:  # the folds finished so far, from the storage and run folders
         storage = args.storage or default_storage(spec, Path(args.root))
-        db = Path(args.root) / f"{spec.name}.db"
+        db = storage_file(spec, Path(args.root))
         if not args.storage and not args.merge and not db.is_file():
             raise ValueError(
                 f"{db}: no such storage, so no fold of {spec.name!r} ran under --root "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ def summarize(
     storage: str,
     out: Path,
     cache_dir: str | None = None,
-    earlier: list[dict] = (),
+    earlier: Sequence[dict] = (),
 ) -> dict:
     """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold: of
     ``spec``'s folds that the storage holds as finished, and of ``earlier`` fold records

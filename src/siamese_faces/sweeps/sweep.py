@@ -172,8 +172,13 @@ def _check_range(key: str, dist, spec: SweepSpec, path: Path) -> None:
         spec.config_for({key: value})
 
 
+def storage_file(spec: SweepSpec, root: Path) -> Path:
+    """The SQLite file a sweep uses under ``root`` when no storage URL is given."""
+    return root / f"{spec.name}.db"
+
+
 def default_storage(spec: SweepSpec, root: Path) -> str:
-    return f"sqlite:///{(root / f'{spec.name}.db').resolve()}"
+    return f"sqlite:///{storage_file(spec, root).resolve()}"
 
 
 def _storage(url: str, heartbeat: int = HEARTBEAT_S):

@@ -67,3 +67,22 @@ def test_array_without_its_index_is_not_trusted(lfw_like, tmp_path):
     np.save(first.cache_file, np.zeros_like(first.images))  # and even if the array is wrong
     again = load_images(paths, Preprocess(size=24), tmp_path / "c")
     assert not again.cache_hit and np.array_equal(again.images, first.images)
+
+
+def test_a_hit_under_another_spelling_gives_back_the_callers_paths(
+    lfw_like, tmp_path, monkeypatch
+):
+    # The key is of absolute paths, so ../x and /abs/x share a cache; what comes back must be
+    # the caller's own spelling, which the dataset's people are keyed by (a hit once handed
+    # back the first run's relative paths to a run given an absolute folder).
+    absolute = open_dataset(lfw_like).all_images()
+    bad = absolute[2]
+    bad.write_bytes(b"not a jpeg")
+    monkeypatch.chdir(lfw_like.parent)
+    relative = [p.relative_to(lfw_like.parent) for p in absolute]
+    first = load_images(relative, Preprocess(size=24), tmp_path / "c", skip_bad=True)
+    second = load_images(absolute, Preprocess(size=24), tmp_path / "c", skip_bad=True)
+    assert second.cache_hit and np.array_equal(first.images, second.images)
+    assert second.paths == [p for p in absolute if p != bad]
+    assert first.paths == [p for p in relative if p != bad.relative_to(lfw_like.parent)]
+    assert [p for p, _ in second.skipped] == [bad]

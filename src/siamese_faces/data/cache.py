@@ -24,7 +24,10 @@ from ..io import atomic_write
 from ..progress import progress
 from .images import BadImageError, Preprocess, load_image
 
-CACHE_VERSION = 2  # 2: EXIF orientation applied, pixel limit
+# 2: EXIF orientation applied, pixel limit; 3: the index names images by their row in the
+# key's list, not by the path as first spelt (a hit under another spelling of the same
+# folder, ../shared/x against /work/shared/x, handed back the first spelling's paths).
+CACHE_VERSION = 3
 CACHE_ENV = "SIAMESE_FACES_CACHE"
 
 
@@ -111,7 +114,7 @@ def load_images(
     array_file, index_file = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
 
     if use_cache and index_file.is_file() and array_file.is_file():
-        loaded = _read_cache(array_file, index_file, key)
+        loaded = _read_cache(array_file, index_file, key, paths)
         if loaded is not None:
             images, kept, skipped = loaded
             if skipped and not skip_bad:
@@ -121,14 +124,16 @@ def load_images(
 
     images, kept, skipped = _decode_all(paths, preprocess, skip_bad, workers or os.cpu_count() or 1)
     if use_cache:
+        row = {p: i for i, p in enumerate(paths)}
         atomic_write(array_file, lambda fh: np.save(fh, images, allow_pickle=False))
         index = {
             "key": key,
             "version": CACHE_VERSION,
             "preprocess": asdict(preprocess),
             "shape": list(images.shape),
-            "paths": [str(p) for p in kept],
-            "skipped": [[str(p), why] for p, why in skipped],
+            # Rows of the key's list, which any spelling of the same files shares.
+            "rows": [row[p] for p in kept],
+            "skipped": [[row[p], why] for p, why in skipped],
         }
         atomic_write(index_file, lambda fh: fh.write(json.dumps(index).encode()))
     return ImageSet(
@@ -136,8 +141,9 @@ def load_images(
     )
 
 
-def _read_cache(array_file: Path, index_file: Path, key: str):
-    """The cached array and its index, or None if anything about them is off (then rebuilt)."""
+def _read_cache(array_file: Path, index_file: Path, key: str, paths: list[Path]):
+    """The cached array and its index, with ``paths``' own spellings, or None if anything
+    about them is off (then rebuilt)."""
     try:
         index = json.loads(index_file.read_text())
         images = np.load(array_file, allow_pickle=False)
@@ -147,9 +153,12 @@ def _read_cache(array_file: Path, index_file: Path, key: str):
         index.get("key") != key
         or index.get("version") != CACHE_VERSION
         or list(images.shape) != index.get("shape")
-        or len(index["paths"]) != len(images)
+        or len(index.get("rows", ())) != len(images)
     ):
         return None
-    kept = [Path(p) for p in index["paths"]]
-    skipped = [(Path(p), why) for p, why in index["skipped"]]
+    try:
+        kept = [paths[i] for i in index["rows"]]
+        skipped = [(paths[i], why) for i, why in index["skipped"]]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
     return images, kept, skipped

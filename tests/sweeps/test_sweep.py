@@ -64,6 +64,17 @@ def test_every_shipped_experiment_file_validates(path):
         assert any(all(p.get(k) == v for k, v in settings.items()) for p in points), ref
 
 
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "experiments" / "accuracy").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_every_accuracy_sweep_holds_its_recipes_own_point(path):
+    # A lever grid is read against the recipe as it is: that point must be one of its trials.
+    spec = load_sweep(path)
+    base = spec.config_for({})
+    own = {k: getattr(getattr(base, k.split(".")[0]), k.split(".")[1]) for k in spec.grid}
+    assert own in spec.points(), own
+
+
 def test_table1_is_the_studys_fifteen_runs():
     spec = load_sweep(ROOT / "experiments" / "study" / "table1_optimizer_batch_lr.toml")
     assert len(spec.points()) == 15

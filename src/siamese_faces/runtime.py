@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import sys
 import time
@@ -144,6 +145,25 @@ def reuse_freed_memory() -> bool:
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
         libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
     )
+
+
+@contextlib.contextmanager
+def long_lived_objects_frozen():
+    """Inside, a full garbage collection looks only at objects made after it began.
+
+    Each validation collects the reference cycles its inference copy's fx trace leaves
+    (evaluation/predict.embed_rows); a full collection walks every object that Python
+    tracks, and by the first epoch those are mostly the dataset's paths and pairs and the
+    libraries' own, which live until the run ends: 0.14 s a validation in a profile of the
+    `default` recipe, about 2% of its epoch. ``gc.freeze`` sets them aside; what they hold
+    is untouched, and the numbers trained are the same.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def set_threads(threads: int, ctx: DistContext, reuse_memory: bool = False) -> int:

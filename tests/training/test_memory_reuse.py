@@ -60,3 +60,34 @@ def test_training_asks_for_it_unless_turned_off(monkeypatch):
     assert calls == []
     runtime.set_threads(1, runtime.DistContext(), reuse_memory=True)
     assert calls == [1]
+
+
+def test_training_sets_long_lived_objects_aside_and_always_gives_them_back(lfw_like, tmp_path):
+    # Each validation runs a full collection (evaluation/predict.embed_rows); while training,
+    # the objects that were there before it (dataset, libraries) are frozen out of it.
+    import gc
+
+    from siamese_faces.data.rundata import prepare
+    from siamese_faces.training.trainer import fit
+
+    from .test_training import Interrupt, tiny
+
+    cfg = tiny(lfw_like, "train.epochs=2")
+    data = prepare(cfg)
+    seen = []
+    fit(
+        cfg,
+        data,
+        tmp_path / "a",
+        runtime.DistContext(),
+        hook=lambda e, s: seen.append(gc.get_freeze_count()),
+    )
+    assert seen and min(seen) > 1000  # the heap before training, set aside at every step
+    assert gc.get_freeze_count() == 0  # and given back after
+
+    def die(epoch, step):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(cfg, data, tmp_path / "b", runtime.DistContext(), hook=die)
+    assert gc.get_freeze_count() == 0

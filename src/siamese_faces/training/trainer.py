@@ -19,7 +19,14 @@ from ..evaluation.predict import PairLoss, make_pair_loss, pair_metrics, pair_ou
 from ..io import atomic_write_text
 from ..models import model_from_config
 from ..progress import progress
-from ..runtime import DistContext, all_sum, autocast, bf16_supported, set_threads
+from ..runtime import (
+    DistContext,
+    all_sum,
+    autocast,
+    bf16_supported,
+    long_lived_objects_frozen,
+    set_threads,
+)
 from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights
 from .objectives import make_objective
 from .sources import start_from
@@ -132,6 +139,7 @@ def make_scheduler(opt, cfg: Config, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
+@long_lived_objects_frozen()  # each epoch's validation collects its garbage: kept cheap
 def fit(
     cfg: Config,
     data: RunData,

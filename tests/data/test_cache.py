@@ -69,9 +69,7 @@ def test_array_without_its_index_is_not_trusted(lfw_like, tmp_path):
     assert not again.cache_hit and np.array_equal(again.images, first.images)
 
 
-def test_a_hit_under_another_spelling_gives_back_the_callers_paths(
-    lfw_like, tmp_path, monkeypatch
-):
+def test_a_hit_under_another_spelling_gives_back_the_callers_paths(lfw_like, tmp_path, monkeypatch):
     # The key is of absolute paths, so ../x and /abs/x share a cache; what comes back must be
     # the caller's own spelling, which the dataset's people are keyed by (a hit once handed
     # back the first run's relative paths to a run given an absolute folder).

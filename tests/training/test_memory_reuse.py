@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -10,6 +11,10 @@ import pytest
 
 from siamese_faces import runtime
 from siamese_faces.config import Config
+from siamese_faces.data.rundata import prepare
+from siamese_faces.training.trainer import fit
+
+from .test_training import Interrupt, tiny
 
 # A step in miniature, ten times: three 40 MiB tensors (above glibc's largest mmap threshold,
 # 32 MiB) made, written and freed; it prints the minor page faults each round cost. In a
@@ -65,13 +70,6 @@ def test_training_asks_for_it_unless_turned_off(monkeypatch):
 def test_training_sets_long_lived_objects_aside_and_always_gives_them_back(lfw_like, tmp_path):
     # Each validation runs a full collection (evaluation/predict.embed_rows); while training,
     # the objects that were there before it (dataset, libraries) are frozen out of it.
-    import gc
-
-    from siamese_faces.data.rundata import prepare
-    from siamese_faces.training.trainer import fit
-
-    from .test_training import Interrupt, tiny
-
     cfg = tiny(lfw_like, "train.epochs=2")
     data = prepare(cfg)
     seen = []

@@ -259,6 +259,11 @@ class TrainConfig:
     erase: float = 0.0  # probability of random erasing: one rectangle of noise an image
     same_fraction: float = 0.0  # re-draw each epoch's pairs with this share of same pairs
     pairs_per_epoch: int = 0  # unrestricted pairs drawn per epoch (0: as many as train pairs)
+    # Identity objectives: an epoch takes at most this many images of a person, drawn anew
+    # each epoch (0: all; LFW's three most photographed people hold 14% of its images), and
+    # none of a person with fewer than min_images_per_person (who still count as classes).
+    max_images_per_person: int = 0
+    min_images_per_person: int = 1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads per process; 0 = all cores (shared among DDP processes)
@@ -301,6 +306,18 @@ class TrainConfig:
             self.pairs_per_epoch,
             "use 0 (as many as the training pairs) or more.",
         )
+        check(
+            self.max_images_per_person >= 0,
+            "train.max_images_per_person",
+            self.max_images_per_person,
+            "use 0 (every image of a person) or more, e.g. 32.",
+        )
+        check(
+            self.min_images_per_person >= 1,
+            "train.min_images_per_person",
+            self.min_images_per_person,
+            "use 1 (every person) or more, e.g. 2.",
+        )
 
 
 @dataclass(frozen=True)
@@ -330,6 +347,13 @@ class Config:
                 f"model.subcentres={self.model.subcentres} gives each training person several "
                 "class centres, which only the identity objectives have: set train.objective "
                 f"to one of {', '.join(IDENTITY_OBJECTIVES)}, or model.subcentres = 1."
+            )
+        t = self.train
+        if (t.max_images_per_person or t.min_images_per_person > 1) and not identities:
+            raise ConfigError(
+                "train.max_images_per_person and train.min_images_per_person choose the images "
+                "of an epoch of the identity objectives: set train.objective to one of "
+                f"{', '.join(IDENTITY_OBJECTIVES)}, or leave them at 0 and 1."
             )
         if self.train.distill and not identities:
             raise ConfigError(

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from siamese_faces.data.samplers import identity_pairs, restricted_pairs, shard
+from siamese_faces.data.samplers import (
+    balanced_order,
+    identity_order,
+    identity_pairs,
+    restricted_pairs,
+    shard,
+)
 
 SAME = np.array([True] * 30 + [False] * 70)
 
@@ -35,3 +41,37 @@ def test_shard_gives_every_process_the_same_number_of_steps():
     parts = [shard(order, r, 3) for r in range(3)]
     assert {len(p) for p in parts} == {4}
     assert set(np.concatenate(parts)) == set(range(11))
+
+
+# Person 0 has 40 images, 1 has 9, 2 has 3, 3 and 4 have one each: a long tail like LFW's.
+PEOPLE = np.repeat(np.arange(5), [40, 9, 3, 1, 1])
+
+
+def test_balanced_order_without_limits_is_the_plain_shuffle():
+    assert np.array_equal(balanced_order(PEOPLE, 3, 2), identity_order(len(PEOPLE), 3, 2))
+
+
+@pytest.mark.parametrize("most, least", [(8, 1), (1, 1), (0, 2), (8, 2), (3, 4)])
+def test_balanced_order_takes_at_most_and_at_least(most, least):
+    counts = np.bincount(PEOPLE)
+    for epoch in range(3):
+        order = balanced_order(PEOPLE, 0, epoch, most, least)
+        assert len(set(order.tolist())) == len(order)  # no image twice
+        taken = np.bincount(PEOPLE[order], minlength=len(counts))
+        for person, n in enumerate(counts):
+            want = 0 if n < least else min(n, most or n)
+            assert taken[person] == want, (person, n, taken[person])
+        assert np.array_equal(order, balanced_order(PEOPLE, 0, epoch, most, least))
+
+
+def test_balanced_order_draws_a_capped_person_anew_each_epoch():
+    drawn = [
+        frozenset(o[PEOPLE[o] == 0].tolist())
+        for o in (balanced_order(PEOPLE, 0, epoch, 8) for epoch in range(60))
+    ]
+    assert len(set(drawn)) == 60  # 8 of 40 images: a repeat would be a broken draw
+    seen = frozenset().union(*drawn)
+    assert len(seen) == 40  # every image of the person trains over the epochs (each misses
+    # all 60 draws with a chance of 0.8**60)
+    firsts = [balanced_order(PEOPLE, 0, epoch, 8)[0] for epoch in range(20)]
+    assert len(set(firsts)) > 1  # and the epoch's order is shuffled, not grouped by person

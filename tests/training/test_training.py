@@ -481,3 +481,60 @@ def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_pa
     weights = [k for k in best if k.endswith("weight")]
     assert weights and all(torch.equal(best[k], last["average"]["module." + k]) for k in weights)
     assert not all(torch.equal(best[k], last["model"][k]) for k in weights)
+
+
+def test_an_epoch_takes_what_the_per_person_limits_say(lfw_like):
+    from siamese_faces.training.trainer import build
+
+    cfg = tiny(
+        lfw_like,
+        "data.protocol=unrestricted",
+        "train.objective=cosface",
+        "model.head=cosine",
+        "model.name=resnet",
+        "model.init=default",
+        "train.schedule=cosine",
+        "train.epochs=3",
+        "train.max_images_per_person=1",
+        "train.min_images_per_person=2",
+    )
+    data = prepare(cfg)
+    labels = data.identity_labels
+    counts = torch.bincount(labels)
+    assert counts.max() >= 2 and counts.min() == 1  # the limits have something to do
+    _, objective, _, opt, sched = build(cfg, data, DistContext())
+    steps = 0
+    for epoch in range(cfg.train.epochs):
+        taken = torch.cat([b[1] for b in objective.batches(epoch)])
+        assert sorted(taken.tolist()) == torch.nonzero(counts >= 2).flatten().tolist()
+        for _ in objective.batches(epoch):
+            opt.step()
+            sched.step()
+            steps += 1
+    assert steps < cfg.train.epochs * len(labels) // 2
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # the schedule's end
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["train.max_images_per_person=-1"], "0 \\(every image"),
+        (["train.min_images_per_person=0"], "1 \\(every person"),
+        (["train.max_images_per_person=4"], "identity objectives"),
+    ],
+)
+def test_per_person_limits_are_checked(extra, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(Config(), extra)
+
+
+def test_a_minimum_no_person_reaches_is_a_clear_error(lfw_like, tmp_path):
+    cfg = tiny(
+        lfw_like,
+        "data.protocol=unrestricted",
+        "train.objective=cosface",
+        "model.head=cosine",
+        "train.min_images_per_person=50",
+    )
+    with pytest.raises(ValueError, match="train.min_images_per_person=50: too few"):
+        fit(cfg, prepare(cfg), tmp_path / "run", DistContext())

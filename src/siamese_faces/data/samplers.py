@@ -69,6 +69,32 @@ def identity_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return _rng(seed, epoch).permutation(n)
 
 
+def balanced_order(
+    labels: np.ndarray, seed: int, epoch: int, most: int = 0, least: int = 1
+) -> np.ndarray:
+    """A shuffled order of the training images (positions in ``labels``) that takes at most
+    ``most`` images of each person (0: all), drawn anew each epoch, and none of a person with
+    fewer than ``least``. Every epoch holds as many images. With neither limit, the same order
+    as :func:`identity_order`."""
+    labels = np.asarray(labels)
+    if most == 0 and least <= 1:
+        return identity_order(len(labels), seed, epoch)
+    rng = _rng(seed, epoch)
+    order = rng.permutation(len(labels))
+    if least > 1:
+        order = order[np.bincount(labels)[labels[order]] >= least]
+    if most:
+        # Each image's rank among its person's images in this epoch's shuffled order: the
+        # first ``most`` of a person are this epoch's draw.
+        by_person = np.argsort(labels[order], kind="stable")
+        sorted_labels = labels[order][by_person]
+        first = np.searchsorted(sorted_labels, sorted_labels, side="left")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[by_person] = np.arange(len(order)) - first
+        order = order[rank < most]
+    return order
+
+
 def shard(order: np.ndarray, rank: int, world: int) -> np.ndarray:
     """This process's share of an epoch: padded so every process takes as many steps."""
     if world == 1:

@@ -14,6 +14,7 @@ from ..config import Config
 from ..data.generate import SUMMARY, pairs_for_run
 from ..data.layout import resolve_data_dir
 from ..data.rundata import RunData, prepare
+from ..data.samplers import balanced_order
 from ..losses import check_pair_loss, pair_loss_name
 from ..models import check_model_config
 from ..models.heads import HEADS
@@ -79,7 +80,7 @@ def train(
         if ctx.is_main:
             print(
                 f"training {name or 'a model'} -> {run_dir} on {ctx.device} (world size "
-                f"{ctx.world}): {describe(data)}",
+                f"{ctx.world}): {describe(data, config)}",
                 file=sys.stderr,
             )
         results = fit(config, data, run_dir, ctx, resume=resume, hook=hook)
@@ -142,10 +143,20 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
         )
 
 
-def describe(data: RunData) -> str:
-    """How many pairs (and, unrestricted, images of how many people) a run trains on."""
+def describe(data: RunData, config: Config | None = None) -> str:
+    """How many pairs (and, unrestricted, images of how many people, and how many of those
+    images an epoch takes if ``config`` limits them) a run trains on."""
     text = f"{len(data.train)} train / {len(data.val)} validation pairs"
     if len(data.identity_rows):
         people = len(data.identity_labels.unique())
         text += f"; {len(data.identity_rows)} images of {people} training people"
+    t = config.train if config is not None else None
+    if t is not None and (t.max_images_per_person or t.min_images_per_person > 1):
+        order = balanced_order(
+            data.identity_labels.numpy(), 0, 0, t.max_images_per_person, t.min_images_per_person
+        )
+        text += (
+            f", {len(order)} of them an epoch (train.max_images_per_person="
+            f"{t.max_images_per_person}, train.min_images_per_person={t.min_images_per_person})"
+        )
     return text

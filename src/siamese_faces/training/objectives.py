@@ -17,7 +17,13 @@ from torch.nn import functional as F
 
 from ..config import Config
 from ..data.rundata import RunData, batch_images
-from ..data.samplers import identity_order, identity_pairs, restricted_pairs, shard
+from ..data.samplers import (
+    balanced_order,
+    identity_order,
+    identity_pairs,
+    restricted_pairs,
+    shard,
+)
 from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
 from ..members import member_units
@@ -41,11 +47,10 @@ def _images(
     return x.contiguous(memory_format=fmt)
 
 
-def image_batches(n: int, cfg: Config, ctx, epoch: int):
-    """This process's batches of positions among ``n`` training images, in the epoch's seeded
-    order; a last batch of one face is dropped (BatchNorm, and a softmax over the batch's
-    other faces, need two)."""
-    order = identity_order(n, cfg.train.seed, epoch)
+def image_batches(order: np.ndarray, cfg: Config, ctx):
+    """This process's batches of the epoch's ``order`` of positions among the training images;
+    a last batch of one face is dropped (BatchNorm, and a softmax over the batch's other
+    faces, need two)."""
     mine = torch.from_numpy(shard(order, ctx.rank, ctx.world))
     bs = max(1, cfg.train.batch_size // ctx.world)
     for i in range(0, len(mine), bs):
@@ -126,6 +131,12 @@ class IdentityObjective:
 
     def __init__(self, net, data: RunData, cfg: Config, ctx) -> None:
         self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
+        if len(self.epoch_order(0)) < 2:
+            raise ValueError(
+                f"train.min_images_per_person={cfg.train.min_images_per_person}: too few "
+                "training people have that many images for an epoch to train on; lower it "
+                "(1: every person)."
+            )
         classes = int(data.identity_labels.max()) + 1
         gen = torch.Generator().manual_seed(cfg.train.seed + 1)
         crit = create_loss(
@@ -142,9 +153,17 @@ class IdentityObjective:
         # The teacher's embedding of each identity row, made once (None: no distillation).
         self.teacher = teacher_units(cfg, data, ctx.device)[0] if cfg.train.distill else None
 
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Positions among the training images that ``epoch`` trains on, in its order."""
+        t = self.cfg.train
+        labels = self.data.identity_labels.numpy()
+        return balanced_order(
+            labels, t.seed, epoch, t.max_images_per_person, t.min_images_per_person
+        )
+
     def batches(self, epoch: int):
         d = self.data
-        for idx in image_batches(len(d.identity_rows), self.cfg, self.ctx, epoch):
+        for idx in image_batches(self.epoch_order(epoch), self.cfg, self.ctx):
             yield d.identity_rows[idx], d.identity_labels[idx], idx
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
@@ -200,7 +219,8 @@ class InstanceObjective:
         self.module = InstanceModule(net, cfg.model.members, cfg.train.temperature)
 
     def batches(self, epoch: int):
-        for idx in image_batches(len(self.rows), self.cfg, self.ctx, epoch):
+        order = identity_order(len(self.rows), self.cfg.train.seed, epoch)
+        for idx in image_batches(order, self.cfg, self.ctx):
             yield (self.rows[idx],)
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:

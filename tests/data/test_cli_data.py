@@ -31,6 +31,9 @@ def test_stats_json_and_grid(lfw_like, tmp_path, capsys):
     assert s["train"]["people"] == 6 and s["train"]["images"] == 11
     assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (4, 4)
     assert (s["test"]["people"], s["test"]["images"]) == (3, 5)
+    # TRAIN_PEOPLE: Dan_D and Fay_F have one photo each, Alice_A the most (3)
+    assert s["train"]["people_with_one_image"] == 2
+    assert s["train"]["most_images"][0] == [3, "Alice_A"]
     assert Image.open(tmp_path / "g.png").size[0] > 300
 
 
@@ -126,6 +129,12 @@ def test_real_data_stats(capsys):
     assert (s["train"]["pairs_same"], s["train"]["pairs_different"]) == (1100, 1100)
     assert (s["test"]["people"], s["test"]["images"]) == (963, 2741)
     assert (s["test"]["pairs_same"], s["test"]["pairs_different"]) == (500, 500)
+    assert s["train"]["people_with_one_image"] == 1187
+    assert s["train"]["most_images"] == [
+        [530, "George_W_Bush"],
+        [236, "Colin_Powell"],
+        [144, "Tony_Blair"],
+    ]
 
 
 def test_the_grid_path_printed_is_the_file_written(lfw_like, tmp_path, capsys):

@@ -54,6 +54,10 @@ def dataset_stats(source: DataSource) -> dict:
             "pairs_different": pairs.num_different,
             "same_percent": round(100 * pairs.num_same / n, 2),
             "different_percent": round(100 * pairs.num_different / n, 2),
+            # The tail and the head of the split: how much of an epoch that takes every image
+            # once goes to people with a single photo, and to the most photographed.
+            "people_with_one_image": sum(counts.get(p, 0) == 1 for p in people),
+            "most_images": sorted(((counts.get(p, 0), p) for p in people), reverse=True)[:3],
         }
     rest = [p for p in counts if p not in named]
     out["rest"] = {"people": len(rest), "images": sum(counts[p] for p in rest)}
@@ -81,6 +85,13 @@ def format_stats(s: dict) -> str:
             f"{t['pairs_different']:>7} {t['different_percent']:5.1f}%"
         )
     lines.append(f"{'rest':<8}{s['rest']['people']:>8,}{s['rest']['images']:>8,}")
+    for side in ("train", "test"):
+        t = s[side]
+        if t is not None:
+            most = ", ".join(f"{name} {n:,}" for n, name in t["most_images"])
+            lines.append(
+                f"{side}: {t['people_with_one_image']:,} people with one image; most: {most}"
+            )
     lines += [
         "",
         "images per person: "

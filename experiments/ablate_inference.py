@@ -6,10 +6,11 @@
     python experiments/ablate_inference.py wccn runs/view2/view2-restricted/fold=* \
         --choose-ridge 0.01,0.1
     python experiments/ablate_inference.py shift runs/accuracy/default-seed* [--pixels 2]
+    python experiments/ablate_inference.py ridge runs/lever/recipe-seed* --choose-ridge 0.1,0.3,1
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
-with and without it.
+with and without it (wccn), or (ridge) with it against the whitening they were trained with.
 
 flip: test-time flip averaging. shift: test-time averaging over the face and its copies moved
 by --pixels up, down, left and right (edge pixels repeated), on top of the run's flips.
@@ -23,6 +24,7 @@ the validation AUC (how a lever would be chosen) is printed beside DevTest's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 
@@ -36,6 +38,8 @@ from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
+from siamese_faces.training.callbacks import load_weights
+from siamese_faces.training.trainer import fit_after_training
 
 
 class ShiftedTower(nn.Module):
@@ -72,6 +76,13 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             fast.tower = ShiftedTower(fast.tower, args.pixels)
         run.__dict__["inference_net"] = fast  # what the run embeds with (a cached property)
         return
+    if lever == "ridge":  # on: refitted at the chosen ridge; off: as the run was trained
+        if on:
+            refit_at(run, val_data, args.ridge)
+        else:  # the saved whitening and cohort back into the refitted modules
+            load_weights(run.path / "best.safetensors", run.net)
+            run.refresh()
+        return
     if run.path not in fitted:  # the run's own whitening, or one fitted here
         whiten = net.whiten
         if not isinstance(whiten, WithinClassWhitening):
@@ -90,15 +101,25 @@ def training_classes(run, val_data) -> tuple[torch.Tensor, torch.Tensor]:
     return embed_rows(run.net, val_data.images, rows, run.device, run.bf16)[grouped], classes
 
 
+def refit_at(run, val_data, ridge: float) -> None:
+    """The run's whitening fitted again at ``ridge``, and its score normalisation (if any)
+    after it, as training fits both (``fit_after_training``): a cohort kept from another
+    whitening would score stale."""
+    run.net.whiten = WithinClassWhitening(
+        run.net.tower.embedding_dim, run.config.model.members, ridge
+    )
+    cfg = dataclasses.replace(run.config, model=dataclasses.replace(run.config.model, wccn=ridge))
+    fit_after_training(run.net, val_data, cfg, run.device, run.bf16)
+    run.refresh()  # the inference copy is made again from the refitted net
+
+
 def validation_auc_by_ridge(run, val_data, ridges) -> dict[float, float]:
-    h, classes = training_classes(run, val_data)
+    """Validation AUC with the whitening (and any score normalisation) fitted at each ridge."""
     out = {}
     for ridge in ridges:
-        run.net.whiten = WithinClassWhitening(
-            run.net.tower.embedding_dim, run.config.model.members, ridge
-        )
-        run.net.whiten.fit(h, classes)
-        _, scores = pair_outputs(run.net, val_data.images, val_data.val, run.device)
+        refit_at(run, val_data, ridge)
+        cl = run.config.train.channels_last  # as training validated
+        _, scores = pair_outputs(run.net, val_data.images, val_data.val, run.device, run.bf16, cl)
         out[ridge] = auc(scores.numpy(), val_data.val.y.numpy())
     return out
 
@@ -122,7 +143,7 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("lever", choices=["flip", "wccn", "shift"])
+    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge"])
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
     p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")

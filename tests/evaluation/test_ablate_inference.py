@@ -53,3 +53,26 @@ def test_shifted_copies_average_the_face_and_its_four_moved_copies(ablate):
             near = [(i, j), (i, c(j + 1)), (i, c(j - 1)), (c(i + 1), j), (c(i - 1), j)]
             expected[..., i, j] = sum(x[..., a, b] for a, b in near) / 5
     torch.testing.assert_close(ablate.ShiftedTower(tower, 1)(x), expected.flatten(1))
+
+
+def test_the_ridge_lever_refits_whitening_and_cohort_and_off_restores(lfw_like, tmp_path, ablate):
+    cfg = tiny(lfw_like, *IDENTITY, "model.wccn=0.1", "model.score_norm=s-norm")
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    trained = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    # Refitted at the run's own ridge, whitening and cohort are what training fitted: the
+    # same scores (a cohort left from another whitening would not give them).
+    ablate.set_lever(run, "ridge", True, val_data, Namespace(ridge=0.1), {})
+    same = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    torch.testing.assert_close(same, trained, rtol=1e-4, atol=1e-4)
+    ablate.set_lever(run, "ridge", True, val_data, Namespace(ridge=10.0), {})
+    other = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    assert not torch.allclose(other, trained, rtol=1e-4, atol=1e-4)
+    cohort = {k: v.clone() for k, v in run.net.score_norm.state_dict().items()}
+    ablate.set_lever(run, "ridge", True, val_data, Namespace(ridge=0.1), {})
+    refitted = run.net.score_norm.state_dict()
+    assert any(not torch.equal(cohort[k], refitted[k]) for k in cohort)  # fitted anew
+    ablate.set_lever(run, "ridge", False, val_data, Namespace(ridge=10.0), {})
+    back = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    torch.testing.assert_close(back, trained)

@@ -260,8 +260,8 @@ class TrainConfig:
     same_fraction: float = 0.0  # re-draw each epoch's pairs with this share of same pairs
     pairs_per_epoch: int = 0  # unrestricted pairs drawn per epoch (0: as many as train pairs)
     # Identity objectives: an epoch takes at most this many images of a person, drawn anew
-    # each epoch (0: all; LFW's three most photographed people hold 14% of its images), and
-    # none of a person with fewer than min_images_per_person (who still count as classes).
+    # each epoch (0: all; LFW's pairs-file people range from 1 photo to 530), and none of a
+    # person with fewer than min_images_per_person (who still count as classes).
     max_images_per_person: int = 0
     min_images_per_person: int = 1
     seed: int = 0

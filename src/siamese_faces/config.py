@@ -319,6 +319,11 @@ class TrainConfig:
             "use 1 (every person) or more, e.g. 2.",
         )
 
+    @property
+    def limits_images_per_person(self) -> bool:
+        """Whether an identity epoch takes fewer than all the training images."""
+        return bool(self.max_images_per_person) or self.min_images_per_person > 1
+
 
 @dataclass(frozen=True)
 class Config:
@@ -348,8 +353,7 @@ class Config:
                 "class centres, which only the identity objectives have: set train.objective "
                 f"to one of {', '.join(IDENTITY_OBJECTIVES)}, or model.subcentres = 1."
             )
-        t = self.train
-        if (t.max_images_per_person or t.min_images_per_person > 1) and not identities:
+        if self.train.limits_images_per_person and not identities:
             raise ConfigError(
                 "train.max_images_per_person and train.min_images_per_person choose the images "
                 "of an epoch of the identity objectives: set train.objective to one of "

@@ -151,7 +151,7 @@ def describe(data: RunData, config: Config | None = None) -> str:
         people = len(data.identity_labels.unique())
         text += f"; {len(data.identity_rows)} images of {people} training people"
     t = config.train if config is not None else None
-    if t is not None and (t.max_images_per_person or t.min_images_per_person > 1):
+    if t is not None and t.limits_images_per_person:
         order = balanced_order(
             data.identity_labels.numpy(), 0, 0, t.max_images_per_person, t.min_images_per_person
         )

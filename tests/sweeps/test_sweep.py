@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from siamese_faces.config import ConfigError
 from siamese_faces.sweeps.results import table
-from siamese_faces.sweeps.sweep import load_sweep, run_sweep
+from siamese_faces.sweeps.sweep import load_sweep, run_sweep, setting_text
 
 from ..helpers import needs_postgres, postgres_database
 from ..training.test_training import TINY
@@ -71,8 +71,11 @@ def test_every_accuracy_sweep_holds_its_recipes_own_point(path):
     # A lever grid is read against the recipe as it is: that point must be one of its trials.
     spec = load_sweep(path)
     base = spec.config_for({})
-    own = {k: getattr(getattr(base, k.split(".")[0]), k.split(".")[1]) for k in spec.grid}
-    assert own in spec.points(), own
+    # as text, the way a trial's settings are applied: a crop box is a tuple in the config
+    own = {
+        k: setting_text(getattr(getattr(base, k.split(".")[0]), k.split(".")[1])) for k in spec.grid
+    }
+    assert own in [{k: setting_text(v) for k, v in p.items()} for p in spec.points()], own
 
 
 def test_table1_is_the_studys_fifteen_runs():
@@ -302,3 +305,20 @@ def test_workers_on_sqlite_never_claim_one_queued_trial_twice(tmp_path):
     for w in workers:
         w.join(timeout=60)
     assert sorted(claimed) == sorted({t._trial_id for t in study.get_trials()})  # each once
+
+
+def test_accuracy_by_setting_plots_a_list_setting_one_tick_a_value():
+    # A crop box is a list: the figure once crashed hashing it (accuracy/default_crop.toml).
+    from siamese_faces.sweeps.results import accuracy_by_setting
+
+    boxes = [[0.25, 0.22, 0.75, 0.78], [0.2, 0.16, 0.8, 0.84]]
+    trials = [
+        {"params": {"data.crop": box, "train.lr": lr, "train.seed": 0}, "test/acc": 0.8}
+        for box in boxes
+        for lr in (1e-3, 2e-4)
+    ]
+    crop_ax, lr_ax = accuracy_by_setting(trials).axes
+    assert [t.get_text() for t in crop_ax.get_xticklabels()] == sorted(
+        ["0.25,0.22,0.75,0.78", "0.2,0.16,0.8,0.84"]
+    )
+    assert [t.get_text() for t in lr_ax.get_xticklabels()] == ["0.0002", "0.001"]  # numeric order

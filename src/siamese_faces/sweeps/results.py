@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 
 from ..io import atomic_write_text, csv_text
-from .sweep import SweepSpec, open_study, trial_key
+from .sweep import SweepSpec, open_study, setting_text, trial_key
 
 COLUMNS = [("train.batch_size", "batch"), ("train.lr", "lr"), ("train.optimizer", "optimizer")]
 
@@ -200,13 +200,14 @@ def accuracy_by_setting(trials: list[dict]):
     varied = sorted({k for t in trials for k in t["params"] if k != "train.seed"})
     fig, axes = plt.subplots(1, len(varied), figsize=(4 * len(varied), 3.4), squeeze=False)
     for ax, k in zip(axes[0], varied, strict=True):
-        # numbers in numeric order (32 before 128), other settings by name
-        raw = {t["params"][k] for t in trials}
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
-        values = [str(v) for v in sorted(raw, key=None if numeric else str)]
+        # keyed by text, so a list setting (a crop box) is one tick too; numbers in numeric
+        # order (32 before 128), other settings by name
+        raw = {setting_text(t["params"][k]): t["params"][k] for t in trials}
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw.values())
+        values = sorted(raw, key=raw.get if numeric else None)
         for metric, marker in (("test/acc", "o"), ("val/acc", "x")):
             ax.scatter(
-                [values.index(str(t["params"][k])) for t in trials],
+                [values.index(setting_text(t["params"][k])) for t in trials],
                 [t.get(metric, float("nan")) for t in trials],
                 marker=marker,
                 label=metric,

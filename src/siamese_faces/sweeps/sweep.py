@@ -84,7 +84,7 @@ class SweepSpec:
     def config_for(self, params: dict[str, object]) -> Config:
         """The base config with ``params`` applied (``seed`` -> train.seed) and filled in
         where a setting names them (``fill_in``), validated."""
-        config = apply_overrides(self.base, [f"{k}={_str(v)}" for k, v in params.items()])
+        config = apply_overrides(self.base, [f"{k}={setting_text(v)}" for k, v in params.items()])
         config = fill_in(config, params)
         check_config(config)  # what the tower and the loss ask, as training would check it
         return config
@@ -103,13 +103,14 @@ def fill_in(config: Config, params: dict[str, object]) -> Config:
                 continue
             new = text
             for key, value in params.items():
-                new = new.replace("{" + key + "}", _str(value))
+                new = new.replace("{" + key + "}", setting_text(value))
             if new != text:
                 filled.append(f"{section.name}.{setting.name}={new}")
     return apply_overrides(config, filled) if filled else config
 
 
-def _str(v) -> str:
+def setting_text(v) -> str:
+    """A setting's value as ``--set`` takes it: a list (a crop box) comma-joined."""
     return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
@@ -360,7 +361,7 @@ def run_name(params: dict) -> str:
     parts = []
     for k, v in sorted(params.items()):
         if k != "train.seed":
-            parts.append(f"{k.split('.')[-1]}={_str(v)}")
+            parts.append(f"{k.split('.')[-1]}={setting_text(v)}")
     return ("__".join(parts) or "base") + f"-seed{params.get('train.seed', 0)}"
 
 

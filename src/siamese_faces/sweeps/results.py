@@ -213,7 +213,14 @@ def accuracy_by_setting(trials: list[dict]):
                 label=metric,
                 alpha=0.7,
             )
-        ax.set_xticks(range(len(values)), values, fontsize=7)
+        long = max(map(len, values)) > 8  # a crop box's text: slanted, or the ticks overlap
+        ax.set_xticks(
+            range(len(values)),
+            values,
+            fontsize=7,
+            rotation=25 if long else 0,
+            ha="right" if long else "center",
+        )
         ax.set_xlabel(k)
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)

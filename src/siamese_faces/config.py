@@ -253,6 +253,9 @@ class TrainConfig:
     teacher: str = ""
     distill: float = 0.0
     augment: bool = False  # random flips, small affine jitter, brightness/contrast
+    # With augment: every jitter's range times this (training/augment.py's JITTER: 1 is
+    # +-10 degrees, +-10% scale, +-6% shift, +-20% contrast, +-0.1 brightness).
+    augment_scale: float = 1.0
     # Whether augmentation mirrors half the images: a face's mirror is the same face; a
     # character's (Omniglot) is another character, or none.
     mirror: bool = True
@@ -281,6 +284,12 @@ class TrainConfig:
         check(1 <= self.epochs <= 100_000, "train.epochs", self.epochs, "use 1..100000.")
         check(self.seed >= 0, "train.seed", self.seed, "use 0 or more (a seed of NumPy's).")
         check(0 <= self.erase <= 1, "train.erase", self.erase, "use a probability in [0, 1].")
+        check(
+            0 <= self.augment_scale <= 4,
+            "train.augment_scale",
+            self.augment_scale,
+            "use a factor in [0, 4] of the default jitter, e.g. 1.5 (with train.augment = true).",
+        )
         check(
             0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
         )

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from siamese_faces.training.augment import augment, erase
+from siamese_faces.training.augment import JITTER, augment, erase, jitter
 
 
 def test_augment_keeps_shape_and_range_and_follows_its_generator():
@@ -28,3 +29,43 @@ def test_erase_hides_one_rectangle_in_the_chosen_share_of_images():
         assert 0.005 <= area <= 0.3
     assert torch.equal(y, erase(x, torch.Generator().manual_seed(0), p=0.5))
     assert torch.equal(erase(x, torch.Generator().manual_seed(0), p=0.0), x)
+
+
+def test_augment_scale_multiplies_every_jitter_and_one_is_the_default():
+    x = torch.rand(16, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+
+    def drawn(**kw):
+        return augment(x, torch.Generator().manual_seed(3), mirror=False, **kw)
+
+    assert jitter(1.0) == JITTER  # the shipped recipes' draws are unchanged, bit for bit
+    assert torch.equal(drawn(**jitter(1.0)), drawn())
+    assert torch.allclose(drawn(**jitter(0.0)), x, atol=1e-5)  # nothing left to jitter
+    moved = [float((drawn(**jitter(f)) - x).abs().mean()) for f in (0.5, 1.0, 2.0)]
+    assert moved[0] < moved[1] < moved[2]  # the same draws, wider ranges
+
+
+def test_the_identity_objective_takes_train_augment_scale():
+    from types import SimpleNamespace
+
+    from siamese_faces.config import Config, apply_overrides
+    from siamese_faces.training.objectives import _images
+
+    images = torch.randint(0, 256, (6, 32, 32), dtype=torch.uint8)
+    data, ctx, rows = SimpleNamespace(images=images), SimpleNamespace(device="cpu"), torch.arange(6)
+    base = ["train.augment=true", "train.mirror=false", "train.channels_last=false"]
+
+    def batch(factor):
+        cfg = apply_overrides(Config(), [*base, f"train.augment_scale={factor}"])
+        return _images(data, rows, ctx, cfg, torch.Generator().manual_seed(0))
+
+    plain = images.unsqueeze(1).float() / 255
+    assert torch.allclose(batch(0), plain, atol=1e-5)
+    assert (batch(2) - plain).abs().mean() > (batch(1) - plain).abs().mean() > 0.001
+
+
+@pytest.mark.parametrize("factor", [-0.5, 5])
+def test_augment_scale_out_of_range_names_the_setting(factor):
+    from siamese_faces.config import Config, ConfigError, apply_overrides
+
+    with pytest.raises(ConfigError, match="train.augment_scale"):
+        apply_overrides(Config(), [f"train.augment_scale={factor}"])

@@ -7,15 +7,24 @@ import math
 import torch
 from torch.nn import functional as F
 
+# Each image's jitter is drawn within these (Koch's affine distortions, plus contrast and
+# brightness); train.augment_scale multiplies them all.
+JITTER = {"rotate_deg": 10.0, "scale": 0.1, "shift": 0.06, "contrast": 0.2, "brightness": 0.1}
+
+
+def jitter(factor: float) -> dict[str, float]:
+    """:data:`JITTER` times ``factor``: the keyword arguments of :func:`augment`."""
+    return {k: v * factor for k, v in JITTER.items()}
+
 
 def augment(
     x: torch.Tensor,
     gen: torch.Generator,
-    rotate_deg: float = 10.0,
-    scale: float = 0.1,
-    shift: float = 0.06,
-    contrast: float = 0.2,
-    brightness: float = 0.1,
+    rotate_deg: float = JITTER["rotate_deg"],
+    scale: float = JITTER["scale"],
+    shift: float = JITTER["shift"],
+    contrast: float = JITTER["contrast"],
+    brightness: float = JITTER["brightness"],
     mirror: bool = True,
 ) -> torch.Tensor:
     """Random mirror (``mirror``), small rotation/scale/shift (Koch's affine distortions), and

@@ -27,7 +27,7 @@ from ..data.samplers import (
 from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
 from ..members import member_units
-from .augment import augment, erase
+from .augment import augment, erase, jitter
 from .distill import relation_loss, score_matrix, teacher_units
 
 
@@ -35,10 +35,11 @@ def _images(
     data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen, views: int = 1, strength=None
 ) -> torch.Tensor:
     """The faces of ``rows`` as a training batch: augmented (with ``strength``'s settings of
-    :func:`augment`, always, when given), ``views`` draws of each one after the other."""
+    :func:`augment`, always, when given; else as ``train.augment`` and
+    ``train.augment_scale`` say), ``views`` draws of each one after the other."""
     x = batch_images(data.images, rows, ctx.device)
     if strength is not None or cfg.train.augment:
-        kw = strength or {}
+        kw = strength or jitter(cfg.train.augment_scale)
         drawn = [augment(x, gen, mirror=cfg.train.mirror, **kw) for _ in range(views)]
         x = drawn[0] if views == 1 else torch.cat(drawn)  # no copy on the usual path
     if cfg.train.erase:

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores
 from siamese_faces.evaluation.metrics import auc
-from siamese_faces.evaluation.predict import pair_outputs
+from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
@@ -83,11 +83,22 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             load_weights(run.path / "best.safetensors", run.net)
             run.refresh()
         return
-    if run.path not in fitted:  # the run's own whitening, or one fitted here as training would
-        if not isinstance(net.whiten, WithinClassWhitening):
-            refit_at(run, val_data, args.ridge)
-        fitted[run.path] = net.whiten
+    if run.path not in fitted:  # the run's own whitening, or one fitted here
+        whiten = net.whiten
+        if not isinstance(whiten, WithinClassWhitening):
+            whiten = WithinClassWhitening(
+                net.tower.embedding_dim, run.config.model.members, args.ridge
+            )
+            whiten.fit(*training_classes(run, val_data))
+        fitted[run.path] = whiten
     net.whiten = fitted[run.path] if on else nn.Identity()
+
+
+def training_classes(run, val_data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings of the run's training faces that group into classes, and their classes:
+    its people, or (restricted) its same-labelled training pairs (RunData.fitting_faces)."""
+    rows, grouped, classes = val_data.fitting_faces()
+    return embed_rows(run.net, val_data.images, rows, run.device, run.bf16)[grouped], classes
 
 
 def refit_at(run, val_data, ridge: float) -> None:

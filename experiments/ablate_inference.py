@@ -7,6 +7,7 @@
         --choose-ridge 0.01,0.1
     python experiments/ablate_inference.py shift runs/accuracy/default-seed* [--pixels 2]
     python experiments/ablate_inference.py ridge runs/lever/recipe-seed* --choose-ridge 0.1,0.3,1
+    python experiments/ablate_inference.py fit-people runs/lever/recipe-seed*
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
@@ -14,6 +15,9 @@ with and without it (wccn), or (ridge) with it against the whitening they were t
 
 flip: test-time flip averaging. shift: test-time averaging over the face and its copies moved
 by --pixels up, down, left and right (edge pixels repeated), on top of the run's flips.
+fit-people: the whitening and the score normalisation's cohort fitted again after training on
+every image of View 1's people file (``data.train_people = "people-file"``, less the
+validation people), against as trained (on the training people alone); the weights unchanged.
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores
+from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores, validation_data
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
@@ -76,9 +80,13 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             fast.tower = ShiftedTower(fast.tower, args.pixels)
         run.__dict__["inference_net"] = fast  # what the run embeds with (a cached property)
         return
-    if lever == "ridge":  # on: refitted at the chosen ridge; off: as the run was trained
-        if on:
+    if lever in ("ridge", "fit-people"):  # on: refitted; off: as the run was trained
+        if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
+        elif on:
+            d = dataclasses.replace(run.config.data, train_people="people-file")
+            fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
+            run.refresh()
         else:  # the saved whitening and cohort back into the refitted modules
             load_weights(run.path / "best.safetensors", run.net)
             run.refresh()
@@ -143,7 +151,7 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge"])
+    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge", "fit-people"])
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
     p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")

@@ -76,3 +76,34 @@ def test_the_ridge_lever_refits_whitening_and_cohort_and_off_restores(lfw_like, 
     ablate.set_lever(run, "ridge", False, val_data, Namespace(ridge=10.0), {})
     back = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
     torch.testing.assert_close(back, trained)
+
+
+def test_the_fit_people_lever_fits_on_the_people_file_less_validation_and_off_restores(
+    lfw_like, tmp_path, ablate
+):
+    from ..helpers import TRAIN_PEOPLE, write_people
+
+    extra = {"Zed_Z": 2, "Yan_Y": 3}  # in the people file, in no training pair
+    write_people(lfw_like / "lfw2", extra)
+    people = {**TRAIN_PEOPLE, **extra}
+    lines = [str(len(people))] + [f"{n}\t{c}" for n, c in sorted(people.items())]
+    (lfw_like / "peopleDevTrain.txt").write_text("\n".join(lines) + "\n")
+    cfg = tiny(lfw_like, *IDENTITY, "model.wccn=0.1", "model.score_norm=s-norm")
+    trained_on = prepare(cfg)
+    fit(cfg, trained_on, tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    trained = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    fits, cohort_fit = [], run.net.score_norm.fit
+    run.net.score_norm.fit = lambda *a, **k: fits.append(cohort_fit(*a, **k)) or fits[-1]
+    ablate.set_lever(run, "fit-people", True, val_data, Namespace(), {})
+    refit = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    assert not torch.allclose(refit, trained, rtol=1e-4, atol=1e-4)
+    # The cohort is one mean a person of the file, less the validation people: more people
+    # than trained, and never a validation (or test: not in the file) person.
+    validated = {n for p in val_data.val.pairs for n in p.people}
+    assert fits == [{"cohort": len(set(people) - validated)}]
+    assert len(torch.unique(trained_on.identity_labels)) < fits[0]["cohort"]
+    ablate.set_lever(run, "fit-people", False, val_data, Namespace(), {})
+    back = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
+    torch.testing.assert_close(back, trained)

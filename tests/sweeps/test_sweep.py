@@ -145,6 +145,27 @@ def test_a_trial_made_after_the_queue_ran_dry_trains_nothing(tmp_path, lfw_like)
     assert not root.exists()  # no run folder, nothing trained
 
 
+def test_a_trial_keeps_its_own_thread_count_and_an_unset_one_gets_the_workers_share(
+    tmp_path, lfw_like
+):
+    # A worker's share of the cores fills in an unset train.threads (0); one the user set
+    # (the fix the "cores are busy" note suggests) was overwritten before, and a lone
+    # worker beside another process then trained 2 threads on 1 free core, 3-30x slower.
+    from siamese_faces.sweeps.sweep import WorkerArgs, _objective_factory, open_study, queue_points
+
+    spec = load_sweep(sweep_file(tmp_path, '"train.threads" = [0, 1]'))
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    study = open_study(spec, storage)
+    queue_points(spec, storage, 1)
+    args = WorkerArgs(spec, storage, str(lfw_like), str(tmp_path / "runs"), 2, 1, None, None)
+    study.optimize(_objective_factory(spec, args), n_trials=2)
+    used = {
+        run.name: json.loads((run / "config.json").read_text())["train"]["threads"]
+        for run in (tmp_path / "runs" / "mini").iterdir()
+    }
+    assert used == {"threads=0-seed0": 2, "threads=1-seed0": 1}
+
+
 def test_two_workers_on_sqlite(tmp_path, lfw_like):
     run_two_workers(tmp_path, lfw_like, f"sqlite:///{tmp_path / 'sweep.db'}")
 

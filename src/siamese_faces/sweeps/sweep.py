@@ -320,7 +320,9 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
             ):
                 raise optuna.TrialPruned(f"duplicate of trial {other.number}")
         cfg = spec.config_for(params)
-        cfg = apply_overrides(cfg, [f"data.dir={args.data}", f"train.threads={args.threads}"])
+        cfg = apply_overrides(cfg, [f"data.dir={args.data}"])
+        if not cfg.train.threads:  # the worker's share of the cores; a set value wins
+            cfg = apply_overrides(cfg, [f"train.threads={args.threads}"])
         run_dir = Path(args.root) / spec.name / run_name(params)
         trial.set_user_attr("run_dir", str(run_dir))
         resume = (run_dir / "last.pt").is_file()  # a retried trial continues where it died

@@ -176,6 +176,11 @@ def test_member_views_one_box_a_member():
         apply_overrides(Config(), [*base, "model.members=3", "model.views=0,0,1,1;0,0,1,1"])
     with pytest.raises(ConfigError, match="left,top,right,bottom"):
         apply_overrides(Config(), [*base, "model.members=2", "model.views=0,0,1,1;0.5,0,0.4,1"])
+    # A TOML list typed on the command line is told the command line's form, not "a number".
+    with pytest.raises(ConfigError, match=r"without brackets, e.g. 0,0,1,1;0.1,0.1,0.9,0.9"):
+        apply_overrides(Config(), [*base, "model.members=2", "model.views=[[0,0,1,1],[0,0,1,.6]]"])
+    with pytest.raises(ConfigError, match=r"model.filters=.*without brackets, e.g. 8,16,32\."):
+        apply_overrides(Config(), ["model.filters=[8,16]"])
 
 
 def test_validation_pairs_from_names_need_the_unrestricted_protocol():

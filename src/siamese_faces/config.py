@@ -400,7 +400,14 @@ def _coerce(setting: str, hint, value):
     if origin is tuple:
         inner = typing.get_args(hint)[0]
         if isinstance(value, str):  # "1,2,3"; a list of lists: "1,2;3,4"
-            sep = ";" if typing.get_origin(inner) is tuple else ","
+            nested = typing.get_origin(inner) is tuple
+            if "[" in value or "(" in value:  # a TOML or Python list typed on a command line
+                example = "0,0,1,1;0.1,0.1,0.9,0.9" if nested else "8,16,32"
+                raise ConfigError(
+                    f"{setting}={value!r}: on the command line write it without brackets, "
+                    f"e.g. {example}" + (" (';' between the lists)." if nested else ".")
+                )
+            sep = ";" if nested else ","
             value = [v for v in value.replace(" ", "").split(sep) if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{setting}={value!r}: give a comma-separated list, e.g. 8,16,32.")

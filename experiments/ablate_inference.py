@@ -100,6 +100,18 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             whiten.fit(*training_classes(run, val_data))
         fitted[run.path] = whiten
     net.whiten = fitted[run.path] if on else nn.Identity()
+    if net.score_norm is not None and bool(net.score_norm.fitted):
+        refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
+
+
+def refit_cohort(run, val_data) -> None:
+    """The run's score-normalisation cohort fitted again on its training faces under the
+    whitening the net has now (or none), as training fits it after its whitening."""
+    rows, _, classes = val_data.fitting_faces()
+    units = run.net.head.units(embed_rows(run.net, val_data.images, rows, run.device, run.bf16))
+    by_name = run.config.data.protocol == "unrestricted"  # else each face its own member
+    run.net.score_norm.fit(units, classes if by_name else None)
+    run.refresh()
 
 
 def training_classes(run, val_data) -> tuple[torch.Tensor, torch.Tensor]:

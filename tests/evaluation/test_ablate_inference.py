@@ -107,3 +107,32 @@ def test_the_fit_people_lever_fits_on_the_people_file_less_validation_and_off_re
     ablate.set_lever(run, "fit-people", False, val_data, Namespace(), {})
     back = torch.from_numpy(pair_scores(run, val_data, val_data.val)[1])
     torch.testing.assert_close(back, trained)
+
+
+def test_the_wccn_lever_refits_the_cohort_under_the_whitening_it_leaves(lfw_like, tmp_path, ablate):
+    from siamese_faces.evaluation.predict import embed_rows
+    from siamese_faces.models.cohort import CohortNorm
+
+    cfg = tiny(lfw_like, *IDENTITY, "model.wccn=0.1", "model.score_norm=s-norm")
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    trained = {k: v.clone() for k, v in run.net.score_norm.state_dict().items()}
+    rows, _, classes = val_data.fitting_faces()
+
+    def cohort_of_units_now():  # the cohort fitted from scratch on the net's units as it is
+        h = embed_rows(run.net, val_data.images, rows, run.device, run.bf16)
+        want = CohortNorm(h.shape[1])
+        want.fit(run.net.head.units(h), classes)
+        return want.state_dict()
+
+    ablate.set_lever(run, "wccn", False, val_data, Namespace(ridge=0.1), {})
+    off, want_off = run.net.score_norm.state_dict(), cohort_of_units_now()
+    assert not torch.allclose(off["mean"], trained["mean"], atol=1e-4)  # not the stale one
+    for k in ("mean", "cov"):
+        torch.testing.assert_close(off[k], want_off[k], rtol=1e-4, atol=1e-5)
+    ablate.set_lever(run, "wccn", True, val_data, Namespace(ridge=0.1), {})
+    for k in ("mean", "cov"):  # back under the run's own whitening: the trained cohort
+        torch.testing.assert_close(
+            run.net.score_norm.state_dict()[k], trained[k], rtol=1e-3, atol=1e-4
+        )

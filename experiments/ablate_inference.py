@@ -21,7 +21,8 @@ validation people), against as trained (on the training people alone); the weigh
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
-pairs (each pair a class). Each time the threshold is re-chosen on validation, and
+pairs (each pair a class); a run with score normalisation has its cohort fitted again under
+the whitening left in place (or none). Each time the threshold is re-chosen on validation, and
 the validation AUC (how a lever would be chosen) is printed beside DevTest's.
 """
 

@@ -41,3 +41,20 @@ def test_tower_layers_finds_the_default_towers_convolutions():
     assert convs[0] == (1, 32, 2, 64)
     assert convs[-2:] == [(128, 256, 2, 8), (256, 256, 1, 4)]
     assert len(convs) == len(set(convs)) == 8
+
+
+def test_step_profile_gives_self_time_a_step_largest_first_and_the_rest():
+    from types import SimpleNamespace
+
+    prof = load("step_profile")
+    events = [  # profiler totals over 2 steps, in microseconds
+        SimpleNamespace(key="aten::mm", self_cpu_time_total=4000.0, count=8),
+        SimpleNamespace(key="aten::conv", self_cpu_time_total=12000.0, count=4),
+        SimpleNamespace(key="aten::fill_", self_cpu_time_total=2000.0, count=26),
+    ]
+    rows = prof.self_times(events, steps=2)
+    assert rows == [("aten::conv", 6.0, 2), ("aten::mm", 2.0, 4), ("aten::fill_", 1.0, 13)]
+    text = prof.report(rows, top=2)
+    assert "66.7%" in text.splitlines()[1]  # 6 of 9 ms
+    assert text.splitlines()[-2].split()[-2:] == ["1.00", "11.1%"]  # the fill, below the top 2
+    assert text.splitlines()[-1].split()[-1] == "9.00"

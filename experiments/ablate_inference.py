@@ -44,7 +44,7 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.training.callbacks import load_weights
-from siamese_faces.training.trainer import fit_after_training
+from siamese_faces.training.trainer import fit_after_training, fit_cohort
 
 
 class ShiftedTower(nn.Module):
@@ -109,9 +109,8 @@ def refit_cohort(run, val_data) -> None:
     """The run's score-normalisation cohort fitted again on its training faces under the
     whitening the net has now (or none), as training fits it after its whitening."""
     rows, _, classes = val_data.fitting_faces()
-    units = run.net.head.units(embed_rows(run.net, val_data.images, rows, run.device, run.bf16))
-    by_name = run.config.data.protocol == "unrestricted"  # else each face its own member
-    run.net.score_norm.fit(units, classes if by_name else None)
+    whitened = embed_rows(run.net, val_data.images, rows, run.device, run.bf16)
+    fit_cohort(run.net, whitened, classes, run.config)
     run.refresh()
 
 

@@ -280,9 +280,6 @@ def fit_after_training(
         return {}
     from ..evaluation.predict import embed_rows
 
-    # A restricted run has no faces grouped by name: its cohort is its training pairs' faces,
-    # its classes for the whitening the same-labelled training pairs (RunData.fitting_faces).
-    by_name = cfg.data.protocol == "unrestricted"
     rows, grouped, classes = data.fitting_faces()
     if cfg.model.wccn:  # embed as trained: a resumed run's best file may hold an earlier fit
         net.whiten.fitted.fill_(False)
@@ -291,12 +288,19 @@ def fit_after_training(
     if cfg.model.wccn:
         fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h[grouped], classes).items()})
     if net.score_norm is not None:
-        labels = classes if by_name else None
-        units = net.head.units(net.whiten(h.to(device)))
-        fitted.update({f"score_norm_{k}": v for k, v in net.score_norm.fit(units, labels).items()})
+        cohort = fit_cohort(net, net.whiten(h.to(device)), classes, cfg)
+        fitted.update({f"score_norm_{k}": v for k, v in cohort.items()})
     if saver is not None and fitted:
         saver.save_best(net, best_epoch)
     return fitted
+
+
+def fit_cohort(net, whitened: torch.Tensor, classes: torch.Tensor, cfg: Config) -> dict:
+    """``net``'s score-normalisation cohort fitted on the whitened embeddings of the training
+    faces of ``RunData.fitting_faces`` (their ``classes``): one member a person; a restricted
+    run, which groups no faces by name, one member a face (its training pairs' faces)."""
+    labels = classes if cfg.data.protocol == "unrestricted" else None
+    return net.score_norm.fit(net.head.units(whitened), labels)
 
 
 def finish(

@@ -8,6 +8,7 @@
     python experiments/ablate_inference.py shift runs/accuracy/default-seed* [--pixels 2]
     python experiments/ablate_inference.py ridge runs/lever/recipe-seed* --choose-ridge 0.1,0.3,1
     python experiments/ablate_inference.py fit-people runs/lever/recipe-seed*
+    python experiments/ablate_inference.py descriptor runs/main-timed/main-seed*
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
@@ -18,6 +19,10 @@ by --pixels up, down, left and right (edge pixels repeated), on top of the run's
 fit-people: the whitening and the score normalisation's cohort fitted again after training on
 every image of View 1's people file (``data.train_people = "people-file"``, less the
 validation people), against as trained (on the training people alone); the weights unchanged.
+descriptor: HOG and LBP histograms fitted after training on the training people, joined to
+the embedding with their weight chosen on validation (``model.descriptor = "hog-lbp"``,
+models/descriptors.py), against the run as trained; a cohort is fitted again on the joined
+embeddings.
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
@@ -32,8 +37,10 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
@@ -41,6 +48,7 @@ from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores, v
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.models import model_from_config
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.training.callbacks import load_weights
@@ -81,14 +89,22 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
             fast.tower = ShiftedTower(fast.tower, args.pixels)
         run.__dict__["inference_net"] = fast  # what the run embeds with (a cached property)
         return
-    if lever in ("ridge", "fit-people"):  # on: refitted; off: as the run was trained
+    if lever in ("ridge", "fit-people", "descriptor"):  # on: refitted; off: as trained
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
+        elif on and lever == "descriptor":
+            with_descriptor(run, val_data)
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
             run.refresh()
         else:  # the saved whitening and cohort back into the refitted modules
+            if lever == "descriptor":
+                run.net = (
+                    model_from_config(run.config)
+                    .eval()
+                    .to(run.device, memory_format=torch.channels_last)
+                )
             load_weights(run.path / "best.safetensors", run.net)
             run.refresh()
         return
@@ -103,6 +119,23 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
     net.whiten = fitted[run.path] if on else nn.Identity()
     if net.score_norm is not None and bool(net.score_norm.fitted):
         refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
+
+
+def with_descriptor(run, val_data) -> None:
+    """The run's net as ``model.descriptor = "hog-lbp"`` builds it, its trained weights and
+    whitening loaded, the descriptor (and a cohort after it) fitted as training fits them."""
+    model = dataclasses.replace(run.config.model, descriptor="hog-lbp")
+    cfg = dataclasses.replace(run.config, model=model)
+    net = model_from_config(cfg)
+    trained = load_file(str(run.path / "best.safetensors"))
+    # The cohort is fitted again on the joined embeddings, whose size is not the tower's.
+    net.load_state_dict(
+        {k: v for k, v in trained.items() if not k.startswith("score_norm.")}, strict=False
+    )
+    run.net = net.eval().to(run.device, memory_format=torch.channels_last)
+    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)
+    print(f"{run.path}: {fitted}", file=sys.stderr)
+    run.refresh()
 
 
 def refit_cohort(run, val_data) -> None:
@@ -163,7 +196,7 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge", "fit-people"])
+    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge", "fit-people", "descriptor"])
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
     p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")

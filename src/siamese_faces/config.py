@@ -160,6 +160,12 @@ class ModelConfig:
     # (models/cohort.py): "s-norm" each face against the training people (a restricted run:
     # its training images, grouped by no name); "none": the cosine as it is
     score_norm: Literal["none", "s-norm"] = "none"
+    # Hand-crafted descriptors fused with the tower's embedding after training
+    # (models/descriptors.py): "hog-lbp" HOG and LBP histograms, fitted on the training
+    # people to model.descriptor_dim whitened directions, their weight in the cosine chosen
+    # on validation pairs; "none": the tower alone
+    descriptor: Literal["none", "hog-lbp"] = "none"
+    descriptor_dim: int = 256
     # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.
@@ -209,6 +215,10 @@ class ModelConfig:
                 "give each view as left,top,right,bottom fractions, views apart by ';', "
                 "e.g. 0,0,1,1;0.1,0.1,0.9,0.9.",
             )
+        self._check_fitted_after_training()
+
+    def _check_fitted_after_training(self) -> None:
+        """What is fitted after training (whitening, cohort, descriptor) serves a cosine."""
         check(self.wccn >= 0, "model.wccn", self.wccn, "use 0 (off) or a ridge > 0, e.g. 0.1.")
         check(
             self.wccn == 0 or self.head == "cosine",
@@ -222,6 +232,19 @@ class ModelConfig:
             self.score_norm,
             'the cohort is measured by cosines: set model.head = "cosine", or '
             'model.score_norm = "none".',
+        )
+        check(
+            self.descriptor == "none" or (self.head == "cosine" and self.members == 1),
+            "model.descriptor",
+            self.descriptor,
+            'the descriptor joins one tower\'s cosine: set model.head = "cosine" and '
+            'model.members = 1, or model.descriptor = "none".',
+        )
+        check(
+            1 <= self.descriptor_dim <= 4096,
+            "model.descriptor_dim",
+            self.descriptor_dim,
+            "use 1..4096 directions, e.g. 256.",
         )
 
 

@@ -32,7 +32,7 @@ def sweep_file(tmp_path: Path, grid: str, name: str = "mini", extra: str = "") -
     for section, values in settings.items():
         lines.append(f"[{section}]")
         for k, v in values.items():
-            v = f"[{v}]" if "," in v else v
+            v = f"[{v}]" if "," in v else v if v[0].isdigit() or v[0] in "-[" else f'"{v}"'
             lines.append(f"{k} = {v}")
     lines += [extra, "[sweep]", f'name = "{name}"', "[sweep.grid]", grid]
     path = tmp_path / f"{name}.toml"

@@ -18,6 +18,7 @@ import torch
 from ..config import Config, ConfigError, ModelConfig
 from ..registry import Registry
 from .cohort import CohortNorm
+from .descriptors import SMALLEST, make_descriptor, too_small
 from .heads import make_head
 from .init import initialise
 from .siamese import MemberTowers, SiameseNet
@@ -34,6 +35,8 @@ NET_SETTINGS = (
     "views",
     "wccn",
     "score_norm",
+    "descriptor",
+    "descriptor_dim",
     "flip_tta",
     "init",
 )
@@ -63,7 +66,8 @@ def create_model(name: str, generator: torch.Generator | None = None, **settings
     net.update(entry.declared.get("net_defaults", {}))
     net.update({k: v for k, v in settings.items() if k in NET_SETTINGS})
     tower_settings = entry.own(settings)
-    return _assemble(lambda: entry.build(**tower_settings), net, generator)
+    size = settings.get("input_size")
+    return _assemble(lambda: entry.build(**tower_settings), net, generator, size)
 
 
 def model_from_config(config: Config, generator: torch.Generator | None = None) -> SiameseNet:
@@ -94,9 +98,13 @@ def check_model_config(config: Config) -> None:
             f"train.batch_size={config.train.batch_size}: BatchNorm needs at least 2 faces a "
             "batch; use 2 or more (e.g. 128)."
         )
+    if config.model.descriptor != "none" and config.data.size < SMALLEST:
+        raise ConfigError(too_small(config.data.size))
 
 
-def _assemble(make_tower, net: dict, generator: torch.Generator) -> SiameseNet:
+def _assemble(
+    make_tower, net: dict, generator: torch.Generator, size: int | None = None
+) -> SiameseNet:
     """The net around ``net["members"]`` towers from ``make_tower``, weights from ``generator``."""
     members, views = net["members"], net["views"]
     tower = (
@@ -107,8 +115,12 @@ def _assemble(make_tower, net: dict, generator: torch.Generator) -> SiameseNet:
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])
+    fused = tower.embedding_dim
+    if net["descriptor"] != "none":
+        siamese.descriptor = make_descriptor(size, net["descriptor_dim"])
+        fused += net["descriptor_dim"]
     if net["score_norm"] != "none":
-        siamese.score_norm = CohortNorm(tower.embedding_dim)
+        siamese.score_norm = CohortNorm(fused)
     initialise(siamese, net["init"], generator)
     siamese.flip_tta = net["flip_tta"]
     return siamese

@@ -27,13 +27,17 @@ class SiameseNet(nn.Module):
         self.whiten: nn.Module = nn.Identity()
         # Scores against a cohort of training faces, fitted after training (model.score_norm).
         self.score_norm: nn.Module | None = None
+        # Hand-crafted descriptors joined to the embedding, fitted after training
+        # (model.descriptor, models/descriptors.py); unused until then.
+        self.descriptor: nn.Module | None = None
         self.inference_copy = False  # made by for_inference: BatchNorm folded, eval only
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch of faces, ``(B, 1, S, S)`` in [0, 1] -> ``(B, D)``.
 
         In eval mode with ``flip_tta``, the mean of the face's and its mirror image's tower
-        outputs (the mirror image is the same person), before any whitening.
+        outputs (the mirror image is the same person), before any whitening; with a fitted
+        descriptor, the whitened embedding joined to the face's descriptor (unit length).
         """
         if self.flip_tta and not self.training:
             # Face and mirror in one pass through the tower: half the kernel launches.
@@ -42,6 +46,8 @@ class SiameseNet(nn.Module):
             h = (h[0] + h[1]) / 2
         else:
             h = self.tower(x)
+        if self.descriptor is not None and bool(self.descriptor.fitted):
+            return self.descriptor.fuse(self.whiten(h), x)
         return self.whiten(h)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -90,6 +96,7 @@ def for_inference(net: SiameseNet) -> SiameseNet:
     # for that class (models/tapconv.py).
     fast = SiameseNet(_folded(plain_convs(copy.deepcopy(net.tower)).eval()), net.head)
     fast.flip_tta, fast.whiten, fast.score_norm = net.flip_tta, net.whiten, net.score_norm
+    fast.descriptor = net.descriptor
     fast.inference_copy = True
     return fast.eval()
 

@@ -13,9 +13,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
-from ..data.rundata import RunData
+from ..data.rundata import RunData, batch_images
 from ..evaluation.metrics import accuracy, auc, best_threshold
-from ..evaluation.predict import PairLoss, make_pair_loss, pair_metrics, pair_outputs
+from ..evaluation.predict import (
+    PairLoss,
+    embed_rows,
+    make_pair_loss,
+    pair_metrics,
+    pair_outputs,
+)
 from ..io import atomic_write_text
 from ..models import model_from_config
 from ..progress import progress
@@ -204,6 +210,8 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
     """The net (weights from ``train.seed``), its objective, the module that DDP trains (the
     net plus any loss parameters), the optimiser and the learning-rate schedule."""
     net = model_from_config(cfg, torch.Generator().manual_seed(cfg.train.seed)).to(ctx.device)
+    if net.descriptor is not None:  # refused before training, not after it
+        net.descriptor.check_faces(len(data.fitting_faces()[1]))
     if cfg.train.start_from:  # the tower's weights from a finished run (checked first)
         start_from(net, cfg, data, ctx.device)
     if cfg.train.channels_last:
@@ -273,26 +281,73 @@ def fit_after_training(
     net, data: RunData, cfg: Config, device, bf16, saver=None, best_epoch: int = 0
 ) -> dict:
     """Fit what is fitted on the training faces with the best weights (``model.wccn``, then
-    ``model.score_norm`` on the whitened embeddings), before the threshold is chosen on
-    validation, and save it into ``saver``'s best checkpoint if given; what was fitted,
-    empty if nothing. Never a validation or test face."""
-    if not cfg.model.wccn and net.score_norm is None:
+    ``model.descriptor``, then ``model.score_norm`` on the embeddings so far), before the
+    threshold is chosen on validation, and save it into ``saver``'s best checkpoint if given;
+    what was fitted, empty if nothing. Never a validation or test face is fitted on; the
+    descriptor's weight is chosen on the validation pairs, as the threshold is."""
+    if not cfg.model.wccn and net.score_norm is None and net.descriptor is None:
         return {}
-    from ..evaluation.predict import embed_rows
-
     rows, grouped, classes = data.fitting_faces()
-    if cfg.model.wccn:  # embed as trained: a resumed run's best file may hold an earlier fit
-        net.whiten.fitted.fill_(False)
+    for fitted_part in (net.whiten if cfg.model.wccn else None, net.descriptor):
+        if fitted_part is not None:  # embed as trained: a resumed run's best file may hold a fit
+            fitted_part.fitted.fill_(False)
     h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)
     fitted = {}
     if cfg.model.wccn:
         fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h[grouped], classes).items()})
+    h = net.whiten(h.to(device))
+    if net.descriptor is not None:
+        chosen, h = fit_descriptor(net, data, rows, h, (grouped, classes), cfg, device, bf16)
+        fitted.update({f"descriptor_{k}": v for k, v in chosen.items()})
     if net.score_norm is not None:
-        cohort = fit_cohort(net, net.whiten(h.to(device)), classes, cfg)
+        cohort = fit_cohort(net, h, classes, cfg)
         fitted.update({f"score_norm_{k}": v for k, v in cohort.items()})
     if saver is not None and fitted:
         saver.save_best(net, best_epoch)
     return fitted
+
+
+DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
+
+
+def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16):
+    """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
+    in which person), choose its weight by validation AUC, and return what was chosen and
+    the training faces' fused embeddings (``h``: their whitened tower embeddings)."""
+    if data.val is None or not len(data.val):
+        raise ValueError(
+            "model.descriptor: its weight is chosen on validation pairs, and this run has "
+            'none; keep validation people (data.val_fraction > 0) or model.descriptor = "none".'
+        )
+    d, (grouped, classes) = net.descriptor, groups
+    seen = descriptor_features(d, data.images, rows, device)
+    info = d.fit(seen[grouped], classes, torch.Generator().manual_seed(cfg.train.seed))
+    d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
+    val_rows, ia, ib = data.val.faces()
+    tower = net.head.units(
+        embed_rows(net, data.images, val_rows, device, bf16, channels_last=cfg.train.channels_last)
+    )
+    own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
+    cos_tower, cos_own = (tower[ia] * tower[ib]).sum(1), (own[ia] * own[ib]).sum(1)
+    y = data.val.y.numpy()
+    aucs = [auc(((1 - a) * cos_tower + a * cos_own).numpy(), y) for a in DESCRIPTOR_WEIGHTS]
+    best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the smaller share
+    d.weight.fill_(DESCRIPTOR_WEIGHTS[best])
+    d.fitted.fill_(True)
+    fused = d.join(h, d.embed_features(seen))
+    chosen = {"weight": DESCRIPTOR_WEIGHTS[best], "val_auc": aucs[best], "val_auc_tower": aucs[0]}
+    return {**info, **chosen}, fused
+
+
+@torch.no_grad()
+def descriptor_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
+    """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``."""
+    return torch.cat(
+        [
+            d.features(batch_images(images, rows[i : i + batch], device))
+            for i in range(0, len(rows), batch)
+        ]
+    )
 
 
 def fit_cohort(net, whitened: torch.Tensor, classes: torch.Tensor, cfg: Config) -> dict:

@@ -1,0 +1,166 @@
+"""Hand-crafted face descriptors, whitened on the training people, fused with the tower.
+
+A tower trained from scratch on a few thousand faces and the classical descriptors of face
+verification err on different pairs: histograms of oriented gradients (HOG; Dalal & Triggs,
+2005) and of uniform local binary patterns (LBP; Ahonen et al., 2006) over a grid of cells
+describe a face's edges and textures with no learning. After training, ``Descriptor`` is
+fitted on the training faces only (never a validation or test person): a PCA to ``dim``
+whitened directions, then the within-person whitening the tower's embedding gets
+(``WithinClassWhitening``). The net then embeds a face as ``[sqrt(1 - a) u, sqrt(a) d]``,
+``u`` the tower's unit embedding and ``d`` the descriptor's, so the cosine of two faces is
+``(1 - a) cos_tower + a cos_descriptor``: still one embedding a face and one cosine, for the
+threshold, the cohort normalisation, the gallery's index and the ONNX export alike. The
+weight ``a`` is chosen on validation pairs, like the threshold (docs/accuracy.md measures it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .whiten import WithinClassWhitening
+
+ORIENTATIONS = 9  # HOG's unsigned orientation bins (Dalal & Triggs)
+UNIFORM = 59  # LBP(8, 1): 58 uniform patterns and one bin for all the others
+RIDGE = 0.1  # the descriptor's within-person whitening ridge, as the tower's (model.wccn)
+SMALLEST = 32  # a face smaller than this leaves HOG too few cells to describe it
+
+
+def uniform_patterns() -> torch.Tensor:
+    """Each 8-bit LBP code's bin: its own for the 58 codes with at most two 0/1 transitions
+    around the circle (in code order), the last bin for every other code."""
+    table, k = torch.full((256,), UNIFORM - 1, dtype=torch.long), 0
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            table[code], k = k, k + 1
+    return table
+
+
+def gradient_histograms(x: torch.Tensor, cell: int) -> torch.Tensor:
+    """HOG of faces ``(B, 1, S, S)`` in [0, 1] -> ``(B, 4 * 9 * (S // cell - 1) ** 2)``:
+    centred differences, each pixel's magnitude voting for its unsigned orientation's bin,
+    summed over ``cell``-square cells, 2x2-cell blocks L2-Hys normalised."""
+    gx = F.pad(x[..., :, 2:] - x[..., :, :-2], (1, 1, 0, 0))
+    gy = F.pad(x[..., 2:, :] - x[..., :-2, :], (0, 0, 1, 1))
+    # Unsigned orientation in [0, pi), floored into equal bins (a horizontal gradient, either
+    # way, in the first).
+    angle = torch.remainder(torch.atan2(gy, gx), math.pi)
+    nearest = (angle * (ORIENTATIONS / math.pi)).long().clamp(max=ORIENTATIONS - 1)
+    votes = (nearest == torch.arange(ORIENTATIONS, device=x.device)[:, None, None]).to(x.dtype)
+    cells = F.avg_pool2d(votes * (gx * gx + gy * gy).sqrt(), cell) * (cell * cell)
+    g = cells.shape[-1] - 1
+    blocks = torch.cat([cells[..., i : i + g, j : j + g] for i in (0, 1) for j in (0, 1)], 1)
+    blocks = F.normalize(blocks, dim=1, eps=1e-6).clamp(max=0.2)  # L2-Hys
+    return F.normalize(blocks, dim=1, eps=1e-6).flatten(1)
+
+
+def pattern_histograms(x: torch.Tensor, cell: int, table: torch.Tensor) -> torch.Tensor:
+    """Uniform LBP(8, 1) of faces ``(B, 1, S, S)`` -> ``(B, 59 * ((S - 2) // cell) ** 2)``:
+    each cell's histogram of pattern bins (``table``), as frequencies, square-rooted (so
+    that their dot products are the Hellinger kernel)."""
+    s = x.shape[-1]
+    centre = x[..., 1:-1, 1:-1]
+    code = torch.zeros_like(centre, dtype=torch.long)
+    around = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+    for bit, (dy, dx) in enumerate(around):
+        neighbour = x[..., 1 + dy : s - 1 + dy, 1 + dx : s - 1 + dx]
+        code = code + (neighbour >= centre).long() * (1 << bit)
+    bins = table[code]  # (B, 1, S - 2, S - 2)
+    votes = (bins == torch.arange(UNIFORM, device=x.device)[:, None, None]).to(x.dtype)
+    return F.avg_pool2d(votes, cell).sqrt().flatten(1)
+
+
+class Descriptor(nn.Module):
+    """HOG and LBP histograms of a face and of its mirror image, to ``dim`` whitened
+    directions: ``(B, 1, S, S)`` -> unit ``(B, dim)``. Until :meth:`fit`, not used."""
+
+    def __init__(self, size: int, dim: int, hog_cell: int, lbp_cell: int, ridge: float) -> None:
+        super().__init__()
+        self.hog_cell, self.lbp_cell = hog_cell, lbp_cell
+        self.register_buffer("table", uniform_patterns(), persistent=False)
+        features = 2 * (
+            4 * ORIENTATIONS * (size // hog_cell - 1) ** 2 + UNIFORM * ((size - 2) // lbp_cell) ** 2
+        )
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("project", torch.zeros(features, dim))
+        self.whiten = WithinClassWhitening(dim, 1, ridge)
+        self.register_buffer("weight", torch.tensor(0.0))  # a: the descriptor's share
+        self.register_buffer("fitted", torch.tensor(False))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw histograms ``(B, features)``, in float32 whatever the autocast."""
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            both = torch.cat([x, x.flip(-1)])
+            parts = [
+                gradient_histograms(both, self.hog_cell),
+                pattern_histograms(both, self.lbp_cell, self.table),
+            ]
+            return torch.cat([p.unflatten(0, (2, -1)).transpose(0, 1).flatten(1) for p in parts], 1)
+
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Unit descriptors ``(B, dim)`` of raw histograms ``features``."""
+        z = (features.float() - self.mean) @ self.project
+        return F.normalize(self.whiten(z), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.embed_features(self.features(x))
+
+    def join(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """``[sqrt(1 - a) unit(h), sqrt(a) d]``: tower embeddings ``h`` with descriptors ``d``."""
+        a = self.weight.float()
+        return torch.cat([(1 - a).sqrt() * F.normalize(h.float(), dim=1), a.sqrt() * d], 1)
+
+    def fuse(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The tower's embeddings ``h`` of faces ``x`` joined to the faces' descriptors."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.join(h, self(x))
+
+    def check_faces(self, faces: int) -> None:
+        """Refuse to fit on ``faces`` training faces if they are too few for the directions."""
+        dim = self.project.shape[1]
+        if faces <= dim:
+            raise ValueError(
+                f"model.descriptor_dim={dim}: the descriptor is fitted on {faces} training "
+                "faces, too few for that many directions; lower model.descriptor_dim or set "
+                'model.descriptor = "none".'
+            )
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        """Fit the PCA and the whitening on training faces' ``features`` (from
+        :meth:`features`) with person ``labels``; the weight stays for :meth:`choose`."""
+        self.check_faces(len(features))
+        dim = self.project.shape[1]
+        mean = features.mean(0)
+        # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces'
+        # tens of thousands of histogram bins in seconds; a full one takes minutes.
+        seed = int(torch.randint(2**31, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _, s, v = torch.svd_lowrank(features - mean, q=dim + 10, niter=4)
+        self.mean.copy_(mean)
+        self.project.copy_(v[:, :dim] / s[:dim].clamp_min(1e-6))
+        self.whiten.fit((features - mean) @ self.project, labels)
+        self.fitted.fill_(True)
+        return {"features": features.shape[1], "images": len(features)}
+
+
+def make_descriptor(size: int | None, dim: int) -> Descriptor:
+    """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels and LBP cells
+    of size // 8 (a 16 x 16 and a 7 x 7 grid whatever the size; docs/accuracy.md)."""
+    if size is None or size < SMALLEST:
+        raise ValueError(too_small(size))
+    return Descriptor(size, dim, size // 16, size // 8, RIDGE)
+
+
+def too_small(size: int | None) -> str:
+    return (
+        f"model.descriptor: faces of {size} pixels are too small for its histograms; "
+        f'use data.size >= {SMALLEST} or model.descriptor = "none".'
+    )

@@ -1,0 +1,188 @@
+"""The hand-crafted descriptors (models/descriptors.py): HOG as the classical baseline computes
+it, LBP as a slow loop does, the fused cosine, and a run that fits one after training (its
+training faces only, its weight chosen on validation, saved and reloaded, exported)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from siamese_faces.config import ConfigError, apply_overrides
+from siamese_faces.data.rundata import prepare
+from siamese_faces.evaluation.api import open_run_data
+from siamese_faces.evaluation.api import pair_scores as run_scores
+from siamese_faces.evaluation.metrics import accuracy, auc
+from siamese_faces.evaluation.runs import load_run
+from siamese_faces.models import model_from_config
+from siamese_faces.models.descriptors import (
+    UNIFORM,
+    Descriptor,
+    gradient_histograms,
+    make_descriptor,
+    pattern_histograms,
+    uniform_patterns,
+)
+from siamese_faces.runtime import DistContext
+from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features, fit
+
+from ..helpers import script
+from ..training.test_distill import IDENTITY
+from ..training.test_training import tiny
+
+DESCRIBED = ["data.size=32", "model.descriptor=hog-lbp", "model.descriptor_dim=4"]
+
+
+def faces(n: int, size: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, size, size), generator=g, dtype=torch.uint8)
+
+
+def test_hog_is_the_classical_baselines():
+    images = faces(3, 32, 0)
+    want = script("experiments", "baseline_hog").hog(images.numpy(), cell=4)
+    got = gradient_histograms(images[:, None].float() / 255, 4)
+    g = 32 // 4 - 1
+    # ours is (block-channel, y, x); the baseline's (y, x, block-channel)
+    got = got.reshape(3, -1, g, g).permute(0, 2, 3, 1).reshape(3, -1)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+
+
+def test_the_uniform_patterns_are_the_58_codes_with_two_transitions_at_most():
+    table = uniform_patterns()
+    own = [c for c in range(256) if int(table[c]) < UNIFORM - 1]
+    assert len(own) == 58 and sorted(table[own].tolist()) == list(range(58))
+    assert 0 in own and 255 in own and 0b00001111 in own and 0b01010101 not in own
+
+
+def slow_lbp(image: np.ndarray, cell: int, table: list[int]) -> np.ndarray:
+    s = image.shape[0]
+    m = s - 2
+    g = m // cell
+    hist = np.zeros((UNIFORM, g, g))
+    around = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+    for y in range(g * cell):
+        for x in range(g * cell):
+            c = image[y + 1, x + 1]
+            code = sum(
+                (1 << b) for b, (dy, dx) in enumerate(around) if image[y + 1 + dy, x + 1 + dx] >= c
+            )
+            hist[table[code], y // cell, x // cell] += 1
+    return np.sqrt(hist / cell**2).reshape(-1)
+
+
+def test_lbp_histograms_are_a_slow_loops():
+    images = faces(2, 20, 1)
+    images[0, 5:9, 5:9] = 7  # flat patches: ties count as brighter-or-equal
+    table = uniform_patterns()
+    got = pattern_histograms(images[:, None].float() / 255, 6, table)
+    for i in range(2):
+        want = slow_lbp(images[i].numpy().astype(int), 6, table.tolist())
+        np.testing.assert_allclose(got[i].numpy(), want, atol=1e-6)
+
+
+def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():
+    d = Descriptor(32, 4, 2, 4, 0.1)
+    x = faces(40, 32, 2)[:, None].float() / 255
+    labels = torch.arange(40) // 4
+    d.fit(d.features(x), labels, torch.Generator().manual_seed(0))
+    d.weight.fill_(0.3)
+    h = torch.randn(40, 6)
+    joined = d.fuse(h, x)
+    assert torch.allclose(joined.norm(dim=1), torch.ones(40), atol=1e-5)
+    u, own = torch.nn.functional.normalize(h, dim=1), d(x)
+    want = 0.7 * (u[:20] * u[20:]).sum(1) + 0.3 * (own[:20] * own[20:]).sum(1)
+    torch.testing.assert_close((joined[:20] * joined[20:]).sum(1), want, atol=1e-5, rtol=0)
+
+
+def test_it_refuses_what_it_cannot_describe_with_the_fix():
+    with pytest.raises(ConfigError, match="model.members = 1"):
+        apply_overrides(tiny("x"), ["model.head=cosine", "model.members=2", *DESCRIBED[1:]])
+    with pytest.raises(ValueError, match="data.size >= 32"):
+        make_descriptor(16, 4)
+    d = Descriptor(32, 8, 2, 4, 0.1)
+    with pytest.raises(ValueError, match="lower model.descriptor_dim"):
+        d.fit(torch.zeros(8, d.mean.shape[0]), torch.arange(8), torch.Generator())
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from ..helpers import write_lfw_like
+
+    root = tmp_path_factory.mktemp("descriptor")
+    cfg = tiny(
+        write_lfw_like(root / "lfw"),
+        *IDENTITY,
+        *DESCRIBED,
+        "model.wccn=0.1",
+        "model.score_norm=s-norm",
+        "model.flip_tta=true",
+    )
+    data = prepare(cfg)
+    results = fit(cfg, data, root / "run", DistContext())
+    return load_run(root / "run"), results, data
+
+
+def test_it_is_fitted_on_the_training_faces_alone(run):
+    run, results, data = run
+    d = run.net.descriptor
+    assert bool(d.fitted) and results["descriptor_images"] == len(data.fitting_faces()[1])
+    rows, grouped, _ = data.fitting_faces()
+    seen = descriptor_features(d, data.images, rows[grouped], torch.device("cpu"))
+    torch.testing.assert_close(d.mean, seen.mean(0))  # what its PCA centred
+    trained = {data.paths[int(r)] for r in rows}
+    held_out = {data.paths[int(r)] for r in data.val.faces()[0]}
+    held_out |= {data.paths[int(r)] for r in data.test.faces()[0]}
+    assert trained and not trained & held_out
+
+
+def test_its_weight_is_the_best_on_validation_and_the_saved_run_scores_with_it(run):
+    run, results, _ = run
+    val_data, _ = open_run_data(run)
+    d = run.net.descriptor
+    assert results["descriptor_weight"] in DESCRIPTOR_WEIGHTS
+    assert float(d.weight) == pytest.approx(results["descriptor_weight"])
+    rows, ia, ib = val_data.val.faces()
+    y = val_data.val.y.numpy()
+    with torch.no_grad():
+        x = val_data.images[rows][:, None].float() / 255
+        tower = run.net.whiten(
+            run.net.tower(torch.cat([x, x.flip(-1)])).unflatten(0, (2, -1)).mean(0)
+        )
+        u, own = torch.nn.functional.normalize(tower, dim=1), d(x)
+    aucs = [
+        auc(((1 - a) * (u[ia] * u[ib]).sum(1) + a * (own[ia] * own[ib]).sum(1)).numpy(), y)
+        for a in DESCRIPTOR_WEIGHTS
+    ]
+    assert results["descriptor_val_auc"] == pytest.approx(max(aucs), abs=1e-3)
+    assert results["descriptor_val_auc_tower"] == pytest.approx(aucs[0], abs=1e-3)
+    # Reloaded from best.safetensors, the run's validation scores are those it chose on.
+    _, scores = run_scores(run, val_data, val_data.val)
+    assert accuracy(scores, y, run.threshold) == pytest.approx(results["val/acc"])
+
+
+def test_the_onnx_export_joins_the_descriptor(run, tmp_path):
+    pytest.importorskip("onnxruntime", reason="export checks need onnxruntime (the [onnx] extra)")
+    from siamese_faces.serving.export import export_onnx, use_onnx
+
+    run = load_run(run[0].path)  # its own copy: this test changes its backend
+    info = export_onnx(run, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] <= 1e-4
+    val_data, _ = open_run_data(run)
+    run.bf16 = False
+    torch_scores = run_scores(run, val_data, val_data.val)[1]
+    onnx_scores = run_scores(use_onnx(run, tmp_path / "m.onnx"), val_data, val_data.val)[1]
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-3)
+    json.dumps(info)
+
+
+def test_a_net_without_it_loads_and_builds_as_before():
+    cfg = tiny("x", *IDENTITY)
+    assert model_from_config(cfg).descriptor is None
+
+
+def test_a_small_face_is_refused_before_any_data_is_read():
+    from siamese_faces.training.api import check_config
+
+    with pytest.raises(ConfigError, match="data.size >= 32"):
+        check_config(tiny("nowhere", *IDENTITY, "model.descriptor=hog-lbp"))

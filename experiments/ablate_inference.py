@@ -9,6 +9,7 @@
     python experiments/ablate_inference.py ridge runs/lever/recipe-seed* --choose-ridge 0.1,0.3,1
     python experiments/ablate_inference.py fit-people runs/lever/recipe-seed*
     python experiments/ablate_inference.py descriptor runs/main-timed/main-seed*
+    python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
@@ -23,6 +24,8 @@ descriptor: HOG and LBP histograms fitted after training on the training people,
 the embedding with their weight chosen on validation (``model.descriptor = "hog-lbp"``,
 models/descriptors.py), against the run as trained; a cohort is fitted again on the joined
 embeddings.
+summary: the printout of a saved ``--json`` output (or of a measurements file holding its
+rows under "rows"), without scoring again.
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
@@ -36,8 +39,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
@@ -196,7 +201,8 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("lever", choices=["flip", "wccn", "shift", "ridge", "fit-people", "descriptor"])
+    levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "summary"]
+    p.add_argument("lever", choices=levers)
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")
     p.add_argument("--pixels", type=int, default=2, help="shift: how far each copy moves")
@@ -209,6 +215,11 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows, fitted = [], {}
+    if args.lever == "summary":
+        for path in args.runs:
+            saved = json.loads(Path(path).read_text())
+            print_summary(saved["rows"] if isinstance(saved, dict) else saved, "the lever")
+        return
     if args.choose_ridge:
         args.ridge = chosen_ridge(args.runs, [float(r) for r in args.choose_ridge.split(",")])
     for path in args.runs:
@@ -238,9 +249,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
+    print_summary(rows, args.lever)
+
+
+def print_summary(rows: list[dict], lever: str) -> None:
+    """Each run with the lever and without, then the means: ± the standard deviation (seeds)
+    and ± LFW's standard error (View 2's folds, each one run)."""
     for r in rows:
         print(
-            f"{r['run']}: with {args.lever} {100 * r['on=True']:.1f}% "
+            f"{r['run']}: with {lever} {100 * r['on=True']:.1f}% "
             f"(AUC {r['auc on=True']:.3f}, validation AUC {r['val auc on=True']:.4f}), "
             f"without {100 * r['on=False']:.1f}% (AUC {r['auc on=False']:.3f}, "
             f"validation AUC {r['val auc on=False']:.4f})"
@@ -251,9 +268,15 @@ def main() -> None:
     def sd(v):
         return statistics.stdev(v) if len(v) > 1 else 0.0
 
+    def se(v):
+        return sd(v) / math.sqrt(len(v))
+
     print(
-        f"mean: with {100 * statistics.mean(on):.1f} ± {100 * sd(on):.1f}%, without "
-        f"{100 * statistics.mean(off):.1f} ± {100 * sd(off):.1f}%; validation AUC with "
+        f"mean: with {100 * statistics.mean(on):.2f} ± {100 * sd(on):.2f}% "
+        f"(SE {100 * se(on):.2f}), without {100 * statistics.mean(off):.2f} ± "
+        f"{100 * sd(off):.2f}% (SE {100 * se(off):.2f}); "
+        f"AUC with {statistics.mean(r['auc on=True'] for r in rows):.4f}, without "
+        f"{statistics.mean(r['auc on=False'] for r in rows):.4f}; validation AUC with "
         f"{statistics.mean(r['val auc on=True'] for r in rows):.4f}, without "
         f"{statistics.mean(r['val auc on=False'] for r in rows):.4f}"
     )

@@ -84,10 +84,11 @@ def architecture_rows(**model):
     from siamese_faces.models import create_model
     from siamese_faces.reporting.analysis import architecture
 
+    size = model.pop("input_size", 16)
     net = create_model(
-        "resnet", input_size=16, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, **model
+        "resnet", input_size=size, filters=(4, 4, 8, 8), kernels=(3, 3, 3, 3), fc=6, **model
     )
-    fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=16)), device="cpu")
+    fake = SimpleNamespace(net=net, config=Config(data=DataConfig(size=size)), device="cpu")
     return architecture(fake), net
 
 
@@ -100,6 +101,15 @@ def test_architecture_lists_a_whitening_as_fitted_not_trained(wccn):
     else:
         assert "whiten" not in rows
     assert rows["total"][3] == f"{sum(p.numel() for p in net.parameters()):,}"
+
+
+def test_architecture_lists_the_descriptor_as_fitted_with_the_joined_size():
+    table, net = architecture_rows(descriptor="hog-lbp", descriptor_dim=5, input_size=32)
+    rows = {r[0]: r for r in table}
+    d = net.descriptor
+    # its mean and projection, its whitening's mean and matrix, its weight: by hand
+    values = d.mean.numel() + d.project.numel() + 5 + 25 + 1
+    assert rows["descriptor"][1:] == ["Descriptor", "11", f"0 ({values:,} fitted values)"]
 
 
 def test_architecture_lists_each_member_view():

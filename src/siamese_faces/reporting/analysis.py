@@ -54,6 +54,9 @@ def architecture(run) -> list[list]:
     for h in hooks:
         h.remove()
     rows += _fitted_row("whiten", net.whiten, str(net.tower.embedding_dim))
+    if net.descriptor is not None:  # the histograms joined to the embedding after it
+        joined = net.tower.embedding_dim + net.descriptor.project.shape[1]
+        rows += _fitted_row("descriptor", net.descriptor, str(joined))
     head = sum(p.numel() for p in net.head.parameters())
     rows.append(["head", type(net.head).__name__, "1", f"{head:,}"])
     rows += _fitted_row("score_norm", net.score_norm, "1")
@@ -62,9 +65,13 @@ def architecture(run) -> list[list]:
 
 
 def _fitted_row(name: str, module, shape: str) -> list[list]:
-    """The row of what is fitted after training (``model.wccn``, ``model.score_norm``):
+    """The row of what is fitted after training (``model.wccn``, ``model.descriptor``,
+    ``model.score_norm``):
     values, not trained parameters; none when the net has no such part."""
-    fitted = [b for n, b in module.named_buffers() if n != "fitted"] if module is not None else []
+    if module is None:
+        return []
+    # flags and constant tables are not fitted values
+    fitted = [b for n, b in module.named_buffers() if n.split(".")[-1] not in ("fitted", "table")]
     if not fitted:
         return []
     values = sum(b.numel() for b in fitted)

@@ -148,7 +148,8 @@ class Descriptor(nn.Module):
     @torch.no_grad()
     def fit(self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
         """Fit the PCA and the whitening on training faces' ``features`` (from
-        :meth:`features`) with person ``labels``; the weight stays for :meth:`choose`."""
+        :meth:`features`) with person ``labels``; the weight is chosen apart, on validation
+        pairs (``training.trainer.fit_descriptor``)."""
         self.check_faces(len(features))
         dim = self.project.shape[1]
         mean = features.mean(0)

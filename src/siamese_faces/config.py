@@ -234,11 +234,11 @@ class ModelConfig:
             'model.score_norm = "none".',
         )
         check(
-            self.descriptor == "none" or (self.head == "cosine" and self.members == 1),
+            self.descriptor == "none" or self.head == "cosine",
             "model.descriptor",
             self.descriptor,
-            'the descriptor joins one tower\'s cosine: set model.head = "cosine" and '
-            'model.members = 1, or model.descriptor = "none".',
+            'the descriptor joins the tower\'s cosine: set model.head = "cosine", or '
+            'model.descriptor = "none".',
         )
         check(
             1 <= self.descriptor_dim <= 4096,

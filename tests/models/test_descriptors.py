@@ -96,8 +96,8 @@ def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():
 
 
 def test_it_refuses_what_it_cannot_describe_with_the_fix():
-    with pytest.raises(ConfigError, match="model.members = 1"):
-        apply_overrides(tiny("x"), ["model.head=cosine", "model.members=2", *DESCRIBED[1:]])
+    with pytest.raises(ConfigError, match='model.head = "cosine"'):
+        apply_overrides(tiny("x"), ["model.head=l1_sigmoid", *DESCRIBED[1:]])
     with pytest.raises(ValueError, match="data.size >= 32"):
         make_descriptor(16, 4)
     d = Descriptor(32, 8, 2, 4, 0.1)
@@ -186,3 +186,33 @@ def test_a_small_face_is_refused_before_any_data_is_read():
 
     with pytest.raises(ConfigError, match="data.size >= 32"):
         check_config(tiny("nowhere", *IDENTITY, "model.descriptor=hog-lbp"))
+
+
+def test_joined_to_members_the_cosine_is_the_weighted_mean_of_theirs_and_its_own():
+    from siamese_faces.models.heads import CosineHead
+
+    d = Descriptor(32, 4, 2, 4, 0.1, members=2)
+    x = faces(40, 32, 3)[:, None].float() / 255
+    d.fit(d.features(x), torch.arange(40) // 4, torch.Generator().manual_seed(0))
+    d.weight.fill_(0.25)
+    h = torch.randn(40, 12)  # two members of 6
+    head = CosineHead(12, 2).eval()
+    joined = d.fuse(h, x)
+    own = d(x)
+    members = head(h[:20], h[20:])  # the mean of the members' cosines
+    want = 0.75 * members + 0.25 * (own[:20] * own[20:]).sum(1)
+    torch.testing.assert_close(head(joined[:20], joined[20:]), want, atol=1e-5, rtol=0)
+    units = head.units(joined)
+    torch.testing.assert_close((units[:20] * units[20:]).sum(1), want, atol=1e-5, rtol=0)
+
+
+def test_a_run_of_two_members_fits_and_scores_with_it(lfw_like, tmp_path):
+    cfg = tiny(lfw_like, *IDENTITY, *DESCRIBED, "model.members=2", "model.score_norm=s-norm")
+    results = fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    assert results["descriptor_weight"] in DESCRIPTOR_WEIGHTS
+    run = load_run(tmp_path / "r")
+    val_data, _ = open_run_data(run)
+    _, scores = run_scores(run, val_data, val_data.val)
+    assert accuracy(scores, val_data.val.y.numpy(), run.threshold) == pytest.approx(
+        results["val/acc"]
+    )

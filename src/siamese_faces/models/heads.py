@@ -88,6 +88,10 @@ class CosineHead(nn.Module):
     (``model.members``): the score is the mean of the members' cosines, and while training
     ``forward`` gives one cosine per member, ``(B, groups)``, so that each member has its own
     loss. Trained on the mean instead, the members co-adapt and the ensemble gains less.
+
+    An embedding wider than the tower's ``dim`` is one that a fitted descriptor joined
+    (``models/descriptors.py``): the members' units and the descriptor, weighted, already at
+    unit length as a whole, so its own cosine is the score.
     """
 
     uses_fixed_threshold = False
@@ -97,17 +101,22 @@ class CosineHead(nn.Module):
     def __init__(self, dim: int, groups: int = 1) -> None:
         super().__init__()
         check_split(dim, groups)
-        self.groups = groups
+        self.dim, self.groups = dim, groups
         self.a = nn.Parameter(torch.tensor(10.0))
         self.b = nn.Parameter(torch.tensor(-5.0))
 
+    def _parts(self, h: torch.Tensor) -> torch.Tensor:
+        """``(B, groups, D)`` member units, or ``(B, 1, D')`` for a joined embedding."""
+        return member_units(h, 1 if h.shape[1] > self.dim else self.groups)
+
     def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:  # (B,) cosines
-        cos = (member_units(h1, self.groups) * member_units(h2, self.groups)).sum(2)  # (B, G)
-        return cos if self.training and self.groups > 1 else cos.mean(1)
+        cos = (self._parts(h1) * self._parts(h2)).sum(2)  # (B, G)
+        return cos if self.training and cos.shape[1] > 1 else cos.mean(1)
 
     def units(self, h: torch.Tensor) -> torch.Tensor:
         """Each member's part at unit length, over sqrt(groups): dot products are the score."""
-        return member_units(h, self.groups).flatten(1) / self.groups**0.5
+        parts = self._parts(h)
+        return parts.flatten(1) / parts.shape[1] ** 0.5
 
     def loss_input(self, cos: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The logit ``a * cos + b``; one a member while training (each member its own loss)."""

@@ -161,15 +161,16 @@ class Descriptor(nn.Module):
         self.check_faces(len(features))
         dim = self.project.shape[1]
         mean = features.mean(0)
+        centred = features - mean  # once: each face's copy is tens of thousands of values
         # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces'
         # tens of thousands of histogram bins in seconds; a full one takes minutes.
         seed = int(torch.randint(2**31, (1,), generator=generator))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            _, s, v = torch.svd_lowrank(features - mean, q=dim + 10, niter=4)
+            _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
         self.mean.copy_(mean)
         self.project.copy_(v[:, :dim] / s[:dim].clamp_min(1e-6))
-        self.whiten.fit((features - mean) @ self.project, labels)
+        self.whiten.fit(centred @ self.project, labels)
         self.fitted.fill_(True)
         return {"features": features.shape[1], "images": len(features)}
 

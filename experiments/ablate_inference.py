@@ -9,6 +9,8 @@
     python experiments/ablate_inference.py ridge runs/lever/recipe-seed* --choose-ridge 0.1,0.3,1
     python experiments/ablate_inference.py fit-people runs/lever/recipe-seed*
     python experiments/ablate_inference.py descriptor runs/main-timed/main-seed*
+    python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
+        --descriptor-dim 384
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
@@ -98,7 +100,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":
-            with_descriptor(run, val_data)
+            with_descriptor(run, val_data, args.descriptor_dim)
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -126,10 +128,12 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
 
 
-def with_descriptor(run, val_data) -> None:
-    """The run's net as ``model.descriptor = "hog-lbp"`` builds it, its trained weights and
-    whitening loaded, the descriptor (and a cohort after it) fitted as training fits them."""
-    model = dataclasses.replace(run.config.model, descriptor="hog-lbp")
+def with_descriptor(run, val_data, dim: int | None = None) -> None:
+    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, or
+    the run's ``model.descriptor_dim``), its trained weights and whitening loaded, the
+    descriptor (and a cohort after it) fitted as training fits them."""
+    dim = dim or run.config.model.descriptor_dim
+    model = dataclasses.replace(run.config.model, descriptor="hog-lbp", descriptor_dim=dim)
     cfg = dataclasses.replace(run.config, model=model)
     net = model_from_config(cfg)
     trained = load_file(str(run.path / "best.safetensors"))
@@ -211,6 +215,9 @@ def main() -> None:
         "--choose-ridge",
         help="comma-separated wccn ridges: the one of highest mean validation AUC over the "
         "runs is chosen, then each run is scored with and without it",
+    )
+    p.add_argument(
+        "--descriptor-dim", type=int, help="descriptor: its directions (default: the run's)"
     )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()

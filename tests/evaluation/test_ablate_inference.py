@@ -146,15 +146,16 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     before = pair_scores(run, val_data, val_data.val)[1]
     scores = {}
     for on in (True, False):
-        ablate.set_lever(run, "descriptor", on, val_data, Namespace(), {})
+        ablate.set_lever(run, "descriptor", on, val_data, Namespace(descriptor_dim=None), {})
         scores[on] = pair_scores(run, val_data, val_data.val)[1]
         assert (run.net.descriptor is not None) == on
     torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
-    ablate.set_lever(run, "descriptor", True, val_data, Namespace(), {})
-    assert bool(run.net.descriptor.fitted)
     faces = val_data.images[:3, None].float() / 255
-    with torch.no_grad():  # what is scored is the tower's embedding joined to the histograms
-        assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 4
+    for dim, want in ((None, 4), (2, 2)):  # the run's own directions, or --descriptor-dim's
+        ablate.set_lever(run, "descriptor", True, val_data, Namespace(descriptor_dim=dim), {})
+        assert bool(run.net.descriptor.fitted)
+        with torch.no_grad():  # what is scored is the tower's embedding joined to histograms
+            assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + want
 
 
 def test_the_summary_gives_the_mean_the_std_and_lfws_standard_error(ablate, capsys):

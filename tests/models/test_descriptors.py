@@ -85,7 +85,7 @@ def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():
     d = Descriptor(32, 4, 2, 4, 0.1)
     x = faces(40, 32, 2)[:, None].float() / 255
     labels = torch.arange(40) // 4
-    d.fit(d.features(x), labels, torch.Generator().manual_seed(0))
+    d.fit(d.features(x), torch.arange(40), labels, torch.Generator().manual_seed(0))
     d.weight.fill_(0.3)
     h = torch.randn(40, 6)
     joined = d.fuse(h, x)
@@ -95,6 +95,17 @@ def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():
     torch.testing.assert_close((joined[:20] * joined[20:]).sum(1), want, atol=1e-5, rtol=0)
 
 
+def test_its_fit_returns_what_it_embeds_and_centres_in_place():
+    d = Descriptor(32, 4, 2, 4, 0.1)
+    x = faces(40, 32, 4)[:, None].float() / 255
+    raw = d.features(x)
+    kept = raw.clone()
+    info, units = d.fit(raw, torch.arange(0, 40, 2), torch.arange(20) // 2, torch.Generator())
+    torch.testing.assert_close(units, d.embed_features(kept), atol=1e-5, rtol=0)
+    torch.testing.assert_close(raw, kept - kept.mean(0))  # no copy of the histograms was made
+    assert info == {"features": raw.shape[1], "images": 40, "grouped": 20}
+
+
 def test_it_refuses_what_it_cannot_describe_with_the_fix():
     with pytest.raises(ConfigError, match='model.head = "cosine"'):
         apply_overrides(tiny("x"), ["model.head=l1_sigmoid", *DESCRIBED[1:]])
@@ -102,7 +113,7 @@ def test_it_refuses_what_it_cannot_describe_with_the_fix():
         make_descriptor(16, 4)
     d = Descriptor(32, 8, 2, 4, 0.1)
     with pytest.raises(ValueError, match="lower model.descriptor_dim"):
-        d.fit(torch.zeros(8, d.mean.shape[0]), torch.arange(8), torch.Generator())
+        d.fit(torch.zeros(8, d.mean.shape[0]), torch.arange(8), torch.arange(8), torch.Generator())
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +199,34 @@ def test_a_small_face_is_refused_before_any_data_is_read():
         check_config(tiny("nowhere", *IDENTITY, "model.descriptor=hog-lbp"))
 
 
+def test_restricted_its_pca_reads_every_training_pair_image_its_whitening_same_pairs(
+    lfw_like, tmp_path
+):
+    """The restricted protocol groups no face by name: the whitening's classes are the
+    same-labelled training pairs, while the PCA, which reads no label, sees every image of
+    the training pairs once (never a validation or test image)."""
+    cfg = tiny(lfw_like, *DESCRIBED, "data.protocol=restricted", "model.head=cosine")
+    data = prepare(cfg)
+    results = fit(cfg, data, tmp_path / "r", DistContext())
+    rows, grouped, _ = data.fitting_faces()
+    assert len(set(rows[grouped].tolist())) < len(rows)  # some images are in no same pair
+    assert (results["descriptor_images"], results["descriptor_grouped"]) == (
+        len(rows),
+        len(grouped),
+    )
+    d = load_run(tmp_path / "r").net.descriptor
+    seen = descriptor_features(d, data.images, rows, torch.device("cpu"))
+    torch.testing.assert_close(d.mean, seen.mean(0))
+    held_out = torch.cat([data.val.faces()[0], data.test.faces()[0]])
+    assert not set(rows.tolist()) & set(held_out.tolist())
+
+
 def test_joined_to_members_the_cosine_is_the_weighted_mean_of_theirs_and_its_own():
     from siamese_faces.models.heads import CosineHead
 
     d = Descriptor(32, 4, 2, 4, 0.1, members=2)
     x = faces(40, 32, 3)[:, None].float() / 255
-    d.fit(d.features(x), torch.arange(40) // 4, torch.Generator().manual_seed(0))
+    d.fit(d.features(x), torch.arange(40), torch.arange(40) // 4, torch.Generator().manual_seed(0))
     d.weight.fill_(0.25)
     h = torch.randn(40, 12)  # two members of 6
     head = CosineHead(12, 2).eval()

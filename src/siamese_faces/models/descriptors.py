@@ -154,14 +154,24 @@ class Descriptor(nn.Module):
             )
 
     @torch.no_grad()
-    def fit(self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
-        """Fit the PCA and the whitening on training faces' ``features`` (from
-        :meth:`features`) with person ``labels``; the weight is chosen apart, on validation
-        pairs (``training.trainer.fit_descriptor``)."""
+    def fit(
+        self,
+        features: torch.Tensor,
+        grouped: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[dict, torch.Tensor]:
+        """Fit the PCA on training faces' ``features`` (from :meth:`features`), the whitening
+        on those of them that ``grouped`` names, with person ``labels`` (under the restricted
+        protocol, where no face is grouped by name, the PCA still sees every training-pair
+        image: it reads no label). ``features`` is centred in place (each face's tens of
+        thousands of values are not copied). Returns what was fitted and every face's unit
+        descriptor; the weight is chosen apart, on validation pairs
+        (``training.trainer.fit_descriptor``)."""
         self.check_faces(len(features))
         dim = self.project.shape[1]
         mean = features.mean(0)
-        centred = features - mean  # once: each face's copy is tens of thousands of values
+        centred = features.sub_(mean)
         # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces'
         # tens of thousands of histogram bins in seconds; a full one takes minutes.
         seed = int(torch.randint(2**31, (1,), generator=generator))
@@ -170,9 +180,11 @@ class Descriptor(nn.Module):
             _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
         self.mean.copy_(mean)
         self.project.copy_(v[:, :dim] / s[:dim].clamp_min(1e-6))
-        self.whiten.fit(centred @ self.project, labels)
+        z = centred @ self.project
+        self.whiten.fit(z[grouped], labels)
         self.fitted.fill_(True)
-        return {"features": features.shape[1], "images": len(features)}
+        info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
+        return info, F.normalize(self.whiten(z), dim=1)
 
 
 def make_descriptor(size: int | None, dim: int, members: int = 1) -> Descriptor:

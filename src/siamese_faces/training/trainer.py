@@ -211,7 +211,7 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
     net plus any loss parameters), the optimiser and the learning-rate schedule."""
     net = model_from_config(cfg, torch.Generator().manual_seed(cfg.train.seed)).to(ctx.device)
     if net.descriptor is not None:  # refused before training, not after it
-        net.descriptor.check_faces(len(data.fitting_faces()[1]))
+        net.descriptor.check_faces(len(data.fitting_faces()[0]))
     if cfg.train.start_from:  # the tower's weights from a finished run (checked first)
         start_from(net, cfg, data, ctx.device)
     if cfg.train.channels_last:
@@ -321,7 +321,8 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
         )
     d, (grouped, classes) = net.descriptor, groups
     seen = descriptor_features(d, data.images, rows, device)
-    info = d.fit(seen[grouped], classes, torch.Generator().manual_seed(cfg.train.seed))
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
     d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
     val_rows, ia, ib = data.val.faces()
     tower = net.head.units(
@@ -334,20 +335,22 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
     best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the smaller share
     d.weight.fill_(DESCRIPTOR_WEIGHTS[best])
     d.fitted.fill_(True)
-    fused = d.join(h, d.embed_features(seen))
+    fused = d.join(h, units)
     chosen = {"weight": DESCRIPTOR_WEIGHTS[best], "val_auc": aucs[best], "val_auc_tower": aucs[0]}
     return {**info, **chosen}, fused
 
 
 @torch.no_grad()
 def descriptor_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
-    """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``."""
-    return torch.cat(
-        [
-            d.features(batch_images(images, rows[i : i + batch], device))
-            for i in range(0, len(rows), batch)
-        ]
-    )
+    """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``, each batch
+    written into its place (not joined at the end: no second copy of them all)."""
+    out = None
+    for i in range(0, len(rows), batch):
+        part = d.features(batch_images(images, rows[i : i + batch], device))
+        if out is None:
+            out = part.new_empty(len(rows), part.shape[1])
+        out[i : i + len(part)] = part
+    return out
 
 
 def fit_cohort(net, whitened: torch.Tensor, classes: torch.Tensor, cfg: Config) -> dict:

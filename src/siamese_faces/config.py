@@ -162,7 +162,8 @@ class ModelConfig:
     score_norm: Literal["none", "s-norm"] = "none"
     # Hand-crafted descriptors fused with the tower's embedding after training
     # (models/descriptors.py): "hog-lbp" HOG and LBP histograms, fitted on the training
-    # people to model.descriptor_dim whitened directions, their weight in the cosine chosen
+    # people (a restricted run: its training pairs' images, whitened on its same-labelled
+    # pairs) to model.descriptor_dim whitened directions, their weight in the cosine chosen
     # on validation pairs; "none": the tower alone
     descriptor: Literal["none", "hog-lbp"] = "none"
     descriptor_dim: int = 256

@@ -88,9 +88,9 @@ def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():
     d.fit(d.features(x), torch.arange(40), labels, torch.Generator().manual_seed(0))
     d.weight.fill_(0.3)
     h = torch.randn(40, 6)
-    joined = d.fuse(h, x)
-    assert torch.allclose(joined.norm(dim=1), torch.ones(40), atol=1e-5)
     u, own = torch.nn.functional.normalize(h, dim=1), d(x)
+    joined = d.fuse(u, x)  # one tower: its head's units are its unit embeddings
+    assert torch.allclose(joined.norm(dim=1), torch.ones(40), atol=1e-5)
     want = 0.7 * (u[:20] * u[20:]).sum(1) + 0.3 * (own[:20] * own[20:]).sum(1)
     torch.testing.assert_close((joined[:20] * joined[20:]).sum(1), want, atol=1e-5, rtol=0)
 
@@ -224,13 +224,13 @@ def test_restricted_its_pca_reads_every_training_pair_image_its_whitening_same_p
 def test_joined_to_members_the_cosine_is_the_weighted_mean_of_theirs_and_its_own():
     from siamese_faces.models.heads import CosineHead
 
-    d = Descriptor(32, 4, 2, 4, 0.1, members=2)
+    d = Descriptor(32, 4, 2, 4, 0.1)
     x = faces(40, 32, 3)[:, None].float() / 255
     d.fit(d.features(x), torch.arange(40), torch.arange(40) // 4, torch.Generator().manual_seed(0))
     d.weight.fill_(0.25)
     h = torch.randn(40, 12)  # two members of 6
     head = CosineHead(12, 2).eval()
-    joined = d.fuse(h, x)
+    joined = d.fuse(head.units(h), x)
     own = d(x)
     members = head(h[:20], h[20:])  # the mean of the members' cosines
     want = 0.75 * members + 0.25 * (own[:20] * own[20:]).sum(1)

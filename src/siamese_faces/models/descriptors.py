@@ -7,9 +7,10 @@ describe a face's edges and textures with no learning. After training, ``Descrip
 fitted on the training faces only (never a validation or test person): a PCA to ``dim``
 whitened directions, then the within-person whitening the tower's embedding gets
 (``WithinClassWhitening``). The net then embeds a face as ``[sqrt(1 - a) u, sqrt(a) d]``,
-``u`` the tower's unit embedding (a net of several members: each member's part at unit
-length over the square root of their number) and ``d`` the descriptor's, so the cosine of
-two faces is ``(1 - a) cos_tower + a cos_descriptor`` (``cos_tower`` the members' mean):
+``u`` the cosine head's units of the tower's embedding (a net of several members: each
+member's part at unit length over the square root of their number) and ``d`` the
+descriptor's, so the cosine of two faces is ``(1 - a) cos_tower + a cos_descriptor``
+(``cos_tower`` the members' mean):
 still one embedding a face and one cosine, for the threshold, the cohort normalisation, the
 gallery's index and the ONNX export alike. The weight ``a`` is chosen on validation pairs,
 like the threshold (docs/accuracy.md measures it).
@@ -23,7 +24,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..members import member_units
 from .whiten import WithinClassWhitening
 
 ORIENTATIONS = 9  # HOG's unsigned orientation bins (Dalal & Triggs)
@@ -95,11 +95,9 @@ class Descriptor(nn.Module):
     """HOG and LBP histograms of a face and of its mirror image, to ``dim`` whitened
     directions: ``(B, 1, S, S)`` -> unit ``(B, dim)``. Until :meth:`fit`, not used."""
 
-    def __init__(
-        self, size: int, dim: int, hog_cell: int, lbp_cell: int, ridge: float, members: int = 1
-    ) -> None:
+    def __init__(self, size: int, dim: int, hog_cell: int, lbp_cell: int, ridge: float) -> None:
         super().__init__()
-        self.hog_cell, self.lbp_cell, self.members = hog_cell, lbp_cell, members
+        self.hog_cell, self.lbp_cell = hog_cell, lbp_cell
         self.register_buffer("table", uniform_patterns(), persistent=False)
         features = 2 * (
             4 * ORIENTATIONS * (size // hog_cell - 1) ** 2 + UNIFORM * ((size - 2) // lbp_cell) ** 2
@@ -130,18 +128,17 @@ class Descriptor(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             return self.embed_features(self.features(x))
 
-    def join(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """``[sqrt(1 - a) u, sqrt(a) d]``: tower embeddings ``h`` with descriptors ``d``, ``u``
-        each member's part of ``h`` at unit length over sqrt(members) (the cosine head's
-        units, whose dot product is the mean of the members' cosines)."""
-        a, m = self.weight.float(), self.members
-        u = member_units(h, m).flatten(1) / m**0.5
+    def join(self, u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """``[sqrt(1 - a) u, sqrt(a) d]``: the cosine head's units ``u`` of the tower's
+        embeddings (``CosineHead.units``: their dot product is the members' mean cosine) with
+        descriptors ``d``."""
+        a = self.weight.float()
         return torch.cat([(1 - a).sqrt() * u, a.sqrt() * d], 1)
 
-    def fuse(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The tower's embeddings ``h`` of faces ``x`` joined to the faces' descriptors."""
+    def fuse(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The head's units ``u`` of faces ``x`` joined to the faces' descriptors."""
         with torch.autocast(x.device.type, enabled=False):
-            return self.join(h, self(x))
+            return self.join(u, self(x))
 
     def check_faces(self, faces: int) -> None:
         """Refuse to fit on ``faces`` training faces if they are too few for the directions."""
@@ -187,13 +184,12 @@ class Descriptor(nn.Module):
         return info, F.normalize(self.whiten(z), dim=1)
 
 
-def make_descriptor(size: int | None, dim: int, members: int = 1) -> Descriptor:
-    """The descriptor of ``size``-square faces for a net of ``members`` towers: HOG cells of
-    size // 16 pixels and LBP cells of size // 8 (a 16 x 16 and a 7 x 7 grid whatever the
-    size; docs/accuracy.md)."""
+def make_descriptor(size: int | None, dim: int) -> Descriptor:
+    """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels and LBP cells
+    of size // 8 (a 16 x 16 and a 7 x 7 grid whatever the size; docs/accuracy.md)."""
     if size is None or size < SMALLEST:
         raise ValueError(too_small(size))
-    return Descriptor(size, dim, size // 16, size // 8, RIDGE, members)
+    return Descriptor(size, dim, size // 16, size // 8, RIDGE)
 
 
 def too_small(size: int | None) -> str:

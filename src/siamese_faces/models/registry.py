@@ -117,7 +117,7 @@ def _assemble(
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])
     fused = tower.embedding_dim
     if net["descriptor"] != "none":
-        siamese.descriptor = make_descriptor(size, net["descriptor_dim"], members)
+        siamese.descriptor = make_descriptor(size, net["descriptor_dim"])
         fused += net["descriptor_dim"]
     if net["score_norm"] != "none":
         siamese.score_norm = CohortNorm(fused)

@@ -47,7 +47,7 @@ class SiameseNet(nn.Module):
         else:
             h = self.tower(x)
         if self.descriptor is not None and bool(self.descriptor.fitted):
-            return self.descriptor.fuse(self.whiten(h), x)
+            return self.descriptor.fuse(self.head.units(self.whiten(h)), x)
         return self.whiten(h)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:

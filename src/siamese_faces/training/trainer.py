@@ -335,7 +335,7 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
     best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the smaller share
     d.weight.fill_(DESCRIPTOR_WEIGHTS[best])
     d.fitted.fill_(True)
-    fused = d.join(h, units)
+    fused = d.join(net.head.units(h), units)
     chosen = {"weight": DESCRIPTOR_WEIGHTS[best], "val_auc": aucs[best], "val_auc_tower": aucs[0]}
     return {**info, **chosen}, fused
 
@@ -344,12 +344,9 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
 def descriptor_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
     """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``, each batch
     written into its place (not joined at the end: no second copy of them all)."""
-    out = None
+    out = torch.empty(len(rows), d.mean.shape[0], device=d.mean.device)
     for i in range(0, len(rows), batch):
-        part = d.features(batch_images(images, rows[i : i + batch], device))
-        if out is None:
-            out = part.new_empty(len(rows), part.shape[1])
-        out[i : i + len(part)] = part
+        out[i : i + batch] = d.features(batch_images(images, rows[i : i + batch], device))
     return out
 
 

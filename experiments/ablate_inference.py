@@ -11,9 +11,12 @@
     python experiments/ablate_inference.py descriptor runs/main-timed/main-seed*
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --descriptor-dim 384
+    python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
+--oneshot WAYS: each run's N-way one-shot accuracy on the test people (``siamese-faces
+oneshot``'s 1,000 trials, seed 0) with the lever and without, beside the pair numbers.
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
 with and without it (wccn), or (ridge) with it against the whitening they were trained with.
 
@@ -51,7 +54,13 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
-from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores, validation_data
+from siamese_faces.evaluation.api import (
+    evaluate,
+    oneshot,
+    open_run_data,
+    pair_scores,
+    validation_data,
+)
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
@@ -219,6 +228,9 @@ def main() -> None:
     p.add_argument(
         "--descriptor-dim", type=int, help="descriptor: its directions (default: the run's)"
     )
+    p.add_argument(
+        "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows, fitted = [], {}
@@ -250,6 +262,8 @@ def main() -> None:
             row[f"val auc on={on}"] = auc(
                 pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
             )
+            if args.oneshot:  # the test people's N-way one-shot, as ``siamese-faces oneshot``
+                row[f"oneshot on={on}"] = oneshot(run, data, ways=args.oneshot)["acc"]
         rows.append(row)
     if not rows:
         return
@@ -269,6 +283,11 @@ def print_summary(rows: list[dict], lever: str) -> None:
             f"without {100 * r['on=False']:.1f}% (AUC {r['auc on=False']:.3f}, "
             f"validation AUC {r['val auc on=False']:.4f})"
         )
+        if "oneshot on=True" in r:
+            print(
+                f"  one-shot with {100 * r['oneshot on=True']:.1f}%, "
+                f"without {100 * r['oneshot on=False']:.1f}%"
+            )
     on = [r["on=True"] for r in rows]
     off = [r["on=False"] for r in rows]
 

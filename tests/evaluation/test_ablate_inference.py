@@ -1,5 +1,6 @@
 """experiments/ablate_inference.py: each lever really changes what the run scores with."""
 
+import json
 from argparse import Namespace
 
 import pytest
@@ -168,3 +169,24 @@ def test_the_summary_gives_the_mean_the_std_and_lfws_standard_error(ablate, caps
     last = capsys.readouterr().out.splitlines()[-1]
     # by hand: mean 0.90, sample std 0.02, standard error 0.02 / sqrt(3) = 0.011547
     assert last.startswith("mean: with 90.00 ± 2.00% (SE 1.15), without 80.00 ± 0.00% (SE 0.00)")
+
+
+def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
+    lfw_like, tmp_path, ablate, monkeypatch, capsys
+):
+    from siamese_faces.evaluation.api import oneshot
+
+    cfg = tiny(lfw_like, *IDENTITY, "data.size=32", "model.descriptor_dim=4")
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    as_trained = oneshot(run, open_run_data(run)[1], ways=2)["acc"]
+    argv = ["ablate_inference.py", "descriptor", str(tmp_path / "run"), "--oneshot", "2"]
+    monkeypatch.setattr("sys.argv", [*argv, "--json"])
+    ablate.main()
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["oneshot on=False"] == as_trained  # off is the run as trained
+    assert 0.0 <= row["oneshot on=True"] <= 1.0
+    monkeypatch.setattr("sys.argv", argv)
+    ablate.main()
+    out = capsys.readouterr().out
+    assert f"one-shot with {100 * row['oneshot on=True']:.1f}%, without " in out

@@ -146,9 +146,11 @@ def with_descriptor(run, val_data, dim: int | None = None) -> None:
     cfg = dataclasses.replace(run.config, model=model)
     net = model_from_config(cfg)
     trained = load_file(str(run.path / "best.safetensors"))
-    # The cohort is fitted again on the joined embeddings, whose size is not the tower's.
+    # The descriptor is fitted again (a run trained with one may have had other directions),
+    # and the cohort after it on the joined embeddings, whose size is not the tower's.
+    refitted = ("score_norm.", "descriptor.")
     net.load_state_dict(
-        {k: v for k, v in trained.items() if not k.startswith("score_norm.")}, strict=False
+        {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
     )
     run.net = net.eval().to(run.device, memory_format=torch.channels_last)
     fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)

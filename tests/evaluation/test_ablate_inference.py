@@ -190,3 +190,21 @@ def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
     ablate.main()
     out = capsys.readouterr().out
     assert f"one-shot with {100 * row['oneshot on=True']:.1f}%, without " in out
+
+
+def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
+    lfw_like, tmp_path, ablate
+):
+    cfg = tiny(
+        lfw_like, *IDENTITY, "data.size=32", "model.descriptor=hog-lbp", "model.descriptor_dim=4"
+    )
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    assert run.net.descriptor.project.shape[1] == 4
+    ablate.set_lever(run, "descriptor", True, val_data, Namespace(descriptor_dim=3), {})
+    assert run.net.descriptor.project.shape[1] == 3  # fitted again, not the trained one
+    assert bool(run.net.descriptor.fitted)
+    faces = val_data.images[:3, None].float() / 255
+    with torch.no_grad():
+        assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 3

@@ -26,8 +26,10 @@ def test_train_then_evaluate_trees_without_pairs_files(tmp_path, capsys):
     write_people(tree, people("P", 40))
     write_people(other, people("Q", 12))
     assert main(["train", "--data", str(tree), "--out", str(run), *SETTINGS]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.splitlines()[0].startswith(f"no pairs files beside {tree}: made ")
+    assert out.startswith("done: best epoch ") and " of 2, val/acc " in out
+    assert " test/acc " in out and out.rstrip().endswith(f" s -> {run}")
     data = json.loads((run / "config.json").read_text())["data"]
     assert data["pairs_train"] == str(run / "pairs" / "pairsDevTrain.txt")
     assert "test/acc" in json.loads((run / "results.json").read_text())

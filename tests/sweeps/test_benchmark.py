@@ -102,17 +102,31 @@ def completed_folds(storage: str, name: str) -> list[int]:
     )
 
 
-def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path):
+def ends(err: str) -> list[tuple[str, str]]:
+    """The lines in which trials said how they ended: (run folder, progress)."""
+    return [
+        (line.split(":")[0], line.rsplit("(", 1)[1])
+        for line in err.splitlines()
+        if "done: best epoch" in line
+    ]
+
+
+def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path, capsys):
     root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'bench.db'}"
     base = config(view2_like)
     # As if the first run were killed after two folds: only those two are finished.
     first = run_benchmark(view2_spec(base, "b", [1, 2]), str(view2_like), root, storage)
     assert [f["fold"] for f in first["folds"]] == [1, 2]
+    assert ends(capsys.readouterr().err) == [
+        ("fold=1-seed0", "1 of 2 trials finished)"),
+        ("fold=2-seed0", "2 of 2 trials finished)"),
+    ]
     trained = {
         f: (root / "b" / f"fold={f}-seed0" / "best.safetensors").stat().st_mtime_ns for f in (1, 2)
     }
     summary = run_benchmark(view2_spec(base, "b", [1, 2, 3]), str(view2_like), root, storage)
     assert completed_folds(storage, "b") == [1, 2, 3]
+    assert ends(capsys.readouterr().err) == [("fold=3-seed0", "3 of 3 trials finished)")]
     for f, mtime in trained.items():  # not trained again
         assert (root / "b" / f"fold={f}-seed0" / "best.safetensors").stat().st_mtime_ns == mtime
     accs = [f["acc"] for f in summary["folds"]]
@@ -182,6 +196,10 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     # each line a fold's training prints says which fold (workers share one log)
     epochs = [line for line in captured.err.splitlines() if "train/loss" in line]
     assert epochs and all(line.startswith("fold=2-seed0: epoch ") for line in epochs)
+    # and how it ended, with how far the benchmark is
+    ends = [line for line in captured.err.splitlines() if "done: best epoch" in line]
+    assert len(ends) == 1 and ends[0].startswith("fold=2-seed0: done: best epoch 1 of 1, ")
+    assert "test/acc " in ends[0] and ends[0].endswith("(1 of 1 trials finished)")
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
     assert main([*args, "--merge", str(tmp_path / "x.json")]) == 2

@@ -55,21 +55,12 @@ def train_from_args(args, resume: bool, resolved: tuple[Config, str] | None = No
 
 
 def cmd_train(args) -> int:
+    from ..training.api import finished
+
     run = train_from_args(args, args.resume)
     results = run.results
     if run.is_main:  # under torchrun every process returns here; one prints
-        print(
-            json.dumps(results, indent=2)
-            if args.json
-            else f"done: best epoch {results['best_epoch']} of {results['epochs_run']}, "
-            f"val/acc {results['val/acc']:.4f}, "
-            + (
-                f"test/acc {results['test/acc']:.4f}, "
-                if "test/acc" in results
-                else "no test pairs, "
-            )
-            + f"in {results['train_seconds']:.0f} s -> {run.run_dir}"
-        )
+        print(json.dumps(results, indent=2) if args.json else finished(results, run.run_dir))
     return 0
 
 

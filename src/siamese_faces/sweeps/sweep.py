@@ -291,7 +291,9 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
     from optuna.trial import TrialState
 
     from ..runtime import DistContext, pick_device
-    from ..training.api import train
+    from ..training.api import finished, train
+
+    total = len(spec.points()) * max(1, args.seeds) if spec.grid else spec.trials
 
     def objective(trial: optuna.Trial) -> float:
         params = trial.user_attrs.get("params")
@@ -332,6 +334,10 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
             results = train(
                 cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=ctx
             ).results
+            # A sweep runs for hours: each trial says how it ended and how far the sweep is.
+            done = len(trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            progress = f"({done + 1} of {total} trials finished)"
+            print(f"{finished(results, run_dir)} {progress}", file=sys.stderr)
         for k, v in results.items():
             if isinstance(v, (int, float, str, bool)):
                 trial.set_user_attr(k, v)

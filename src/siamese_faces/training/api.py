@@ -92,6 +92,18 @@ def train(
     return RunResult(run_dir, results, ctx.is_main)
 
 
+def finished(results: dict, run_dir: str | Path) -> str:
+    """A finished training in one line: its best epoch, validation accuracy (what chose it),
+    test accuracy where there are test pairs (reported, never chosen on), time and folder."""
+    test = results.get("test/acc")
+    return (
+        f"done: best epoch {results['best_epoch']} of {results['epochs_run']}, "
+        f"val/acc {results['val/acc']:.4f}, "
+        + ("no test pairs, " if test is None else f"test/acc {test:.4f}, ")
+        + f"in {results['train_seconds']:.0f} s -> {run_dir}"
+    )
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
 

@@ -26,6 +26,10 @@ from typing import Literal
 PRESET_DIR = Path(__file__).parent / "configs"
 # The train.objective values that learn a margin softmax over the training people's names.
 IDENTITY_OBJECTIVES = ("cosface", "arcface", "adaface")
+# Settings of how a run uses the machine, not of what it learns: a run may resume with
+# others (a View 2 fold begun by a one-worker benchmark on all cores, finished by a two-worker
+# one on one core each).
+MACHINE_SETTINGS = ("train.threads", "train.reuse_memory")
 
 
 class ConfigError(ValueError):

@@ -192,6 +192,26 @@ def test_resume_with_changed_config_is_refused(lfw_like, tmp_path):
         fit(changed, prepare(changed), tmp_path / "r", DistContext(), resume=True)
 
 
+def test_resume_on_other_threads_is_allowed(lfw_like, tmp_path):
+    # How a run uses the machine is no change to what it learns: a View 2 fold begun by a
+    # one-worker benchmark (all cores) resumes in a two-worker one (one core each).
+    cfg = tiny(lfw_like, "train.epochs=2", "train.threads=2")
+
+    def die(epoch, step):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), hook=die)
+    other = tiny(lfw_like, "train.epochs=2", "train.threads=1", "train.reuse_memory=false")
+    fit(other, prepare(other), tmp_path / "cut", DistContext(), resume=True)
+    assert len(rows(tmp_path / "cut")) == 2
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["train"]["threads"] == 1
+    changed = tiny(lfw_like, "train.epochs=2", "train.threads=1", "train.lr=0.02")
+    with pytest.raises(ValueError, match=r"\(train\.lr changed\)"):  # named alone
+        fit(changed, prepare(changed), tmp_path / "cut", DistContext(), resume=True)
+
+
 def test_evaluate_cli(lfw_like, tmp_path, capsys):
     cfg = tiny(lfw_like, "train.epochs=2")
     results = fit(cfg, prepare(cfg), tmp_path / "r", DistContext())

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from ..config import from_dict
+from ..config import MACHINE_SETTINGS, from_dict
 from ..io import atomic_write, atomic_write_text, csv_text
 
 
@@ -169,10 +169,13 @@ class CheckpointSaver:
             from_dict(json.loads(state["config"]), source=str(self.last_path)).to_json()
         )
         ours = json.loads(self.config_json)
-        if saved != ours:
-            diff = [
-                f"{s}.{k}" for s in ours for k in ours[s] if saved.get(s, {}).get(k) != ours[s][k]
-            ]
+        diff = [
+            f"{s}.{k}"
+            for s in ours
+            for k in ours[s]
+            if saved.get(s, {}).get(k) != ours[s][k] and f"{s}.{k}" not in MACHINE_SETTINGS
+        ]
+        if diff:
             raise ValueError(
                 f"{self.last_path}: --resume with a different configuration ({', '.join(diff)} "
                 "changed); resume with the same settings, or train into a new --out folder."

@@ -265,10 +265,10 @@ def test_the_heartbeat_reaches_optunas_storage(tmp_path):
     assert study._storage.get_heartbeat_interval() == 3
 
 
-def test_opening_a_study_prints_no_experimental_warning(tmp_path):
+def test_opening_a_study_or_waiting_on_it_prints_no_experimental_warning(tmp_path):
     import warnings
 
-    from siamese_faces.sweeps.sweep import open_study
+    from siamese_faces.sweeps.sweep import open_study, wait_for_others
 
     spec = load_sweep(sweep_file(tmp_path, '"train.lr" = [0.01]'))
     with warnings.catch_warnings(record=True) as caught:
@@ -277,6 +277,11 @@ def test_opening_a_study_prints_no_experimental_warning(tmp_path):
     assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
     # ...and the heartbeat that warning was about is still set.
     assert study._storage.get_heartbeat_interval() == 3
+    # Nor does a worker that waits for the others' trials (it looks for stale ones each beat).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wait_for_others(study, 0)
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
 def test_labelled_stream_starts_every_line_with_the_label():

@@ -182,6 +182,18 @@ def default_storage(spec: SweepSpec, root: Path) -> str:
     return f"sqlite:///{storage_file(spec, root).resolve()}"
 
 
+@contextlib.contextmanager
+def heartbeats_quiet():
+    """Optuna labels heartbeats "experimental"; its warning, printed by every worker where the
+    storage is made and where it looks for stale trials, asks nothing of the user. The tests
+    pin the behaviour this relies on."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     import optuna
 
@@ -189,10 +201,7 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     if url.startswith("sqlite"):
         # Several worker processes write to one SQLite file: wait for the lock, don't fail.
         kwargs = {"connect_args": {"timeout": 60}}
-    with warnings.catch_warnings():
-        # Optuna labels heartbeats "experimental"; its warning, printed by every worker, asks
-        # nothing of the user. The tests pin the behaviour this relies on.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with heartbeats_quiet():
         storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=kwargs,
@@ -424,8 +433,18 @@ def worker(args: WorkerArgs) -> None:
             continue
         if count(TrialState.RUNNING) == 0:
             return
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trial is queued again
-        time.sleep(args.heartbeat)
+        wait_for_others(study, args.heartbeat)
+
+
+def wait_for_others(study, heartbeat: int) -> None:
+    """Fail the trials whose worker died (their heartbeat is stale), which queues each again,
+    then wait a beat for the running ones. (Optuna quiets its own calls of this inside
+    ``optimize``; here we quiet ours.)"""
+    import optuna
+
+    with heartbeats_quiet():
+        optuna.storages.fail_stale_trials(study)
+    time.sleep(heartbeat)
 
 
 def run_sweep(

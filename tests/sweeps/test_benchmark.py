@@ -197,9 +197,9 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     epochs = [line for line in captured.err.splitlines() if "train/loss" in line]
     assert epochs and all(line.startswith("fold=2-seed0: epoch ") for line in epochs)
     # and how it ended, with how far the benchmark is
-    ends = [line for line in captured.err.splitlines() if "done: best epoch" in line]
-    assert len(ends) == 1 and ends[0].startswith("fold=2-seed0: done: best epoch 1 of 1, ")
-    assert "test/acc " in ends[0] and ends[0].endswith("(1 of 1 trials finished)")
+    done = [line for line in captured.err.splitlines() if "done: best epoch" in line]
+    assert len(done) == 1 and done[0].startswith("fold=2-seed0: done: best epoch 1 of 1, ")
+    assert "test/acc " in done[0] and done[0].endswith("(1 of 1 trials finished)")
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
     assert main([*args, "--merge", str(tmp_path / "x.json")]) == 2

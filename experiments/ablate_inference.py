@@ -12,6 +12,8 @@
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --descriptor-dim 384
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
+    python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
+        --lbp-divisor 10
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
@@ -30,7 +32,7 @@ the embedding with their weight chosen on validation (``model.descriptor = "hog-
 models/descriptors.py), against the run as trained; a cohort is fitted again on the joined
 embeddings.
 summary: the printout of a saved ``--json`` output (or of a measurements file holding its
-rows under "rows"), without scoring again.
+rows under "rows", or several under their labels in "runs"), without scoring again.
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
@@ -109,7 +111,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":
-            with_descriptor(run, val_data, args.descriptor_dim)
+            with_descriptor(run, val_data, args.descriptor_dim, args.lbp_divisor)
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -137,12 +139,18 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
 
 
-def with_descriptor(run, val_data, dim: int | None = None) -> None:
-    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, or
-    the run's ``model.descriptor_dim``), its trained weights and whitening loaded, the
+def with_descriptor(run, val_data, dim: int | None = None, lbp_divisor: int | None = None) -> None:
+    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions and
+    LBP cells of data.size // ``lbp_divisor``, or the run's ``model.descriptor_dim`` and
+    ``model.descriptor_lbp_divisor``), its trained weights and whitening loaded, the
     descriptor (and a cohort after it) fitted as training fits them."""
-    dim = dim or run.config.model.descriptor_dim
-    model = dataclasses.replace(run.config.model, descriptor="hog-lbp", descriptor_dim=dim)
+    m = run.config.model
+    model = dataclasses.replace(
+        m,
+        descriptor="hog-lbp",
+        descriptor_dim=dim or m.descriptor_dim,
+        descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
+    )
     cfg = dataclasses.replace(run.config, model=model)
     net = model_from_config(cfg)
     trained = load_file(str(run.path / "best.safetensors"))
@@ -231,6 +239,11 @@ def main() -> None:
         "--descriptor-dim", type=int, help="descriptor: its directions (default: the run's)"
     )
     p.add_argument(
+        "--lbp-divisor",
+        type=int,
+        help="descriptor: LBP cells of data.size // this pixels (default: the run's)",
+    )
+    p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"
     )
     p.add_argument("--json", action="store_true")
@@ -239,7 +252,12 @@ def main() -> None:
     if args.lever == "summary":
         for path in args.runs:
             saved = json.loads(Path(path).read_text())
-            print_summary(saved["rows"] if isinstance(saved, dict) else saved, "the lever")
+            # a screen's file holds several such outputs, each under its label in "runs"
+            screens = saved["runs"] if isinstance(saved, dict) and "runs" in saved else {"": saved}
+            for label, rows in screens.items():
+                if label:
+                    print(label)
+                print_summary(rows["rows"] if isinstance(rows, dict) else rows, "the lever")
         return
     if args.choose_ridge:
         args.ridge = chosen_ridge(args.runs, [float(r) for r in args.choose_ridge.split(",")])

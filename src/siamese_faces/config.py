@@ -171,6 +171,9 @@ class ModelConfig:
     # on validation pairs; "none": the tower alone
     descriptor: Literal["none", "hog-lbp"] = "none"
     descriptor_dim: int = 256
+    # The LBP histograms' cells are data.size // this pixels square: 8 gives 8-pixel cells, a
+    # 7 x 7 grid, at 64 x 64; 10 gives 6-pixel cells, a 10 x 10 grid (docs/accuracy.md)
+    descriptor_lbp_divisor: int = 8
     # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.
@@ -250,6 +253,12 @@ class ModelConfig:
             "model.descriptor_dim",
             self.descriptor_dim,
             "use 1..4096 directions, e.g. 256.",
+        )
+        check(
+            2 <= self.descriptor_lbp_divisor <= 32,
+            "model.descriptor_lbp_divisor",
+            self.descriptor_lbp_divisor,
+            "use 2..32 (LBP cells of data.size // it pixels), e.g. 8.",
         )
 
 

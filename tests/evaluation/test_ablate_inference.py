@@ -147,13 +147,17 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     before = pair_scores(run, val_data, val_data.val)[1]
     scores = {}
     for on in (True, False):
-        ablate.set_lever(run, "descriptor", on, val_data, Namespace(descriptor_dim=None), {})
+        ablate.set_lever(
+            run, "descriptor", on, val_data, Namespace(descriptor_dim=None, lbp_divisor=None), {}
+        )
         scores[on] = pair_scores(run, val_data, val_data.val)[1]
         assert (run.net.descriptor is not None) == on
     torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
     faces = val_data.images[:3, None].float() / 255
     for dim, want in ((None, 4), (2, 2)):  # the run's own directions, or --descriptor-dim's
-        ablate.set_lever(run, "descriptor", True, val_data, Namespace(descriptor_dim=dim), {})
+        ablate.set_lever(
+            run, "descriptor", True, val_data, Namespace(descriptor_dim=dim, lbp_divisor=None), {}
+        )
         assert bool(run.net.descriptor.fitted)
         with torch.no_grad():  # what is scored is the tower's embedding joined to histograms
             assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + want
@@ -169,6 +173,20 @@ def test_the_summary_gives_the_mean_the_std_and_lfws_standard_error(ablate, caps
     last = capsys.readouterr().out.splitlines()[-1]
     # by hand: mean 0.90, sample std 0.02, standard error 0.02 / sqrt(3) = 0.011547
     assert last.startswith("mean: with 90.00 ± 2.00% (SE 1.15), without 80.00 ± 0.00% (SE 0.00)")
+
+
+def test_the_summary_reads_a_screens_file_label_by_label(ablate, tmp_path, monkeypatch, capsys):
+    row = {"run": "seed0", "on=True": 0.9, "on=False": 0.8, "auc on=True": 0.9}
+    row |= {"auc on=False": 0.8, "val auc on=True": 0.95, "val auc on=False": 0.94}
+    runs = {"divisor 8": [row], "divisor 16": [row | {"on=True": 0.7}]}
+    (tmp_path / "screen.json").write_text(json.dumps({"command": "...", "runs": runs}))
+    monkeypatch.setattr(
+        "sys.argv", ["ablate_inference.py", "summary", str(tmp_path / "screen.json")]
+    )
+    ablate.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "divisor 8" and out[2].startswith("mean: with 90.00")
+    assert out[3] == "divisor 16" and out[5].startswith("mean: with 70.00")
 
 
 def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
@@ -202,9 +220,17 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
     run = load_run(tmp_path / "run")
     val_data, _ = open_run_data(run)
     assert run.net.descriptor.project.shape[1] == 4
-    ablate.set_lever(run, "descriptor", True, val_data, Namespace(descriptor_dim=3), {})
+    ablate.set_lever(
+        run, "descriptor", True, val_data, Namespace(descriptor_dim=3, lbp_divisor=None), {}
+    )
     assert run.net.descriptor.project.shape[1] == 3  # fitted again, not the trained one
     assert bool(run.net.descriptor.fitted)
+    assert run.net.descriptor.lbp_cell == 32 // 8  # the run's own cells
+    ablate.set_lever(
+        run, "descriptor", True, val_data, Namespace(descriptor_dim=3, lbp_divisor=16), {}
+    )
+    assert run.net.descriptor.lbp_cell == 32 // 16  # --lbp-divisor's
+    assert run.net.descriptor.mean.shape[0] == 2 * (4 * 9 * 15**2 + 59 * 15**2)
     faces = val_data.images[:3, None].float() / 255
     with torch.no_grad():
         assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 3

@@ -106,6 +106,19 @@ def test_its_fit_returns_what_it_embeds_and_centres_in_place():
     assert info == {"features": raw.shape[1], "images": 40, "grouped": 20}
 
 
+@pytest.mark.parametrize("divisor, grid", [(8, 7), (10, 10), (16, 15)])
+def test_the_lbp_divisor_sets_its_cells_and_a_run_builds_them(divisor, grid):
+    d = make_descriptor(64, 4, divisor)
+    hog = 4 * 9 * 15**2  # cells of 4 pixels: 15 x 15 blocks of 2 x 2
+    assert d.lbp_cell == 64 // divisor and d.mean.shape[0] == 2 * (hog + UNIFORM * grid**2)
+    x = faces(2, 64, 5)[:, None].float() / 255
+    assert d.features(x).shape == (2, d.mean.shape[0])  # the count is what it computes
+    cfg = tiny(
+        "x", *IDENTITY, "data.size=64", *DESCRIBED[1:], f"model.descriptor_lbp_divisor={divisor}"
+    )
+    assert model_from_config(cfg).descriptor.lbp_cell == 64 // divisor
+
+
 def test_it_refuses_what_it_cannot_describe_with_the_fix():
     with pytest.raises(ConfigError, match='model.head = "cosine"'):
         apply_overrides(tiny("x"), ["model.head=l1_sigmoid", *DESCRIBED[1:]])

@@ -184,12 +184,13 @@ class Descriptor(nn.Module):
         return info, F.normalize(self.whiten(z), dim=1)
 
 
-def make_descriptor(size: int | None, dim: int) -> Descriptor:
-    """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels and LBP cells
-    of size // 8 (a 16 x 16 and a 7 x 7 grid whatever the size; docs/accuracy.md)."""
+def make_descriptor(size: int | None, dim: int, lbp_divisor: int = 8) -> Descriptor:
+    """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels (a 16 x 16 grid
+    whatever the size) and LBP cells of size // ``lbp_divisor`` (8: a 7 x 7 grid,
+    10: a 10 x 10 one at 64 pixels; docs/accuracy.md)."""
     if size is None or size < SMALLEST:
         raise ValueError(too_small(size))
-    return Descriptor(size, dim, size // 16, size // 8, RIDGE)
+    return Descriptor(size, dim, size // 16, size // lbp_divisor, RIDGE)
 
 
 def too_small(size: int | None) -> str:

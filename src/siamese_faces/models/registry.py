@@ -37,6 +37,7 @@ NET_SETTINGS = (
     "score_norm",
     "descriptor",
     "descriptor_dim",
+    "descriptor_lbp_divisor",
     "flip_tta",
     "init",
 )
@@ -117,7 +118,9 @@ def _assemble(
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])
     fused = tower.embedding_dim
     if net["descriptor"] != "none":
-        siamese.descriptor = make_descriptor(size, net["descriptor_dim"])
+        siamese.descriptor = make_descriptor(
+            size, net["descriptor_dim"], net["descriptor_lbp_divisor"]
+        )
         fused += net["descriptor_dim"]
     if net["score_norm"] != "none":
         siamese.score_norm = CohortNorm(fused)

@@ -13,7 +13,7 @@
         --descriptor-dim 384
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
-        --lbp-divisor 10
+        --lbp-divisor 16 --lbp-radii 1,2
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
@@ -111,7 +111,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":
-            with_descriptor(run, val_data, args.descriptor_dim, args.lbp_divisor)
+            with_descriptor(run, val_data, args.descriptor_dim, args.lbp_divisor, args.lbp_radii)
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -139,17 +139,24 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
 
 
-def with_descriptor(run, val_data, dim: int | None = None, lbp_divisor: int | None = None) -> None:
-    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions and
-    LBP cells of data.size // ``lbp_divisor``, or the run's ``model.descriptor_dim`` and
-    ``model.descriptor_lbp_divisor``), its trained weights and whitening loaded, the
-    descriptor (and a cohort after it) fitted as training fits them."""
+def with_descriptor(
+    run,
+    val_data,
+    dim: int | None = None,
+    lbp_divisor: int | None = None,
+    lbp_radii: tuple[int, ...] | None = None,
+) -> None:
+    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
+    cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``; each left out: the run's
+    ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
+    cohort after it) fitted as training fits them."""
     m = run.config.model
     model = dataclasses.replace(
         m,
         descriptor="hog-lbp",
         descriptor_dim=dim or m.descriptor_dim,
         descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
+        descriptor_lbp_radii=lbp_radii or m.descriptor_lbp_radii,
     )
     cfg = dataclasses.replace(run.config, model=model)
     net = model_from_config(cfg)
@@ -242,6 +249,11 @@ def main() -> None:
         "--lbp-divisor",
         type=int,
         help="descriptor: LBP cells of data.size // this pixels (default: the run's)",
+    )
+    p.add_argument(
+        "--lbp-radii",
+        type=lambda v: tuple(int(r) for r in v.split(",")),
+        help="descriptor: comma-separated LBP radii, e.g. 1,2 (default: the run's)",
     )
     p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"

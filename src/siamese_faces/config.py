@@ -174,6 +174,9 @@ class ModelConfig:
     # The LBP histograms' cells are data.size // this pixels square: 8 gives 8-pixel cells, a
     # 7 x 7 grid, at 64 x 64; 10 gives 6-pixel cells, a 10 x 10 grid (docs/accuracy.md)
     descriptor_lbp_divisor: int = 8
+    # LBP's radii: each pixel against the eight pixels this far away on the square around it,
+    # one set of histograms a radius (1: the classical LBP(8, 1))
+    descriptor_lbp_radii: tuple[int, ...] = (1,)
     # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.
@@ -259,6 +262,13 @@ class ModelConfig:
             "model.descriptor_lbp_divisor",
             self.descriptor_lbp_divisor,
             "use 2..32 (LBP cells of data.size // it pixels), e.g. 8.",
+        )
+        radii = self.descriptor_lbp_radii
+        check(
+            len(radii) >= 1 and len(set(radii)) == len(radii) and all(1 <= r <= 4 for r in radii),
+            "model.descriptor_lbp_radii",
+            radii,
+            "give distinct radii of 1..4 pixels, e.g. 1 or 1,2.",
         )
 
 

@@ -148,7 +148,12 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     scores = {}
     for on in (True, False):
         ablate.set_lever(
-            run, "descriptor", on, val_data, Namespace(descriptor_dim=None, lbp_divisor=None), {}
+            run,
+            "descriptor",
+            on,
+            val_data,
+            Namespace(descriptor_dim=None, lbp_divisor=None, lbp_radii=None),
+            {},
         )
         scores[on] = pair_scores(run, val_data, val_data.val)[1]
         assert (run.net.descriptor is not None) == on
@@ -156,7 +161,12 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     faces = val_data.images[:3, None].float() / 255
     for dim, want in ((None, 4), (2, 2)):  # the run's own directions, or --descriptor-dim's
         ablate.set_lever(
-            run, "descriptor", True, val_data, Namespace(descriptor_dim=dim, lbp_divisor=None), {}
+            run,
+            "descriptor",
+            True,
+            val_data,
+            Namespace(descriptor_dim=dim, lbp_divisor=None, lbp_radii=None),
+            {},
         )
         assert bool(run.net.descriptor.fitted)
         with torch.no_grad():  # what is scored is the tower's embedding joined to histograms
@@ -221,16 +231,30 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
     val_data, _ = open_run_data(run)
     assert run.net.descriptor.project.shape[1] == 4
     ablate.set_lever(
-        run, "descriptor", True, val_data, Namespace(descriptor_dim=3, lbp_divisor=None), {}
+        run,
+        "descriptor",
+        True,
+        val_data,
+        Namespace(descriptor_dim=3, lbp_divisor=None, lbp_radii=None),
+        {},
     )
     assert run.net.descriptor.project.shape[1] == 3  # fitted again, not the trained one
     assert bool(run.net.descriptor.fitted)
     assert run.net.descriptor.lbp_cell == 32 // 8  # the run's own cells
     ablate.set_lever(
-        run, "descriptor", True, val_data, Namespace(descriptor_dim=3, lbp_divisor=16), {}
+        run,
+        "descriptor",
+        True,
+        val_data,
+        Namespace(descriptor_dim=3, lbp_divisor=16, lbp_radii=None),
+        {},
     )
     assert run.net.descriptor.lbp_cell == 32 // 16  # --lbp-divisor's
     assert run.net.descriptor.mean.shape[0] == 2 * (4 * 9 * 15**2 + 59 * 15**2)
+    lever = Namespace(descriptor_dim=3, lbp_divisor=16, lbp_radii=(1, 2))  # --lbp-radii 1,2
+    ablate.set_lever(run, "descriptor", True, val_data, lever, {})
+    assert run.net.descriptor.lbp_radii == (1, 2)
+    assert run.net.descriptor.mean.shape[0] == 2 * (4 * 9 * 15**2 + 59 * 15**2 + 59 * 14**2)
     faces = val_data.images[:3, None].float() / 255
     with torch.no_grad():
         assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 3

@@ -55,29 +55,30 @@ def test_the_uniform_patterns_are_the_58_codes_with_two_transitions_at_most():
     assert 0 in own and 255 in own and 0b00001111 in own and 0b01010101 not in own
 
 
-def slow_lbp(image: np.ndarray, cell: int, table: list[int]) -> np.ndarray:
+def slow_lbp(image: np.ndarray, cell: int, table: list[int], r: int = 1) -> np.ndarray:
     s = image.shape[0]
-    m = s - 2
+    m = s - 2 * r
     g = m // cell
     hist = np.zeros((UNIFORM, g, g))
-    around = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+    around = [(-r, -r), (-r, 0), (-r, r), (0, r), (r, r), (r, 0), (r, -r), (0, -r)]
     for y in range(g * cell):
         for x in range(g * cell):
-            c = image[y + 1, x + 1]
+            c = image[y + r, x + r]
             code = sum(
-                (1 << b) for b, (dy, dx) in enumerate(around) if image[y + 1 + dy, x + 1 + dx] >= c
+                (1 << b) for b, (dy, dx) in enumerate(around) if image[y + r + dy, x + r + dx] >= c
             )
             hist[table[code], y // cell, x // cell] += 1
     return np.sqrt(hist / cell**2).reshape(-1)
 
 
-def test_lbp_histograms_are_a_slow_loops():
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_lbp_histograms_are_a_slow_loops(radius):
     images = faces(2, 20, 1)
     images[0, 5:9, 5:9] = 7  # flat patches: ties count as brighter-or-equal
     table = uniform_patterns()
-    got = pattern_histograms(images[:, None].float() / 255, 6, table)
+    got = pattern_histograms(images[:, None].float() / 255, 4, table, radius)
     for i in range(2):
-        want = slow_lbp(images[i].numpy().astype(int), 6, table.tolist())
+        want = slow_lbp(images[i].numpy().astype(int), 4, table.tolist(), radius)
         np.testing.assert_allclose(got[i].numpy(), want, atol=1e-6)
 
 
@@ -117,6 +118,23 @@ def test_the_lbp_divisor_sets_its_cells_and_a_run_builds_them(divisor, grid):
         "x", *IDENTITY, "data.size=64", *DESCRIBED[1:], f"model.descriptor_lbp_divisor={divisor}"
     )
     assert model_from_config(cfg).descriptor.lbp_cell == 64 // divisor
+
+
+def test_each_lbp_radius_adds_its_histograms_after_the_first_ones():
+    one, two = make_descriptor(64, 4, 16), make_descriptor(64, 4, 16, (1, 2))
+    x = faces(2, 64, 6)[:, None].float() / 255
+    a, b = one.features(x), two.features(x)
+    hog, lbp1, lbp2 = 4 * 9 * 15**2, 59 * 15**2, 59 * 15**2  # (64 - 4) // 4 = 15 at radius 2
+    assert b.shape[1] == two.mean.shape[0] == 2 * (hog + lbp1 + lbp2)
+    # HOG, LBP at radius 1, then at radius 2; each of the face, then of its mirror image
+    first = 2 * (hog + lbp1)
+    torch.testing.assert_close(b[:, :first], a)
+    want = pattern_histograms(torch.cat([x, x.flip(-1)]), 4, uniform_patterns(), 2)
+    torch.testing.assert_close(b[:, first:], want.unflatten(0, (2, -1)).transpose(0, 1).flatten(1))
+    cfg = tiny("x", *IDENTITY, "data.size=64", *DESCRIBED[1:], "model.descriptor_lbp_radii=1,2")
+    assert model_from_config(cfg).descriptor.lbp_radii == (1, 2)
+    with pytest.raises(ConfigError, match="give distinct radii of 1..4 pixels"):
+        apply_overrides(tiny("x"), ["model.descriptor_lbp_radii=1,1"])
 
 
 def test_it_refuses_what_it_cannot_describe_with_the_fix():

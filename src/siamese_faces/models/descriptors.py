@@ -75,17 +75,21 @@ def gradient_histograms(x: torch.Tensor, cell: int) -> torch.Tensor:
     return F.normalize(blocks, dim=1, eps=1e-6).flatten(1)
 
 
-def pattern_histograms(x: torch.Tensor, cell: int, table: torch.Tensor) -> torch.Tensor:
-    """Uniform LBP(8, 1) of faces ``(B, 1, S, S)`` -> ``(B, 59 * ((S - 2) // cell) ** 2)``:
-    each cell's histogram of pattern bins (``table``), as frequencies, square-rooted (so
-    that their dot products are the Hellinger kernel)."""
+def pattern_histograms(
+    x: torch.Tensor, cell: int, table: torch.Tensor, radius: int = 1
+) -> torch.Tensor:
+    """Uniform LBP(8, ``radius``) of faces ``(B, 1, S, S)`` -> ``(B, 59 * ((S - 2 radius) //
+    cell) ** 2)``: each pixel compared with the eight pixels ``radius`` away on the square
+    around it (corners and edge middles; no interpolation), each cell's histogram of pattern
+    bins (``table``) as frequencies, square-rooted (so that their dot products are the
+    Hellinger kernel)."""
     x = x[:, 0]
-    s = x.shape[-1]
-    centre = x[..., 1:-1, 1:-1]
+    s, r = x.shape[-1], radius
+    centre = x[..., r:-r, r:-r]
     code = torch.zeros_like(centre, dtype=torch.long)
     around = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
     for bit, (dy, dx) in enumerate(around):
-        neighbour = x[..., 1 + dy : s - 1 + dy, 1 + dx : s - 1 + dx]
+        neighbour = x[..., r + r * dy : s - r + r * dy, r + r * dx : s - r + r * dx]
         code = code + (neighbour >= centre).long() * (1 << bit)
     counts = cell_histograms(table[code], torch.ones_like(centre), UNIFORM, cell)
     return (counts / (cell * cell)).sqrt().flatten(1)
@@ -95,13 +99,20 @@ class Descriptor(nn.Module):
     """HOG and LBP histograms of a face and of its mirror image, to ``dim`` whitened
     directions: ``(B, 1, S, S)`` -> unit ``(B, dim)``. Until :meth:`fit`, not used."""
 
-    def __init__(self, size: int, dim: int, hog_cell: int, lbp_cell: int, ridge: float) -> None:
+    def __init__(
+        self,
+        size: int,
+        dim: int,
+        hog_cell: int,
+        lbp_cell: int,
+        ridge: float,
+        lbp_radii: tuple[int, ...] = (1,),
+    ) -> None:
         super().__init__()
-        self.hog_cell, self.lbp_cell = hog_cell, lbp_cell
+        self.hog_cell, self.lbp_cell, self.lbp_radii = hog_cell, lbp_cell, tuple(lbp_radii)
         self.register_buffer("table", uniform_patterns(), persistent=False)
-        features = 2 * (
-            4 * ORIENTATIONS * (size // hog_cell - 1) ** 2 + UNIFORM * ((size - 2) // lbp_cell) ** 2
-        )
+        lbp = sum(UNIFORM * ((size - 2 * r) // lbp_cell) ** 2 for r in self.lbp_radii)
+        features = 2 * (4 * ORIENTATIONS * (size // hog_cell - 1) ** 2 + lbp)
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("project", torch.zeros(features, dim))
         self.whiten = WithinClassWhitening(dim, 1, ridge)
@@ -113,9 +124,8 @@ class Descriptor(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             x = x.float()
             both = torch.cat([x, x.flip(-1)])
-            parts = [
-                gradient_histograms(both, self.hog_cell),
-                pattern_histograms(both, self.lbp_cell, self.table),
+            parts = [gradient_histograms(both, self.hog_cell)] + [
+                pattern_histograms(both, self.lbp_cell, self.table, r) for r in self.lbp_radii
             ]
             return torch.cat([p.unflatten(0, (2, -1)).transpose(0, 1).flatten(1) for p in parts], 1)
 
@@ -184,13 +194,15 @@ class Descriptor(nn.Module):
         return info, F.normalize(self.whiten(z), dim=1)
 
 
-def make_descriptor(size: int | None, dim: int, lbp_divisor: int = 8) -> Descriptor:
+def make_descriptor(
+    size: int | None, dim: int, lbp_divisor: int = 8, lbp_radii: tuple[int, ...] = (1,)
+) -> Descriptor:
     """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels (a 16 x 16 grid
     whatever the size) and LBP cells of size // ``lbp_divisor`` (8: a 7 x 7 grid,
-    10: a 10 x 10 one at 64 pixels; docs/accuracy.md)."""
+    10: a 10 x 10 one at 64 pixels; docs/accuracy.md), LBP at each of ``lbp_radii``."""
     if size is None or size < SMALLEST:
         raise ValueError(too_small(size))
-    return Descriptor(size, dim, size // 16, size // lbp_divisor, RIDGE)
+    return Descriptor(size, dim, size // 16, size // lbp_divisor, RIDGE, lbp_radii)
 
 
 def too_small(size: int | None) -> str:

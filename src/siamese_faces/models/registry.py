@@ -38,6 +38,7 @@ NET_SETTINGS = (
     "descriptor",
     "descriptor_dim",
     "descriptor_lbp_divisor",
+    "descriptor_lbp_radii",
     "flip_tta",
     "init",
 )
@@ -119,7 +120,7 @@ def _assemble(
     fused = tower.embedding_dim
     if net["descriptor"] != "none":
         siamese.descriptor = make_descriptor(
-            size, net["descriptor_dim"], net["descriptor_lbp_divisor"]
+            size, net["descriptor_dim"], net["descriptor_lbp_divisor"], net["descriptor_lbp_radii"]
         )
         fused += net["descriptor_dim"]
     if net["score_norm"] != "none":

@@ -178,6 +178,10 @@ def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
         and only["train_seconds_per_fold"] == here["folds"][1]["train_seconds"]
     )
     assert "| 1 |" in (tmp_path / "o" / "results.md").read_text()
+    # folds that trained on other threads or memory settings are the same recipe's
+    machine = apply_overrides(base, ["train.threads=3", "train.reuse_memory=false"])
+    again = earlier_folds([tmp_path / "a" / "b" / "results.json"], view2_spec(machine, "b", [1]))
+    assert again == earlier
     # the folds of another recipe are refused, naming the setting
     other = view2_spec(apply_overrides(base, ["train.lr=0.5"]), "b", [1, 2, 3])
     with pytest.raises(ValueError, match=r"results.json: .*train\.lr"):

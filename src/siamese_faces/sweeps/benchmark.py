@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config, from_dict
+from ..config import MACHINE_SETTINGS, Config, from_dict
 from ..data.source import saved_name_for
 from ..evaluation.api import evaluate, open_run_data, read_evaluation, save_evaluation
 from ..evaluation.metrics import roc_curve
@@ -97,17 +97,19 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 
 
 def _comparable(config: dict) -> dict:
-    """A configuration as ``section.setting`` -> JSON value, without the data folder (which
-    differs between machines, not between results)."""
+    """A configuration as ``section.setting`` -> JSON value, without the data folder and the
+    settings of how a run uses the machine (``MACHINE_SETTINGS``: threads, memory reuse),
+    which differ between machines, not between results."""
     flat = {f"{sec}.{k}": v for sec, body in config.items() for k, v in body.items()}
-    flat.pop("data.dir", None)
+    for machine in ("data.dir", *MACHINE_SETTINGS):
+        flat.pop(machine, None)
     return json.loads(json.dumps(flat))
 
 
 def earlier_folds(paths: list[str | Path], spec: SweepSpec) -> list[dict]:
     """The fold records of earlier ``results.json`` files (another machine's whose storage
     this one cannot reach, or a session's whose run folders are gone), refused when they
-    summarise other settings than ``spec``'s (the data folder aside)."""
+    summarise other settings than ``spec``'s (the data folder and machine settings aside)."""
     want = _comparable(spec.base.to_dict())
     folds = []
     for path in paths:

@@ -28,7 +28,7 @@ PRESET_DIR = Path(__file__).parent / "configs"
 IDENTITY_OBJECTIVES = ("cosface", "arcface", "adaface")
 # Settings of how a run uses the machine, not of what it learns: a run may resume with
 # others (a View 2 fold begun by a one-worker benchmark on all cores, finished by a two-worker
-# one on one core each).
+# one on one core each), and `benchmark lfw --merge` joins folds that ran with others.
 MACHINE_SETTINGS = ("train.threads", "train.reuse_memory")
 
 

@@ -139,6 +139,11 @@ def test_the_wccn_lever_refits_the_cohort_under_the_whitening_it_leaves(lfw_like
         )
 
 
+def descriptor_args(dim=None, lbp_divisor=None, lbp_radii=None) -> Namespace:
+    """The descriptor lever's options as the command line gives them (None: the run's own)."""
+    return Namespace(descriptor_dim=dim, lbp_divisor=lbp_divisor, lbp_radii=lbp_radii)
+
+
 def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, ablate):
     cfg = tiny(lfw_like, *IDENTITY, "model.flip_tta=true", "data.size=32", "model.descriptor_dim=4")
     fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
@@ -147,27 +152,13 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     before = pair_scores(run, val_data, val_data.val)[1]
     scores = {}
     for on in (True, False):
-        ablate.set_lever(
-            run,
-            "descriptor",
-            on,
-            val_data,
-            Namespace(descriptor_dim=None, lbp_divisor=None, lbp_radii=None),
-            {},
-        )
+        ablate.set_lever(run, "descriptor", on, val_data, descriptor_args(), {})
         scores[on] = pair_scores(run, val_data, val_data.val)[1]
         assert (run.net.descriptor is not None) == on
     torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
     faces = val_data.images[:3, None].float() / 255
     for dim, want in ((None, 4), (2, 2)):  # the run's own directions, or --descriptor-dim's
-        ablate.set_lever(
-            run,
-            "descriptor",
-            True,
-            val_data,
-            Namespace(descriptor_dim=dim, lbp_divisor=None, lbp_radii=None),
-            {},
-        )
+        ablate.set_lever(run, "descriptor", True, val_data, descriptor_args(dim), {})
         assert bool(run.net.descriptor.fitted)
         with torch.no_grad():  # what is scored is the tower's embedding joined to histograms
             assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + want
@@ -230,28 +221,14 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
     run = load_run(tmp_path / "run")
     val_data, _ = open_run_data(run)
     assert run.net.descriptor.project.shape[1] == 4
-    ablate.set_lever(
-        run,
-        "descriptor",
-        True,
-        val_data,
-        Namespace(descriptor_dim=3, lbp_divisor=None, lbp_radii=None),
-        {},
-    )
+    ablate.set_lever(run, "descriptor", True, val_data, descriptor_args(3), {})
     assert run.net.descriptor.project.shape[1] == 3  # fitted again, not the trained one
     assert bool(run.net.descriptor.fitted)
     assert run.net.descriptor.lbp_cell == 32 // 8  # the run's own cells
-    ablate.set_lever(
-        run,
-        "descriptor",
-        True,
-        val_data,
-        Namespace(descriptor_dim=3, lbp_divisor=16, lbp_radii=None),
-        {},
-    )
+    ablate.set_lever(run, "descriptor", True, val_data, descriptor_args(3, 16), {})
     assert run.net.descriptor.lbp_cell == 32 // 16  # --lbp-divisor's
     assert run.net.descriptor.mean.shape[0] == 2 * (4 * 9 * 15**2 + 59 * 15**2)
-    lever = Namespace(descriptor_dim=3, lbp_divisor=16, lbp_radii=(1, 2))  # --lbp-radii 1,2
+    lever = descriptor_args(3, 16, (1, 2))  # --lbp-radii 1,2
     ablate.set_lever(run, "descriptor", True, val_data, lever, {})
     assert run.net.descriptor.lbp_radii == (1, 2)
     assert run.net.descriptor.mean.shape[0] == 2 * (4 * 9 * 15**2 + 59 * 15**2 + 59 * 14**2)

@@ -14,6 +14,7 @@
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --lbp-divisor 16 --lbp-radii 1,2
+    python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
@@ -31,6 +32,9 @@ descriptor: HOG and LBP histograms fitted after training on the training people,
 the embedding with their weight chosen on validation (``model.descriptor = "hog-lbp"``,
 models/descriptors.py), against the run as trained; a cohort is fitted again on the joined
 embeddings.
+threshold: the threshold chosen on validation by ``model.threshold_rule = "smoothed-accuracy"``
+(each class's scores smoothed by a Gaussian kernel, evaluation/metrics.py) against
+"best-accuracy"; the weights and scores unchanged.
 summary: the printout of a saved ``--json`` output (or of a measurements file holding its
 rows under "rows", or several under their labels in "runs"), without scoring again.
 wccn: within-class covariance normalisation of the embedding
@@ -98,6 +102,11 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
     run.refresh()  # the inference copy is made again from the net as the lever leaves it
     if lever == "flip":
         net.flip_tta = on
+        return
+    if lever == "threshold":  # evaluate reads the rule from the run's configuration
+        rule = "smoothed-accuracy" if on else "best-accuracy"
+        model = dataclasses.replace(run.config.model, threshold_rule=rule)
+        run.config = dataclasses.replace(run.config, model=model)
         return
     if lever == "shift":
         # Wrapped after BatchNorm is folded: folding a tower that is called five times a face
@@ -231,7 +240,7 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "summary"]
+    levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "threshold", "summary"]
     p.add_argument("lever", choices=levers)
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")

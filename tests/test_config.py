@@ -74,6 +74,7 @@ def test_overrides_are_typed():
         ("data.crop=0.5,0.5,0.2,0.9", "fractions"),
         ("data.val_fraction=1.2", "between 0 and 1"),
         ("model.descriptor_lbp_divisor=1", r"use 2..32 \(LBP cells of data.size // it pixels\)"),
+        ("model.threshold_rule=median", "choose one of best-accuracy, smoothed-accuracy"),
     ],
 )
 def test_bad_values_fail_with_a_fix(override, message):

@@ -177,6 +177,11 @@ class ModelConfig:
     # LBP's radii: each pixel against the eight pixels this far away on the square around it,
     # one set of histograms a radius (1: the classical LBP(8, 1))
     descriptor_lbp_radii: tuple[int, ...] = (1,)
+    # How the verdict's threshold is chosen on validation pairs (evaluation/metrics.py):
+    # "best-accuracy" the most accurate one on those pairs; "smoothed-accuracy" the most
+    # accurate under a Gaussian kernel density of each class's scores (Silverman's bandwidth),
+    # less at the mercy of the few pairs near the threshold (docs/accuracy.md)
+    threshold_rule: Literal["best-accuracy", "smoothed-accuracy"] = "best-accuracy"
     # Each member's view of the input face: (left, top, right, bottom) fractions of it, resized
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.

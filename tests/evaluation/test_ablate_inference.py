@@ -164,6 +164,26 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
             assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + want
 
 
+def test_the_threshold_lever_chooses_by_the_smoothed_rule_and_off_restores(
+    lfw_like, tmp_path, ablate, monkeypatch
+):
+    from siamese_faces.evaluation import api, metrics
+
+    cfg = tiny(lfw_like, *IDENTITY, "data.val_identity_pairs=40")
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, data = open_run_data(run)
+    # A marker for the smoothed rule's threshold: a tiny run's few scores give both one.
+    monkeypatch.setattr(metrics, "smoothed_threshold", lambda s, y: 0.123456)
+    chosen = {}
+    for on in (True, False):
+        ablate.set_lever(run, "threshold", on, val_data, Namespace(), {})
+        chosen[on] = api.evaluate(run, val_data, data).result["at_val_threshold"]["threshold"]
+    scores, y = pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
+    assert chosen == {True: 0.123456, False: metrics.best_threshold(scores, y)}
+    assert run.config.model.threshold_rule == "best-accuracy"
+
+
 def test_the_summary_gives_the_mean_the_std_and_lfws_standard_error(ablate, capsys):
     rows = [
         {"run": f"fold={i}", "on=True": a, "on=False": b, "auc on=True": 0.9, "auc on=False": 0.8}

@@ -229,6 +229,32 @@ def test_contrastive_head_chooses_threshold_on_validation(lfw_like, tmp_path):
     assert torch.isfinite(torch.tensor(results["val/loss"]))
 
 
+def test_the_threshold_rule_chooses_training_and_evaluate_and_calibrate_thresholds(
+    lfw_like, tmp_path, capsys, monkeypatch
+):
+    from siamese_faces.evaluation import metrics
+    from siamese_faces.evaluation.runs import load_run
+
+    from .test_distill import IDENTITY
+
+    # A marker for the smoothed rule's threshold (the rule itself is tested against a slow
+    # loop in tests/evaluation/test_metrics.py): tiny runs' few scores give both rules one.
+    marker, calls = 0.123456, []
+    monkeypatch.setattr(metrics, "smoothed_threshold", lambda s, y: calls.append(len(s)) or marker)
+    rule = ["model.threshold_rule=smoothed-accuracy", "data.val_identity_pairs=40"]
+    cfg = tiny(lfw_like, *IDENTITY, *rule)
+    data = prepare(cfg)
+    results = fit(cfg, data, tmp_path / "r", DistContext())
+    assert results["threshold"] == marker and set(calls) == {len(data.val)}
+    assert load_run(tmp_path / "r").threshold_origin == "validation pairs, smoothed accuracy"
+    assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["at_val_threshold"]["threshold"] == marker
+    assert main(["calibrate", str(tmp_path / "r"), "--align", "none", "--accuracy", "--json"]) == 0
+    calibrated = json.loads(capsys.readouterr().out)
+    assert calibrated["origin"] == "validation pairs, smoothed accuracy"
+    assert calibrated["threshold"] == marker
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["study2019", "default"])  # pairs, and CosFace
 def test_torchrun_two_process_ddp(lfw_like, tmp_path, preset):

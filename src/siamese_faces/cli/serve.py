@@ -183,5 +183,9 @@ def add_commands(sub) -> None:
     options.add_data(p, pairs=("test",), overlap=False)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--far", type=float, help="the threshold at this false-accept rate")
-    g.add_argument("--accuracy", action="store_true", help="the most accurate threshold")
+    g.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="the most accurate threshold, by the run's model.threshold_rule",
+    )
     p.set_defaults(func=cmd_calibrate)

@@ -22,7 +22,7 @@ from ..data.rundata import RunData, prepare, prepare_test
 from ..data.source import saved_name, saved_name_for, source_of
 from ..data.splits import load_split
 from ..io import atomic_write_text, csv_text
-from .metrics import best_threshold, ten_fold, verification_report
+from .metrics import choose_threshold, ten_fold, verification_report
 from .oneshot import Trial, run_trials, sample_trials
 from .predict import pair_outputs
 from .runs import LoadedRun
@@ -120,7 +120,8 @@ def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
             "`oneshot RUN --runs DIR` for one-shot runs."
         )
     _, val_scores = pair_scores(run, val_data, val_data.val)
-    val_threshold = best_threshold(val_scores, val_data.val.y.numpy())
+    rule = run.config.model.threshold_rule
+    val_threshold = choose_threshold(val_scores, val_data.val.y.numpy(), rule)
     out, scores = pair_scores(run, data, data.test)
     y = data.test.y.numpy()
     result = {
@@ -133,7 +134,7 @@ def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
         "depends_on": depends_on(run, data),
     }
     if data.source.test.folds > 1:
-        result["ten_fold"] = ten_fold(scores, y, [p.fold for p in data.test.pairs])
+        result["ten_fold"] = ten_fold(scores, y, [p.fold for p in data.test.pairs], rule)
     tree = data.source.dataset.tree
     rows = [
         {

@@ -11,21 +11,24 @@ from pathlib import Path
 from ..data.rundata import PairSet, RunData
 from ..io import atomic_write_text
 from .api import pair_scores
-from .metrics import accuracy, best_threshold, threshold_at_far
+from .metrics import accuracy, choose_threshold, in_words, threshold_at_far
 from .runs import THRESHOLD_FILE, LoadedRun
 
 
 def calibrate(
     run: LoadedRun, data: RunData, pairs: PairSet, source: str, far: float | None = None
 ) -> dict:
-    """The threshold on ``pairs`` (images in ``data``): at false-accept rate ``far``, or the
-    most accurate one (``far=None``); with what it gives on those pairs."""
+    """The threshold on ``pairs`` (images in ``data``): at false-accept rate ``far``, or
+    (``far=None``) the most accurate one by the run's ``model.threshold_rule``, as training
+    and ``evaluate`` choose it; with what it gives on those pairs."""
     if len(pairs) == 0:
         raise ValueError(f"{source}: no pairs to calibrate on.")
     _, scores = pair_scores(run, data, pairs)
     y = pairs.y.numpy()
     if far is None:
-        threshold, rule, achieved = best_threshold(scores, y), "best accuracy", None
+        chosen_by = run.config.model.threshold_rule
+        threshold, achieved = choose_threshold(scores, y, chosen_by), None
+        rule = in_words(chosen_by)
     else:
         threshold, achieved = threshold_at_far(scores, y, far)
         rule = f"false-accept rate {far:g}"

@@ -22,6 +22,7 @@ from ..io import atomic_write_text
 from ..models import model_from_config
 from ..models.siamese import SiameseNet, for_inference
 from ..runtime import autocast, bf16_supported
+from .metrics import in_words
 from .predict import PairLoss, embed_rows, make_pair_loss
 
 
@@ -197,6 +198,8 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
     )
     if "threshold" not in results:
         run.threshold_origin = "the model's fixed threshold"
+    else:  # chosen by the rule training chose it by
+        run.threshold_origin = f"validation pairs, {in_words(config.model.threshold_rule)}"
     return _calibrated(run)
 
 

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
 from ..data.rundata import RunData, batch_images
-from ..evaluation.metrics import accuracy, auc, best_threshold
+from ..evaluation.metrics import accuracy, auc, choose_threshold
 from ..evaluation.predict import (
     PairLoss,
     embed_rows,
@@ -111,12 +111,13 @@ def train_epoch(
     return {"train/loss": total_loss / count, "train/acc": correct / count}
 
 
-def head_threshold(net, val_scores, val_y) -> float:
+def head_threshold(net, val_scores, val_y, rule: str = "best-accuracy") -> float:
     """The head's own threshold (0.5 for a probability), or for heads without one (distance,
-    cosine) the best on these validation pairs; never chosen on the reported pairs."""
+    cosine) the one ``rule`` (``model.threshold_rule``) chooses on these validation pairs;
+    never chosen on the reported pairs."""
     if net.head.uses_fixed_threshold:
         return net.head.default_threshold
-    return best_threshold(val_scores, val_y)
+    return choose_threshold(val_scores, val_y, rule)
 
 
 @torch.no_grad()
@@ -128,7 +129,7 @@ def validate(
         net, data.images, data.val, ctx.device, bf16, cfg.train.channels_last
     )
     scores, y = scores.numpy(), data.val.y.numpy()
-    threshold = head_threshold(net, scores, y)
+    threshold = head_threshold(net, scores, y, cfg.model.threshold_rule)
     return {
         "val/loss": float(loss_fn(out, data.val.y)),
         "val/acc": accuracy(scores, y, threshold),
@@ -375,7 +376,8 @@ def finish(
     val_out, val_scores = pair_outputs(
         net, data.images, data.val, ctx.device, use_bf16, cfg.train.channels_last
     )
-    threshold = head_threshold(net, val_scores.numpy(), data.val.y.numpy())
+    rule = cfg.model.threshold_rule
+    threshold = head_threshold(net, val_scores.numpy(), data.val.y.numpy(), rule)
     val = pair_metrics(loss_fn, val_out, val_scores, data.val.y, threshold)
     results = {
         "best_epoch": stopper.best_epoch + 1,
@@ -407,6 +409,6 @@ def finish(
         results["test/acc_at_val_threshold"] = accuracy(
             scores.numpy(),
             data.test.y.numpy(),
-            best_threshold(val_scores.numpy(), data.val.y.numpy()),
+            choose_threshold(val_scores.numpy(), data.val.y.numpy(), rule),
         )
     return results

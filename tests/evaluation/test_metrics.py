@@ -60,7 +60,7 @@ def test_smoothed_threshold_lands_nearer_the_best_one_for_new_pairs():
     assert np.mean(errors["smoothed"]) < 0.8 * np.mean(errors["best"])
 
 
-def test_smoothed_threshold_without_two_scores_of_a_class_is_the_best_ones():
+def test_smoothed_threshold_with_nothing_to_smooth_is_the_best_ones():
     for s, y in (([0.1, 0.2, 0.9], [0, 0, 1]), ([0.3, 0.3, 0.1, 0.9], [1, 1, 0, 0])):
         assert M.smoothed_threshold(s, y) == M.best_threshold(s, y)
     with pytest.raises(ValueError, match="use one of best-accuracy, smoothed-accuracy"):

@@ -93,11 +93,9 @@ def choose_threshold(scores, labels, rule: str = "best-accuracy") -> float:
     validation only)."""
     if rule not in THRESHOLD_RULES:
         raise ValueError(f"threshold rule {rule!r}: use one of {', '.join(THRESHOLD_RULES)}.")
-    return (
-        smoothed_threshold(scores, labels)
-        if rule == THRESHOLD_RULES[1]
-        else best_threshold(scores, labels)
-    )
+    if rule == "smoothed-accuracy":
+        return smoothed_threshold(scores, labels)
+    return best_threshold(scores, labels)
 
 
 def _arrays(scores, labels):

@@ -198,7 +198,7 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> LoadedR
     )
     if "threshold" not in results:
         run.threshold_origin = "the model's fixed threshold"
-    else:  # chosen by the rule training chose it by
+    else:  # chosen in training by the run's rule
         run.threshold_origin = f"validation pairs, {in_words(config.model.threshold_rule)}"
     return _calibrated(run)
 

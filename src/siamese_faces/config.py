@@ -522,6 +522,24 @@ def from_dict(d: dict, base: Config | None = None, source: str = "config") -> Co
     return _apply(base or Config(), d, source)
 
 
+def changed_settings(
+    saved: dict, ours: dict, source: str, ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """The ``section.setting`` names whose values differ between a saved configuration (a
+    run's or a summary's, as JSON) and ``ours`` (``Config.to_dict``), ``MACHINE_SETTINGS`` and
+    ``ignore`` aside. Both go through the current schema: a setting added since the saved one
+    was written takes its default in both, and is no difference."""
+    theirs = json.loads(from_dict(saved, source=source).to_json())
+    mine = json.loads(json.dumps(ours))
+    skip = {*MACHINE_SETTINGS, *ignore}
+    return [
+        f"{s}.{k}"
+        for s in mine
+        for k in mine[s]
+        if f"{s}.{k}" not in skip and theirs.get(s, {}).get(k) != mine[s][k]
+    ]
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 

@@ -182,6 +182,13 @@ def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
     machine = apply_overrides(base, ["train.threads=3", "train.reuse_memory=false"])
     again = earlier_folds([tmp_path / "a" / "b" / "results.json"], view2_spec(machine, "b", [1]))
     assert again == earlier
+    # a summary written before a setting existed summarises that setting's default: the same
+    # recipe, as a resume reads a checkpoint written before it
+    saved = json.loads((tmp_path / "a" / "b" / "results.json").read_text())
+    del saved["config"]["model"]["threshold_rule"]
+    (tmp_path / "older.json").write_text(json.dumps(saved))
+    older = earlier_folds([tmp_path / "older.json"], view2_spec(base, "b", [1]))
+    assert [f["acc"] for f in older] == [f["acc"] for f in earlier]
     # the folds of another recipe are refused, naming the setting
     other = view2_spec(apply_overrides(base, ["train.lr=0.5"]), "b", [1, 2, 3])
     with pytest.raises(ValueError, match=r"results.json: .*train\.lr"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MACHINE_SETTINGS, Config, from_dict
+from ..config import Config, changed_settings, from_dict
 from ..data.source import saved_name_for
 from ..evaluation.api import evaluate, open_run_data, read_evaluation, save_evaluation
 from ..evaluation.metrics import roc_curve
@@ -96,21 +96,12 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
-def _comparable(config: dict) -> dict:
-    """A configuration as ``section.setting`` -> JSON value, without the data folder and the
-    settings of how a run uses the machine (``MACHINE_SETTINGS``: threads, memory reuse),
-    which differ between machines, not between results."""
-    flat = {f"{sec}.{k}": v for sec, body in config.items() for k, v in body.items()}
-    for machine in ("data.dir", *MACHINE_SETTINGS):
-        flat.pop(machine, None)
-    return json.loads(json.dumps(flat))
-
-
 def earlier_folds(paths: list[str | Path], spec: SweepSpec) -> list[dict]:
     """The fold records of earlier ``results.json`` files (another machine's whose storage
     this one cannot reach, or a session's whose run folders are gone), refused when they
-    summarise other settings than ``spec``'s (the data folder and machine settings aside)."""
-    want = _comparable(spec.base.to_dict())
+    summarise other settings than ``spec``'s (the data folder and machine settings aside;
+    ``config.changed_settings``)."""
+    want = spec.base.to_dict()
     folds = []
     for path in paths:
         try:
@@ -121,8 +112,7 @@ def earlier_folds(paths: list[str | Path], spec: SweepSpec) -> list[dict]:
                 f"{path}: not a results.json of `benchmark lfw` ({e}); give the file a "
                 "--summary-only run wrote."
             ) from None
-        have = _comparable(config)
-        differ = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        differ = sorted(changed_settings(config, want, source=str(path), ignore=("data.dir",)))
         if differ:
             raise ValueError(
                 f"{path}: summarises other settings than this benchmark's ({', '.join(differ)}); "

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from ..config import MACHINE_SETTINGS, from_dict
+from ..config import changed_settings
 from ..io import atomic_write, atomic_write_text, csv_text
 
 
@@ -163,18 +163,8 @@ class CheckpointSaver:
                 f"{self.last_path}: not a readable checkpoint ({type(exc).__name__}); it is "
                 "damaged: train into a new --out, or delete it to start this run afresh."
             ) from None
-        # Both through the current schema: a setting added since the run started takes its
-        # default in both, and is no reason to refuse the resume.
-        saved = json.loads(
-            from_dict(json.loads(state["config"]), source=str(self.last_path)).to_json()
-        )
-        ours = json.loads(self.config_json)
-        diff = [
-            f"{s}.{k}"
-            for s in ours
-            for k in ours[s]
-            if saved.get(s, {}).get(k) != ours[s][k] and f"{s}.{k}" not in MACHINE_SETTINGS
-        ]
+        saved, ours = json.loads(state["config"]), json.loads(self.config_json)
+        diff = changed_settings(saved, ours, source=str(self.last_path))
         if diff:
             raise ValueError(
                 f"{self.last_path}: --resume with a different configuration ({', '.join(diff)} "

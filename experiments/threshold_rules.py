@@ -30,7 +30,9 @@ def balanced_half(names, half: set[str], y: np.ndarray, rng) -> np.ndarray:
     inside = np.flatnonzero([a in half and b in half for a, b in names])
     same, different = inside[y[inside]], inside[~y[inside]]
     n = min(len(same), len(different))
-    return np.concatenate([rng.choice(same, n, replace=False), rng.choice(different, n, False)])
+    return np.concatenate(
+        [rng.choice(same, n, replace=False), rng.choice(different, n, replace=False)]
+    )
 
 
 def held_out_accuracy(scores, y, names, repeats: int, seed: int = 0) -> dict[str, float]:

@@ -39,7 +39,9 @@ class LoadedRun:
     results: dict
     pair_loss: PairLoss  # the loss the run trained with, to report on other pairs
     align: AlignSpec | None = None  # photos are detected and aligned first (use_alignment)
-    threshold_origin: str = "validation pairs, best accuracy"  # or threshold.json's
+    # Where the threshold came from, as load_run finds it: the run's validation pairs and
+    # rule, the model's fixed threshold, or threshold.json's origin
+    threshold_origin: str = ""
     # Another backend for embeddings (onnxruntime: serving.export.use_onnx); None: PyTorch.
     embedder: Callable[[torch.Tensor], torch.Tensor] | None = None
 

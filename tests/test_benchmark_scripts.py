@@ -58,3 +58,12 @@ def test_step_profile_gives_self_time_a_step_largest_first_and_the_rest():
     assert "66.7%" in text.splitlines()[1]  # 6 of 9 ms
     assert text.splitlines()[-2].split()[-2:] == ["1.00", "11.1%"]  # the fill, below the top 2
     assert text.splitlines()[-1].split()[-1] == "9.00"
+
+
+def test_step_profile_says_when_the_profiler_faults_in_fresh_pages():
+    prof = load("step_profile")
+    quiet = prof.fault_note(0, 200, page_bytes=4096)  # 0.8 MiB more a step: the profile stands
+    assert quiet == "minor page faults a step: 0 without the profiler, 200 under it"
+    loud = prof.fault_note(10, 8202, page_bytes=4096)  # 32 MiB more a step
+    assert loud.startswith("minor page faults a step: 10 without the profiler, 8202 under it: ")
+    assert "32 MiB more fresh pages" in loud and "inflated" in loud

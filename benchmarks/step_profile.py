@@ -65,7 +65,7 @@ def fault_note(plain: float, profiled: float, page_bytes: int = resource.getpage
         return line
     return (
         f"{line}: the profiled step maps {extra_mib:.0f} MiB more fresh pages, "
-        "so operators that first touch new memory (aten::fill_, empty outputs) are inflated "
+        "so operators that first touch new memory (aten::fill_, fresh outputs) are inflated "
         "here; step_variants.py times steps without the profiler"
     )
 

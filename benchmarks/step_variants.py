@@ -32,6 +32,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import seconds_per_step, setup  # noqa: E402
 
+from siamese_faces.models.dropout import UniformDropout  # noqa: E402
 from siamese_faces.models.phases import PhaseConv2d, plain_layers  # noqa: E402
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
 from siamese_faces.models.tapconv import TapConv2d, plain_convs  # noqa: E402
@@ -79,6 +80,16 @@ def tapped_8x8(net: nn.Module) -> bool:
     return changed
 
 
+def bernoulli_dropout(net: nn.Module) -> bool:
+    """Every ``UniformDropout`` as ``nn.Dropout``, whose CPU mask comes from ``bernoulli_``."""
+    changed = False
+    for m in net.modules():
+        if isinstance(m, UniformDropout):
+            m.__class__ = nn.Dropout  # the same module, no state of its own
+            changed = True
+    return changed
+
+
 def compiled_tower(net: nn.Module) -> bool:
     """The tower through ``torch.compile`` (inductor on the CPU, which needs a C++ compiler at
     run time); its compilation happens in the warm-up, before any round is timed."""
@@ -112,6 +123,7 @@ VARIANTS: dict[str, Variant] = {
     "small-map convs by oneDNN": Variant(untapped),
     "8x8 convs as tap products (candidate)": Variant(tapped_8x8),
     "tower compiled (candidate)": Variant(compiled_tower),
+    "dropout by bernoulli_": Variant(bernoulli_dropout),
     "filters 24-48-96-192 (candidate)": Variant(overrides=("model.filters=24,48,96,192",)),
     "48x48 input (candidate)": Variant(overrides=("data.size=48",)),
 }

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import check
+from .dropout import UniformDropout
 from .phases import PhaseConv2d, PhaseMaxPool, phasing_pays
 from .registry import register_tower
 
@@ -77,7 +78,7 @@ class KochTower(nn.Module):
             layers.append(nn.ReLU(inplace=True))
             rate = dropout_schedule(dropout, len(filters))[i]
             if rate > 0:
-                layers.append(nn.Dropout(rate))
+                layers.append(UniformDropout(rate))
             if side < 1:
                 raise ValueError(
                     f"model: a {input_size}x{input_size} input shrinks to nothing at conv layer "

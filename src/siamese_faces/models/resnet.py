@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dropout import UniformDropout
 from .registry import register_tower
 from .tapconv import TapConv2d, taps_pay
 
@@ -96,7 +97,7 @@ class ResNetTower(nn.Module):
             self.pool = nn.Sequential(nn.BatchNorm2d(cin), nn.Flatten())
         else:
             self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = UniformDropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(cin * cells, fc)
         self.bn = nn.BatchNorm1d(fc)
         self.embedding_dim = fc

@@ -1,9 +1,10 @@
 """Dropout whose mask comes from uniform draws, not from ATen's CPU ``bernoulli_``.
 
-``nn.Dropout`` on the CPU draws its mask with ``bernoulli_``, which took 6.1 ms for the
-`default` tower's flattened map (128 faces x 4,096 values, bf16 or fp32, 2 threads, AMX
-Xeon), about a twentieth of the whole training step; ``uniform_`` and a comparison draw the
-same mask (each value kept with probability 1 - p) in about a third of that. The values,
+``nn.Dropout`` on the CPU draws its mask with ``bernoulli_``, which stood out in a profile
+of the `default` tower's training step (``benchmarks/step_profile.py``) for its flattened map
+of 4,096 values a face; ``uniform_`` and a comparison draw the same kind of mask (each value
+kept with probability 1 - p) faster: the whole step runs at 1/0.967 of the
+``bernoulli_`` one (``benchmarks/step_variants.py``, README design notes). The values,
 the scaling by 1 / (1 - p) and the gradient (the same mask, the same scale) are dropout's;
 only the random stream differs, so a seed still gives identical numbers run after run.
 """

@@ -177,6 +177,11 @@ class ModelConfig:
     # LBP's radii: each pixel against the eight pixels this far away on the square around it,
     # one set of histograms a radius (1: the classical LBP(8, 1))
     descriptor_lbp_radii: tuple[int, ...] = (1,)
+    # The tower's input size: larger faces (data.size) are averaged down to it (2x2 pixels
+    # into one at half the size, or 4x4 at a quarter...) inside the net, so that the
+    # descriptor reads every pixel of data.size while the tower costs what it costs at this
+    # size; faces of this size or smaller reach the tower as they are; 0: always as they are
+    tower_size: int = 0
     # How the verdict's threshold is chosen on validation pairs (evaluation/metrics.py):
     # "best-accuracy" the most accurate one on those pairs; "smoothed-accuracy" the most
     # accurate under a Gaussian kernel density of each class's scores (Silverman's bandwidth),
@@ -274,6 +279,12 @@ class ModelConfig:
             "model.descriptor_lbp_radii",
             radii,
             "give distinct radii of 1..4 pixels, e.g. 1 or 1,2.",
+        )
+        check(
+            self.tower_size >= 0,
+            "model.tower_size",
+            self.tower_size,
+            "use 0 (the tower reads data.size) or data.size halved, e.g. 64 for 128.",
         )
 
 
@@ -419,6 +430,13 @@ class Config:
                 "train.max_images_per_person and train.min_images_per_person choose the images "
                 "of an epoch of the identity objectives: set train.objective to one of "
                 f"{', '.join(IDENTITY_OBJECTIVES)}, or leave them at 0 and 1."
+            )
+        ts, size = self.model.tower_size, self.data.size
+        if 0 < ts < size and (size % ts or (size // ts) & (size // ts - 1)):
+            raise ConfigError(
+                f"model.tower_size={ts}: the tower's faces are data.size={size} pixels "
+                "averaged down by a power of two; use data.size divided by 2, 4, ... (e.g. "
+                f"{size // 2}), or 0 for data.size itself."
             )
         if self.train.distill and not identities:
             raise ConfigError(

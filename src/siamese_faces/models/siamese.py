@@ -122,6 +122,25 @@ def _folded(module: nn.Module) -> nn.Module:
         return module
 
 
+class Downsampled(nn.Module):
+    """A tower on its input averaged down by ``factor`` (``factor`` x ``factor`` pixels into
+    one; ``model.tower_size``): the net takes larger faces than the tower, so that what reads
+    the faces beside the tower (the descriptor) sees every pixel. An average pool exports to
+    ONNX as it is; Pillow-style antialiased resizing does not. Faces already at the tower's
+    ``size`` pass as they are: training averages them before its augmentation
+    (``training.objectives``), which then draws on a quarter of the pixels."""
+
+    def __init__(self, tower: nn.Module, factor: int, size: int) -> None:
+        super().__init__()
+        self.tower, self.factor, self.size = tower, factor, size
+        self.embedding_dim = tower.embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, D)
+        if x.shape[-1] != self.size:
+            x = F.avg_pool2d(x, self.factor)
+        return self.tower(x)
+
+
 class MemberTowers(nn.Module):
     """Several independent towers as one: each face's embedding is their embeddings joined.
 

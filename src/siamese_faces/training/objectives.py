@@ -38,6 +38,11 @@ def _images(
     :func:`augment`, always, when given; else as ``train.augment`` and
     ``train.augment_scale`` say), ``views`` draws of each one after the other."""
     x = batch_images(data.images, rows, ctx.device)
+    tower_size = cfg.model.tower_size
+    if 0 < tower_size < x.shape[-1]:
+        # The tower's own faces (model.tower_size, models.siamese.Downsampled), averaged down
+        # as the net would, jittered at the tower's size: a quarter of the pixels to warp.
+        x = F.avg_pool2d(x, x.shape[-1] // tower_size)
     if strength is not None or cfg.train.augment:
         kw = strength or jitter(cfg.train.augment_scale)
         drawn = [augment(x, gen, mirror=cfg.train.mirror, **kw) for _ in range(views)]

@@ -1,0 +1,88 @@
+"""model.tower_size: the net takes data.size faces, the tower their average at its own size,
+and the descriptor reads every pixel of data.size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from siamese_faces.config import Config, ConfigError, apply_overrides
+from siamese_faces.models import model_from_config
+from siamese_faces.models.siamese import Downsampled, for_inference
+
+SMALL = ["model.name=resnet", "model.filters=4,8", "model.fc=8", "model.pooling=flatten"]
+
+
+def config(*extra: str) -> Config:
+    return apply_overrides(Config(), SMALL + list(extra))
+
+
+def test_the_tower_is_built_for_its_size_and_reads_the_average():
+    net = model_from_config(config("data.size=64", "model.tower_size=32")).eval()
+    assert isinstance(net.tower, Downsampled) and net.tower.factor == 2
+    plain = model_from_config(config("data.size=32")).eval()
+    # the same tower as one built for 32-pixel faces: same parameters, same shapes
+    shapes = {k: v.shape for k, v in plain.tower.state_dict().items()}
+    assert {k: v.shape for k, v in net.tower.tower.state_dict().items()} == shapes
+    x = torch.rand(3, 1, 64, 64)
+    assert torch.allclose(net.embed(x), net.tower.tower(F.avg_pool2d(x, 2)))
+    # faces already at the tower's size (training averages before it jitters) pass as they are
+    assert torch.allclose(net.embed(F.avg_pool2d(x, 2)), net.embed(x))
+    assert torch.allclose(for_inference(net).embed(x), net.embed(x), atol=1e-5)
+
+
+def test_the_descriptor_reads_the_nets_input_size():
+    extra = ["model.descriptor=hog-lbp", "model.head=cosine"]
+    big = model_from_config(config("data.size=64", "model.tower_size=32", *extra))
+    small = model_from_config(config("data.size=32", *extra))
+    same = model_from_config(config("data.size=64", *extra))
+    # its cells are sized for the faces it reads: 64-pixel faces, not the tower's 32
+    cells = (big.descriptor.hog_cell, big.descriptor.lbp_cell)
+    assert cells == (same.descriptor.hog_cell, same.descriptor.lbp_cell) == (4, 8)
+    assert (small.descriptor.hog_cell, small.descriptor.lbp_cell) == (2, 4)
+    faces = torch.rand(2, 1, 64, 64)
+    assert big.descriptor.features(faces).shape == same.descriptor.features(faces).shape
+
+
+def test_zero_the_input_size_or_more_leaves_the_net_as_it_was():
+    # faces no larger than the tower's size reach it as they are (e.g. the default recipe,
+    # tower_size 64, at data.size=32 for a quick run)
+    for extra in ([], ["model.tower_size=32"], ["model.tower_size=64"]):
+        net = model_from_config(config("data.size=32", *extra))
+        assert not isinstance(net.tower, Downsampled)
+        assert net.embed(torch.rand(2, 1, 32, 32)).shape == (2, 8)
+
+
+@pytest.mark.parametrize("size, bad", [(64, 48), (96, 64), (96, 32), (64, -1)])
+def test_a_size_that_is_not_a_halving_names_the_setting(size, bad):
+    with pytest.raises(ConfigError, match="model.tower_size"):
+        config(f"data.size={size}", f"model.tower_size={bad}")
+
+
+def test_a_trained_run_with_a_smaller_tower_exports_to_onnx(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the export check needs onnxruntime ([onnx])")
+    from siamese_faces.data.rundata import prepare
+    from siamese_faces.evaluation.runs import load_run
+    from siamese_faces.runtime import DistContext
+    from siamese_faces.serving.export import export_onnx
+    from siamese_faces.training.objectives import _images
+    from siamese_faces.training.trainer import fit
+
+    from ..helpers import write_lfw_like
+
+    data = write_lfw_like(tmp_path / "mini-lfw")
+    cfg = apply_overrides(
+        Config(),
+        [f"data.dir={data}", *SMALL, "data.size=32", "model.tower_size=16", "model.head=cosine"]
+        + ["train.epochs=1", "train.batch_size=4", "train.threads=1"],
+    )
+    data = prepare(cfg)
+    # training's batches are the tower's faces: averaged to 16 pixels, then jittered there
+    batch = _images(data, torch.arange(4), DistContext(), cfg, torch.Generator().manual_seed(0))
+    assert batch.shape == (4, 1, 16, 16)
+    fit(cfg, data, tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    assert isinstance(run.net.tower, Downsampled)
+    info = export_onnx(run, tmp_path / "m.onnx")  # checks onnxruntime against PyTorch fp32
+    assert info["max_abs_diff"] <= 1e-4

@@ -6,15 +6,15 @@
 A run with ``model.descriptor = "hog-lbp"`` computes its histograms on the faces its tower
 sees (``data.size``, 64 pixels for the `default`), downsampled from LFW-a's 125 x 140-pixel
 face region. Here the same faces are read at ``--size`` pixels (a power-of-two multiple of
-the run's): the tower gets them averaged down to its own size inside the net, as
+the run's): the tower gets them resized down to its own size inside the net, as
 ``model.tower_size`` does (``models.siamese.Downsampled``), and the histograms see every
 pixel (HOG cells of size // 16 pixels, LBP cells of size // ``--lbp-divisor``, at
 ``--lbp-radii``). With the run's trained weights, the whitening,
 the histograms (their weight chosen on validation) and the cohort are fitted again on the
 training people as training fits them, the threshold is chosen on validation, and the test
 pairs are scored; against the run as trained. The tower's weights were trained on faces
-that Pillow resized to its size, so this screens the larger histograms with a tower a little
-off its training inputs; a recipe that adopts them trains its tower on the averaged faces.
+that Pillow resized to its size once, and gets them here resized twice (to --size by
+Pillow, then halved as Pillow's antialiased bilinear resize would), nearly the same faces.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int,
     net.load_state_dict(
         {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
     )
-    net.tower = Downsampled(net.tower, size // cfg.data.size, cfg.data.size)  # tower_size
+    times = (size // cfg.data.size).bit_length() - 1
+    net.tower = Downsampled(net.tower, times, cfg.data.size)  # as model.tower_size builds it
     net.descriptor = make_descriptor(
         size,
         m.descriptor_dim,

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from siamese_faces.config import Config, ConfigError, apply_overrides
 from siamese_faces.models import model_from_config
-from siamese_faces.models.siamese import Downsampled, for_inference
+from siamese_faces.models.siamese import Downsampled, for_inference, halve
 
 SMALL = ["model.name=resnet", "model.filters=4,8", "model.fc=8", "model.pooling=flatten"]
 
@@ -20,15 +20,15 @@ def config(*extra: str) -> Config:
 
 def test_the_tower_is_built_for_its_size_and_reads_the_average():
     net = model_from_config(config("data.size=64", "model.tower_size=32")).eval()
-    assert isinstance(net.tower, Downsampled) and net.tower.factor == 2
+    assert isinstance(net.tower, Downsampled) and net.tower.times == 1
     plain = model_from_config(config("data.size=32")).eval()
     # the same tower as one built for 32-pixel faces: same parameters, same shapes
     shapes = {k: v.shape for k, v in plain.tower.state_dict().items()}
     assert {k: v.shape for k, v in net.tower.tower.state_dict().items()} == shapes
     x = torch.rand(3, 1, 64, 64)
-    assert torch.allclose(net.embed(x), net.tower.tower(F.avg_pool2d(x, 2)))
+    assert torch.allclose(net.embed(x), net.tower.tower(halve(x)))
     # faces already at the tower's size (training averages before it jitters) pass as they are
-    assert torch.allclose(net.embed(F.avg_pool2d(x, 2)), net.embed(x))
+    assert torch.allclose(net.embed(halve(x)), net.embed(x))
     assert torch.allclose(for_inference(net).embed(x), net.embed(x), atol=1e-5)
 
 
@@ -52,6 +52,16 @@ def test_zero_the_input_size_or_more_leaves_the_net_as_it_was():
         net = model_from_config(config("data.size=32", *extra))
         assert not isinstance(net.tower, Downsampled)
         assert net.embed(torch.rand(2, 1, 32, 32)).shape == (2, 8)
+
+
+@pytest.mark.parametrize("size", [128, 64])
+def test_halving_is_the_antialiased_bilinear_resize(size):
+    x = torch.rand(2, 1, size, size, dtype=torch.float64)
+    want = x
+    for times in (1, 2):  # one Pillow-style antialiased resize to half the size a halving
+        half = want.shape[-1] // 2
+        want = F.interpolate(want, size=(half, half), mode="bilinear", antialias=True)
+        assert torch.allclose(halve(x, times), want, atol=1e-12)
 
 
 @pytest.mark.parametrize("size, bad", [(64, 48), (96, 64), (96, 32), (64, -1)])

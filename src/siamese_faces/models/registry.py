@@ -118,7 +118,8 @@ def _assemble(
         else MemberTowers([make_tower() for _ in range(members)], views)
     )
     if net["tower_size"] and size and net["tower_size"] < size:
-        tower = Downsampled(tower, size // net["tower_size"], net["tower_size"])
+        times = (size // net["tower_size"]).bit_length() - 1  # a power of two (config)
+        tower = Downsampled(tower, times, net["tower_size"])
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])

@@ -122,22 +122,38 @@ def _folded(module: nn.Module) -> nn.Module:
         return module
 
 
-class Downsampled(nn.Module):
-    """A tower on its input averaged down by ``factor`` (``factor`` x ``factor`` pixels into
-    one; ``model.tower_size``): the net takes larger faces than the tower, so that what reads
-    the faces beside the tower (the descriptor) sees every pixel. An average pool exports to
-    ONNX as it is; Pillow-style antialiased resizing does not. Faces already at the tower's
-    ``size`` pass as they are: training averages them before its augmentation
-    (``training.objectives``), which then draws on a quarter of the pixels."""
+# Halving a face as Pillow's antialiased bilinear resize does (and torch's F.interpolate with
+# antialias=True): a triangle filter of taps 1, 3, 3, 1 over 8 along each axis, at stride 2,
+# renormalised where it reaches past the border.
+_TRIANGLE = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
 
-    def __init__(self, tower: nn.Module, factor: int, size: int) -> None:
+
+def halve(x: torch.Tensor, times: int = 1) -> torch.Tensor:
+    """Faces ``(B, 1, S, S)`` at half their size, ``times`` times over: the antialiased
+    bilinear resize (equal to ``F.interpolate(..., antialias=True)``, tested) written as a
+    convolution, which exports to ONNX where the antialiased resize does not."""
+    kernel = (_TRIANGLE[:, None] * _TRIANGLE[None, :]).to(x.dtype)[None, None]
+    for _ in range(times):
+        ones = torch.ones_like(x[:1])
+        x = F.conv2d(x, kernel, stride=2, padding=1) / F.conv2d(ones, kernel, stride=2, padding=1)
+    return x
+
+
+class Downsampled(nn.Module):
+    """A tower on its input halved ``times`` times (``model.tower_size``; :func:`halve`): the
+    net takes larger faces than the tower, so that what reads the faces beside the tower (the
+    descriptor) sees every pixel, while the tower sees what a resize to its size would give.
+    Faces already at the tower's ``size`` pass as they are: training halves them before its
+    augmentation (``training.objectives``), which then draws on a quarter of the pixels."""
+
+    def __init__(self, tower: nn.Module, times: int, size: int) -> None:
         super().__init__()
-        self.tower, self.factor, self.size = tower, factor, size
+        self.tower, self.times, self.size = tower, times, size
         self.embedding_dim = tower.embedding_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, S, S) -> (B, D)
         if x.shape[-1] != self.size:
-            x = F.avg_pool2d(x, self.factor)
+            x = halve(x, self.times)
         return self.tower(x)
 
 

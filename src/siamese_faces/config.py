@@ -177,10 +177,10 @@ class ModelConfig:
     # LBP's radii: each pixel against the eight pixels this far away on the square around it,
     # one set of histograms a radius (1: the classical LBP(8, 1))
     descriptor_lbp_radii: tuple[int, ...] = (1,)
-    # The tower's input size: larger faces (data.size) are averaged down to it (2x2 pixels
-    # into one at half the size, or 4x4 at a quarter...) inside the net, so that the
-    # descriptor reads every pixel of data.size while the tower costs what it costs at this
-    # size; faces of this size or smaller reach the tower as they are; 0: always as they are
+    # The tower's input size: larger faces (data.size) are halved down to it inside the net,
+    # as Pillow's antialiased resize would (models/siamese.py, halve), so that the descriptor
+    # reads every pixel of data.size while the tower costs what it costs at this size; faces
+    # of this size or smaller reach the tower as they are; 0: always as they are
     tower_size: int = 0
     # How the verdict's threshold is chosen on validation pairs (evaluation/metrics.py):
     # "best-accuracy" the most accurate one on those pairs; "smoothed-accuracy" the most
@@ -435,7 +435,7 @@ class Config:
         if 0 < ts < size and (size % ts or (size // ts) & (size // ts - 1)):
             raise ConfigError(
                 f"model.tower_size={ts}: the tower's faces are data.size={size} pixels "
-                "averaged down by a power of two; use data.size divided by 2, 4, ... (e.g. "
+                "halved one or more times; use data.size divided by 2, 4, ... (e.g. "
                 f"{size // 2}), or 0 for data.size itself."
             )
         if self.train.distill and not identities:

@@ -21,7 +21,13 @@ def load(run: Path) -> dict:
     r["oneshot20"] = json.loads(one.read_text())["acc"] if one.is_file() else math.nan
     # The chosen epoch's validation AUC, before any whitening (which is fitted after training).
     with (run / "metrics.csv").open() as f:
-        r["best_val_auc"] = float(list(csv.DictReader(f))[r["best_epoch"] - 1]["val/auc"])
+        rows = list(csv.DictReader(f))
+    r["best_val_auc"] = float(rows[r["best_epoch"] - 1]["val/auc"])
+    seconds = [float(row["seconds"]) for row in rows]
+    # An epoch's time after the first (which warms up), and the training time outside the
+    # epochs: loading the best weights, the fit after training, the checkpoints saved.
+    r["epoch_seconds"] = [min(seconds[1:] or seconds), max(seconds[1:] or seconds)]
+    r["seconds_outside_epochs"] = round(r["train_seconds"] - sum(seconds), 1)
     return r
 
 
@@ -45,6 +51,10 @@ def summarize(runs: list[Path]) -> dict[str, dict]:
             "epochs_run": [r["epochs_run"] for r in rs],
             "best_epoch": [r["best_epoch"] for r in rs],
             "train_seconds": [r["train_seconds"] for r in rs],
+            "epoch_seconds": [r["epoch_seconds"] for r in rs],
+            "seconds_outside_epochs": [r["seconds_outside_epochs"] for r in rs],
+            # validation AUC of the embedding joined to the histograms (model.descriptor)
+            "descriptor_val_auc": [r.get("descriptor_val_auc", math.nan) for r in rs],
         }
     return out
 

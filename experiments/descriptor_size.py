@@ -36,7 +36,7 @@ from siamese_faces.evaluation.metrics import auc  # noqa: E402
 from siamese_faces.evaluation.runs import load_run  # noqa: E402
 from siamese_faces.models import model_from_config  # noqa: E402
 from siamese_faces.models.descriptors import make_descriptor  # noqa: E402
-from siamese_faces.models.siamese import Downsampled  # noqa: E402
+from siamese_faces.models.siamese import Downsampled, halvings  # noqa: E402
 from siamese_faces.training.trainer import fit_after_training  # noqa: E402
 
 
@@ -51,8 +51,8 @@ def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int,
     net.load_state_dict(
         {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
     )
-    times = (size // cfg.data.size).bit_length() - 1
-    net.tower = Downsampled(net.tower, times, cfg.data.size)  # as model.tower_size builds it
+    # as model.tower_size builds it
+    net.tower = Downsampled(net.tower, halvings(size, cfg.data.size), cfg.data.size)
     net.descriptor = make_descriptor(
         size,
         m.descriptor_dim,

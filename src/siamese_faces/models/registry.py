@@ -21,7 +21,7 @@ from .cohort import CohortNorm
 from .descriptors import SMALLEST, make_descriptor, too_small
 from .heads import make_head
 from .init import initialise
-from .siamese import Downsampled, MemberTowers, SiameseNet
+from .siamese import Downsampled, MemberTowers, SiameseNet, halvings
 from .whiten import WithinClassWhitening
 
 MODELS = Registry("model", "model.name")
@@ -70,7 +70,7 @@ def create_model(name: str, generator: torch.Generator | None = None, **settings
     net.update({k: v for k, v in settings.items() if k in NET_SETTINGS})
     tower_settings = entry.own(settings)
     size = settings.get("input_size")  # the net's input: the faces' size (data.size)
-    if size and 0 < net["tower_size"] < size:  # averaged down to it (model.tower_size)
+    if size and halvings(size, net["tower_size"]):  # the tower's own (model.tower_size)
         tower_settings["input_size"] = net["tower_size"]
     return _assemble(lambda: entry.build(**tower_settings), net, generator, size)
 
@@ -117,9 +117,8 @@ def _assemble(
         if members == 1 and not views
         else MemberTowers([make_tower() for _ in range(members)], views)
     )
-    if net["tower_size"] and size and net["tower_size"] < size:
-        times = (size // net["tower_size"]).bit_length() - 1  # a power of two (config)
-        tower = Downsampled(tower, times, net["tower_size"])
+    if size and halvings(size, net["tower_size"]):
+        tower = Downsampled(tower, halvings(size, net["tower_size"]), net["tower_size"])
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])

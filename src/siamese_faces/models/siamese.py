@@ -128,6 +128,15 @@ def _folded(module: nn.Module) -> nn.Module:
 _TRIANGLE = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
 
 
+def halvings(size: int, tower_size: int) -> int:
+    """How many times faces of ``size`` pixels are halved for a tower of ``tower_size``
+    (``model.tower_size``, a power-of-two fraction of ``size`` as the configuration checks);
+    0 when it is unset or the faces are no larger."""
+    if not 0 < tower_size < size:
+        return 0
+    return (size // tower_size).bit_length() - 1
+
+
 def halve(x: torch.Tensor, times: int = 1) -> torch.Tensor:
     """Faces ``(B, 1, S, S)`` at half their size, ``times`` times over: the antialiased
     bilinear resize (equal to ``F.interpolate(..., antialias=True)``, tested) written as a

@@ -27,7 +27,7 @@ from ..data.samplers import (
 from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
 from ..members import member_units
-from ..models.siamese import halve
+from ..models.siamese import halve, halvings
 from .augment import augment, erase, jitter
 from .distill import relation_loss, score_matrix, teacher_units
 
@@ -39,11 +39,9 @@ def _images(
     :func:`augment`, always, when given; else as ``train.augment`` and
     ``train.augment_scale`` say), ``views`` draws of each one after the other."""
     x = batch_images(data.images, rows, ctx.device)
-    tower_size = cfg.model.tower_size
-    if 0 < tower_size < x.shape[-1]:
-        # The tower's own faces (model.tower_size, models.siamese.Downsampled), halved as the
-        # net would, jittered at the tower's size: a quarter of the pixels to warp.
-        x = halve(x, (x.shape[-1] // tower_size).bit_length() - 1)
+    # The tower's own faces (model.tower_size, models.siamese.Downsampled), halved as the
+    # net would, jittered at the tower's size: a quarter of the pixels to warp.
+    x = halve(x, halvings(x.shape[-1], cfg.model.tower_size))
     if strength is not None or cfg.train.augment:
         kw = strength or jitter(cfg.train.augment_scale)
         drawn = [augment(x, gen, mirror=cfg.train.mirror, **kw) for _ in range(views)]

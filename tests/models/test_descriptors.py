@@ -24,7 +24,13 @@ from siamese_faces.models.descriptors import (
     uniform_patterns,
 )
 from siamese_faces.runtime import DistContext
-from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features, fit
+from siamese_faces.training.trainer import (
+    DESCRIPTOR_WEIGHTS,
+    descriptor_features,
+    fit,
+    fit_after_training,
+    fit_line,
+)
 
 from ..helpers import script
 from ..training.test_distill import IDENTITY
@@ -176,6 +182,40 @@ def test_it_is_fitted_on_the_training_faces_alone(run):
     held_out = {data.paths[int(r)] for r in data.val.faces()[0]}
     held_out |= {data.paths[int(r)] for r in data.test.faces()[0]}
     assert trained and not trained & held_out
+
+
+def test_the_run_records_each_fitting_stage_within_its_training_time(run):
+    _, results, _ = run
+    seconds = results["fit_seconds"]
+    assert list(seconds) == [
+        "embed",
+        "wccn",
+        "descriptor_histograms",
+        "descriptor_pca",
+        "descriptor_weight",
+        "cohort",
+        "save",
+    ]
+    assert all(s >= 0 for s in seconds.values())
+    assert sum(seconds.values()) <= results["train_seconds"]
+
+
+def test_the_fit_says_when_it_starts_and_what_each_stage_took(run):
+    run, results, data = run
+    lines = []
+    again = fit_after_training(
+        run.net, data, run.config, torch.device("cpu"), False, say=lines.append
+    )
+    assert lines[0].startswith(f"fitting on {len(data.fitting_faces()[0])} training faces")
+    assert lines[1] == fit_line(again["fit_seconds"]) and "descriptor_pca" in lines[1]
+    assert "save" not in again["fit_seconds"]  # no saver given: nothing written
+    assert again["descriptor_weight"] == results["descriptor_weight"]  # same fit, same choice
+
+
+def test_the_fit_line_sums_the_stages():
+    assert fit_line({"embed": 1.3, "descriptor_pca": 2.0}) == (
+        "fitted on the training faces in 3.3s (embed 1.3s, descriptor_pca 2.0s)"
+    )
 
 
 def test_its_weight_is_the_best_on_validation_and_the_saved_run_scores_with_it(run):

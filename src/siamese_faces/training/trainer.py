@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -196,7 +197,16 @@ def fit(
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
-    fitted = fit_after_training(net, data, cfg, ctx.device, use_bf16, saver, stopper.best_epoch)
+    fitted = fit_after_training(
+        net,
+        data,
+        cfg,
+        ctx.device,
+        use_bf16,
+        saver,
+        stopper.best_epoch,
+        to_stderr if ctx.is_main else None,
+    )
     seconds = time.perf_counter() - t0
     results = finish(
         net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads
@@ -278,61 +288,104 @@ def epoch_line(row: dict, improved: bool) -> str:
     )
 
 
+class Stages:
+    """Seconds spent in each named stage, in order: ``with stages("name"): ...`` (what the fit
+    after training reports, ``fit_seconds`` in results.json)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        tick = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - tick, 3)
+
+
+def to_stderr(line: str) -> None:
+    """A progress line on stderr, as the epochs' are."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def fit_line(seconds: dict[str, float]) -> str:
+    """The line that says how long the fit after training took, stage by stage."""
+    parts = ", ".join(f"{name} {s:.1f}s" for name, s in seconds.items())
+    return f"fitted on the training faces in {sum(seconds.values()):.1f}s ({parts})"
+
+
 def fit_after_training(
-    net, data: RunData, cfg: Config, device, bf16, saver=None, best_epoch: int = 0
+    net, data: RunData, cfg: Config, device, bf16, saver=None, best_epoch: int = 0, say=None
 ) -> dict:
     """Fit what is fitted on the training faces with the best weights (``model.wccn``, then
     ``model.descriptor``, then ``model.score_norm`` on the embeddings so far), before the
     threshold is chosen on validation, and save it into ``saver``'s best checkpoint if given;
-    what was fitted, empty if nothing. Never a validation or test face is fitted on; the
-    descriptor's weight is chosen on the validation pairs, as the threshold is."""
+    what was fitted (with each stage's seconds, ``fit_seconds``), empty if nothing; ``say``
+    (if given) is told when it starts and how long each stage took. Never a validation or
+    test face is fitted on; the descriptor's weight is chosen on the validation pairs, as the
+    threshold is."""
     if not cfg.model.wccn and net.score_norm is None and net.descriptor is None:
         return {}
     rows, grouped, classes = data.fitting_faces()
+    if say is not None:
+        say(f"fitting on {len(rows)} training faces, epoch {best_epoch + 1}'s weights ...")
     for fitted_part in (net.whiten if cfg.model.wccn else None, net.descriptor):
         if fitted_part is not None:  # embed as trained: a resumed run's best file may hold a fit
             fitted_part.fitted.fill_(False)
-    h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)
-    fitted = {}
+    stage, fitted = Stages(), {}
+    with stage("embed"):
+        h = embed_rows(net, data.images, rows, device, bf16, channels_last=cfg.train.channels_last)
     if cfg.model.wccn:
-        fitted.update({f"wccn_{k}": v for k, v in net.whiten.fit(h[grouped], classes).items()})
+        with stage("wccn"):
+            wccn = net.whiten.fit(h[grouped], classes)
+        fitted.update({f"wccn_{k}": v for k, v in wccn.items()})
     h = net.whiten(h.to(device))
     if net.descriptor is not None:
-        chosen, h = fit_descriptor(net, data, rows, h, (grouped, classes), cfg, device, bf16)
+        chosen, h = fit_descriptor(net, data, rows, h, (grouped, classes), cfg, device, bf16, stage)
         fitted.update({f"descriptor_{k}": v for k, v in chosen.items()})
     if net.score_norm is not None:
-        cohort = fit_cohort(net, h, classes, cfg)
+        with stage("cohort"):
+            cohort = fit_cohort(net, h, classes, cfg)
         fitted.update({f"score_norm_{k}": v for k, v in cohort.items()})
     if saver is not None and fitted:
-        saver.save_best(net, best_epoch)
-    return fitted
+        with stage("save"):
+            saver.save_best(net, best_epoch)
+    if say is not None:
+        say(fit_line(stage.seconds))
+    return {**fitted, "fit_seconds": stage.seconds}
 
 
 DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
 
 
-def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16):
+def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None):
     """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
     in which person), choose its weight by validation AUC, and return what was chosen and
-    the training faces' fused embeddings (``h``: their whitened tower embeddings)."""
+    the training faces' fused embeddings (``h``: their whitened tower embeddings); ``stage``
+    (a :class:`Stages`) times its steps."""
     if data.val is None or not len(data.val):
         raise ValueError(
             "model.descriptor: its weight is chosen on validation pairs, and this run has "
             'none; keep validation people (data.val_fraction > 0) or model.descriptor = "none".'
         )
+    stage = stage or Stages()
     d, (grouped, classes) = net.descriptor, groups
-    seen = descriptor_features(d, data.images, rows, device)
-    generator = torch.Generator().manual_seed(cfg.train.seed)
-    info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
+    with stage("descriptor_histograms"):
+        seen = descriptor_features(d, data.images, rows, device)
+    with stage("descriptor_pca"):
+        generator = torch.Generator().manual_seed(cfg.train.seed)
+        info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
     d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
-    val_rows, ia, ib = data.val.faces()
-    tower = net.head.units(
-        embed_rows(net, data.images, val_rows, device, bf16, channels_last=cfg.train.channels_last)
-    )
-    own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
-    cos_tower, cos_own = (tower[ia] * tower[ib]).sum(1), (own[ia] * own[ib]).sum(1)
-    y = data.val.y.numpy()
-    aucs = [auc(((1 - a) * cos_tower + a * cos_own).numpy(), y) for a in DESCRIPTOR_WEIGHTS]
+    with stage("descriptor_weight"):
+        val_rows, ia, ib = data.val.faces()
+        tower = net.head.units(
+            embed_rows(
+                net, data.images, val_rows, device, bf16, channels_last=cfg.train.channels_last
+            )
+        )
+        own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
+        cos_tower, cos_own = (tower[ia] * tower[ib]).sum(1), (own[ia] * own[ib]).sum(1)
+        y = data.val.y.numpy()
+        aucs = [auc(((1 - a) * cos_tower + a * cos_own).numpy(), y) for a in DESCRIPTOR_WEIGHTS]
     best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the smaller share
     d.weight.fill_(DESCRIPTOR_WEIGHTS[best])
     d.fitted.fill_(True)

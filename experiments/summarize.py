@@ -55,6 +55,8 @@ def summarize(runs: list[Path]) -> dict[str, dict]:
             "seconds_outside_epochs": [r["seconds_outside_epochs"] for r in rs],
             # validation AUC of the embedding joined to the histograms (model.descriptor)
             "descriptor_val_auc": [r.get("descriptor_val_auc", math.nan) for r in rs],
+            # each stage of the fit after training (runs trained before it was recorded: {})
+            "fit_seconds": [r.get("fit_seconds", {}) for r in rs],
         }
     return out
 

@@ -14,6 +14,8 @@
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --lbp-divisor 16 --lbp-radii 1,2
+    python experiments/ablate_inference.py descriptor runs/main-xeon-d128/main-seed? \
+        --histograms float32
     python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
@@ -120,7 +122,14 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":
-            with_descriptor(run, val_data, args.descriptor_dim, args.lbp_divisor, args.lbp_radii)
+            with_descriptor(
+                run,
+                val_data,
+                args.descriptor_dim,
+                args.lbp_divisor,
+                args.lbp_radii,
+                getattr(torch, args.histograms) if args.histograms else None,
+            )
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -154,11 +163,13 @@ def with_descriptor(
     dim: int | None = None,
     lbp_divisor: int | None = None,
     lbp_radii: tuple[int, ...] | None = None,
+    histograms: torch.dtype | None = None,
 ) -> None:
     """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
     cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``; each left out: the run's
     ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
-    cohort after it) fitted as training fits them."""
+    cohort after it) fitted as training fits them (``histograms``: the training histograms'
+    dtype, as ``fit_after_training`` takes it)."""
     m = run.config.model
     model = dataclasses.replace(
         m,
@@ -177,7 +188,7 @@ def with_descriptor(
         {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
     )
     run.net = net.eval().to(run.device, memory_format=torch.channels_last)
-    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)
+    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16, histograms=histograms)
     print(f"{run.path}: {fitted}", file=sys.stderr)
     run.refresh()
 
@@ -263,6 +274,12 @@ def main() -> None:
         "--lbp-radii",
         type=lambda v: tuple(int(r) for r in v.split(",")),
         help="descriptor: comma-separated LBP radii, e.g. 1,2 (default: the run's)",
+    )
+    p.add_argument(
+        "--histograms",
+        choices=["float32", "bfloat16"],
+        help="descriptor: the training histograms' dtype in its fit (default: bfloat16 where "
+        "the run computes in bf16, as training does)",
     )
     p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"

@@ -71,8 +71,14 @@ def gradient_histograms(x: torch.Tensor, cell: int) -> torch.Tensor:
     cells = cell_histograms(nearest, (gx * gx + gy * gy).sqrt(), ORIENTATIONS, cell)
     g = cells.shape[-1] - 1
     blocks = torch.cat([cells[..., i : i + g, j : j + g] for i in (0, 1) for j in (0, 1)], 1)
-    blocks = F.normalize(blocks, dim=1, eps=1e-6).clamp(max=0.2)  # L2-Hys
-    return F.normalize(blocks, dim=1, eps=1e-6).flatten(1)
+    blocks = unit_blocks(blocks).clamp(max=0.2)  # L2-Hys
+    return unit_blocks(blocks).flatten(1)
+
+
+def unit_blocks(blocks: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Each block's histogram ``blocks[:, :, i, j]`` at unit length (``F.normalize`` along
+    dim 1, which over this layout runs a strided norm several times slower)."""
+    return blocks / blocks.square().sum(1, keepdim=True).sqrt().clamp_min(eps)
 
 
 def pattern_histograms(
@@ -86,12 +92,13 @@ def pattern_histograms(
     x = x[:, 0]
     s, r = x.shape[-1], radius
     centre = x[..., r:-r, r:-r]
-    code = torch.zeros_like(centre, dtype=torch.long)
+    # bytes, not int64, until the table's lookup: a pass over them costs an eighth as much
+    code = torch.zeros_like(centre, dtype=torch.uint8)
     around = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
     for bit, (dy, dx) in enumerate(around):
         neighbour = x[..., r + r * dy : s - r + r * dy, r + r * dx : s - r + r * dx]
-        code = code + (neighbour >= centre).long() * (1 << bit)
-    counts = cell_histograms(table[code], torch.ones_like(centre), UNIFORM, cell)
+        code |= (neighbour >= centre).to(torch.uint8) << bit
+    counts = cell_histograms(table[code.long()], torch.ones_like(centre), UNIFORM, cell)
     return (counts / (cell * cell)).sqrt().flatten(1)
 
 

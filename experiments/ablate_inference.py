@@ -14,8 +14,6 @@
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --lbp-divisor 16 --lbp-radii 1,2
-    python experiments/ablate_inference.py descriptor runs/main-xeon-d128/main-seed? \
-        --histograms float32
     python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
@@ -99,7 +97,9 @@ class ShiftedTower(nn.Module):
         return torch.stack(outs).float().mean(0)
 
 
-def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
+def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict | None:
+    """Turn ``lever`` on or off for ``run``; for the descriptor turned on, the seconds each
+    stage of its fit took."""
     net = run.net
     run.refresh()  # the inference copy is made again from the net as the lever leaves it
     if lever == "flip":
@@ -121,15 +121,10 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> None:
     if lever in ("ridge", "fit-people", "descriptor"):  # on: refitted; off: as trained
         if on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
-        elif on and lever == "descriptor":
-            with_descriptor(
-                run,
-                val_data,
-                args.descriptor_dim,
-                args.lbp_divisor,
-                args.lbp_radii,
-                getattr(torch, args.histograms) if args.histograms else None,
-            )
+        elif on and lever == "descriptor":  # how long each stage of its fit took
+            return with_descriptor(
+                run, val_data, args.descriptor_dim, args.lbp_divisor, args.lbp_radii
+            )["fit_seconds"]
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -163,13 +158,11 @@ def with_descriptor(
     dim: int | None = None,
     lbp_divisor: int | None = None,
     lbp_radii: tuple[int, ...] | None = None,
-    histograms: torch.dtype | None = None,
-) -> None:
+) -> dict:
     """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
     cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``; each left out: the run's
     ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
-    cohort after it) fitted as training fits them (``histograms``: the training histograms'
-    dtype, as ``fit_after_training`` takes it)."""
+    cohort after it) fitted as training fits them. Returns what was fitted."""
     m = run.config.model
     model = dataclasses.replace(
         m,
@@ -188,9 +181,10 @@ def with_descriptor(
         {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
     )
     run.net = net.eval().to(run.device, memory_format=torch.channels_last)
-    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16, histograms=histograms)
+    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)
     print(f"{run.path}: {fitted}", file=sys.stderr)
     run.refresh()
+    return fitted
 
 
 def refit_cohort(run, val_data) -> None:
@@ -276,12 +270,6 @@ def main() -> None:
         help="descriptor: comma-separated LBP radii, e.g. 1,2 (default: the run's)",
     )
     p.add_argument(
-        "--histograms",
-        choices=["float32", "bfloat16"],
-        help="descriptor: the training histograms' dtype in its fit (default: bfloat16 where "
-        "the run computes in bf16, as training does)",
-    )
-    p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"
     )
     p.add_argument("--json", action="store_true")
@@ -313,7 +301,9 @@ def main() -> None:
             continue
         row = {"run": path}
         for on in (True, False):
-            set_lever(run, args.lever, on, val_data, args, fitted)
+            seconds = set_lever(run, args.lever, on, val_data, args, fitted)
+            if seconds:  # the fit's stages (descriptor)
+                row[f"fit seconds on={on}"] = seconds
             result = evaluate(run, val_data, data).result  # threshold re-chosen on validation
             row[f"on={on}"] = result["at_val_threshold"]["acc"]
             row[f"auc on={on}"] = result["at_val_threshold"]["auc"]

@@ -93,11 +93,12 @@ def pattern_histograms(
     s, r = x.shape[-1], radius
     centre = x[..., r:-r, r:-r]
     # bytes, not int64, until the table's lookup: a pass over them costs an eighth as much
+    # (a sum of bits, not |= and <<, which the ONNX export has no operator for)
     code = torch.zeros_like(centre, dtype=torch.uint8)
     around = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
     for bit, (dy, dx) in enumerate(around):
         neighbour = x[..., r + r * dy : s - r + r * dy, r + r * dx : s - r + r * dx]
-        code |= (neighbour >= centre).to(torch.uint8) << bit
+        code = code + (neighbour >= centre).to(torch.uint8) * (1 << bit)
     counts = cell_histograms(table[code.long()], torch.ones_like(centre), UNIFORM, cell)
     return (counts / (cell * cell)).sqrt().flatten(1)
 
@@ -175,62 +176,32 @@ class Descriptor(nn.Module):
         labels: torch.Tensor,
         generator: torch.Generator,
     ) -> tuple[dict, torch.Tensor]:
-        """Fit the PCA on training faces' ``features`` (from :meth:`features`; float32, or
-        bfloat16 to halve their memory and run the PCA's products on bf16 units), the
-        whitening on those of them that ``grouped`` names, with person ``labels`` (under the
-        restricted protocol, where no face is grouped by name, the PCA still sees every
-        training-pair image: it reads no label). ``features`` is left as it is (never centred
-        or copied whole). Returns what was fitted and every face's unit descriptor; the weight
-        is chosen apart, on validation pairs (``training.trainer.fit_descriptor``)."""
+        """Fit the PCA on training faces' ``features`` (from :meth:`features`), the whitening
+        on those of them that ``grouped`` names, with person ``labels`` (under the restricted
+        protocol, where no face is grouped by name, the PCA still sees every training-pair
+        image: it reads no label). ``features`` is centred in place (each face's tens of
+        thousands of values are not copied). Returns what was fitted and every face's unit
+        descriptor; the weight is chosen apart, on validation pairs
+        (``training.trainer.fit_descriptor``)."""
         self.check_faces(len(features))
         dim = self.project.shape[1]
-        mean = column_mean(features)
-        u, s, v = principal_directions(features, mean, dim + 10, 4, generator)
+        mean = features.mean(0)
+        centred = features.sub_(mean)
+        # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces'
+        # tens of thousands of histogram bins in seconds; a full one takes minutes. (One of our
+        # own in bf16 that never formed the centred matrix was faster and lowered validation
+        # AUC on every run tried: docs/accuracy.md.)
+        seed = int(torch.randint(2**31, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
         self.mean.copy_(mean)
         self.project.copy_(v[:, :dim] / s[:dim].clamp_min(1e-6))
-        z = u[:, :dim] * (s[:dim] / s[:dim].clamp_min(1e-6))  # = (features - mean) @ project
+        z = centred @ self.project
         self.whiten.fit(z[grouped], labels)
         self.fitted.fill_(True)
         info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
         return info, F.normalize(self.whiten(z), dim=1)
-
-
-def column_mean(x: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """The float32 mean of ``x``'s rows, a chunk of rows at a time (no float32 copy of all)."""
-    total = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
-    for part in x.split(chunk):
-        total += part.float().sum(0)
-    return total / max(len(x), 1)
-
-
-def principal_directions(
-    x: torch.Tensor, mean: torch.Tensor, q: int, niter: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The top ``q`` singular triplets ``U (N, q), S (q,), V (F, q)`` of ``x - mean`` (rows
-    ``x`` ``(N, F)``, ``mean`` ``(F,)`` float32), by a randomised SVD: a range finder with
-    ``niter`` subspace iterations, then the exact SVD of the small product (Halko, Martinsson
-    & Tropp, 2011, algorithms 4.4 and 5.1; what ``torch.svd_lowrank`` does). ``x - mean`` is
-    never formed: each product with it is ``x``'s minus the mean's. The products run in
-    ``x``'s dtype; in bf16 they use the CPU's bf16 units (AMX), and each new basis is
-    orthonormalised in float32, so rounding does not build up. The random start comes from
-    ``generator``."""
-    lo = x.dtype
-
-    def times(basis: torch.Tensor) -> torch.Tensor:  # (x - mean) @ basis, (N, q)
-        return (x @ basis.to(lo)).float() - mean @ basis
-
-    def times_t(basis: torch.Tensor) -> torch.Tensor:  # (x - mean)^T @ basis, (F, q)
-        return (x.T @ basis.to(lo)).float() - mean[:, None] * basis.sum(0)
-
-    def orthonormal(y: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.qr(y).Q
-
-    start = torch.randn(len(x), q, generator=generator).to(x.device)
-    basis = orthonormal(times_t(start))
-    for _ in range(niter):
-        basis = orthonormal(times_t(orthonormal(times(basis))))
-    u, s, vh = torch.linalg.svd(times(basis), full_matrices=False)
-    return u, s, basis @ vh.T
 
 
 def make_descriptor(

@@ -322,15 +322,12 @@ def fit_after_training(
     saver=None,
     best_epoch: int = 0,
     say=None,
-    histograms: torch.dtype | None = None,
 ) -> dict:
     """Fit what is fitted on the training faces with the best weights (``model.wccn``, then
     ``model.descriptor``, then ``model.score_norm`` on the embeddings so far), before the
     threshold is chosen on validation, and save it into ``saver``'s best checkpoint if given;
     what was fitted (with each stage's seconds, ``fit_seconds``), empty if nothing; ``say``
-    (if given) is told when it starts and how long each stage took; ``histograms``: the dtype
-    the descriptor's training histograms are held and its PCA run in (default: bfloat16 if
-    ``bf16``, else float32). Never a validation or
+    (if given) is told when it starts and how long each stage took. Never a validation or
     test face is fitted on; the descriptor's weight is chosen on the validation pairs, as the
     threshold is."""
     if not cfg.model.wccn and net.score_norm is None and net.descriptor is None:
@@ -350,10 +347,8 @@ def fit_after_training(
         fitted.update({f"wccn_{k}": v for k, v in wccn.items()})
     h = net.whiten(h.to(device))
     if net.descriptor is not None:
-        if histograms is None:
-            histograms = torch.bfloat16 if bf16 else torch.float32
         chosen, h = fit_descriptor(
-            net, data, (rows, h), (grouped, classes), cfg, (device, bf16, histograms), stage
+            net, data, (rows, h), (grouped, classes), cfg, device, bf16, stage
         )
         fitted.update({f"descriptor_{k}": v for k, v in chosen.items()})
     if net.score_norm is not None:
@@ -371,26 +366,23 @@ def fit_after_training(
 DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
 
 
-def fit_descriptor(net, data: RunData, faces, groups, cfg: Config, compute, stage=None):
+def fit_descriptor(net, data: RunData, faces, groups, cfg: Config, device, bf16, stage=None):
     """Fit ``net.descriptor`` on the training faces ``faces = (rows, h)`` (``h`` their whitened
     tower embeddings; ``groups``: which of them, in which person), choose its weight by
     validation AUC, and return what was chosen and the training faces' fused embeddings.
-    ``compute = (device, bf16, histograms)``: where, whether the tower runs in bf16, the
-    training histograms' dtype; ``stage`` (a :class:`Stages`) times its steps."""
+    ``stage`` (a :class:`Stages`) times its steps."""
     if data.val is None or not len(data.val):
         raise ValueError(
             "model.descriptor: its weight is chosen on validation pairs, and this run has "
             'none; keep validation people (data.val_fraction > 0) or model.descriptor = "none".'
         )
     stage = stage or Stages()
-    d, (rows, h), (grouped, classes), (device, bf16, dtype) = net.descriptor, faces, groups, compute
+    d, (rows, h), (grouped, classes) = net.descriptor, faces, groups
     with stage("descriptor_histograms"):
-        # bf16 where the run computes in it: half the memory, and the PCA's products on the
-        # CPU's bf16 units (docs/accuracy.md measures what it changes)
-        seen = descriptor_features(d, data.images, rows, device, dtype=dtype)
+        seen = descriptor_features(d, data.images, rows, device)
     with stage("descriptor_pca"):
         generator = torch.Generator().manual_seed(cfg.train.seed)
-        info, units = d.fit(seen, grouped, classes, generator)
+        info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
     del seen
     d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
     with stage("descriptor_weight"):
@@ -413,12 +405,10 @@ def fit_descriptor(net, data: RunData, faces, groups, cfg: Config, compute, stag
 
 
 @torch.no_grad()
-def descriptor_features(
-    d, images, rows, device, batch: int = 256, dtype=torch.float32
-) -> torch.Tensor:
-    """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)`` in ``dtype``, each
-    batch written into its place (not joined at the end: no second copy of them all)."""
-    out = torch.empty(len(rows), d.mean.shape[0], device=d.mean.device, dtype=dtype)
+def descriptor_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
+    """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``, each batch
+    written into its place (not joined at the end: no second copy of them all)."""
+    out = torch.empty(len(rows), d.mean.shape[0], device=d.mean.device)
     for i in range(0, len(rows), batch):
         out[i : i + batch] = d.features(batch_images(images, rows[i : i + batch], device))
     return out

@@ -289,7 +289,7 @@ def epoch_line(row: dict, improved: bool) -> str:
 
 
 class Stages:
-    """Seconds spent in each named stage, in order: ``with stages("name"): ...`` (what the fit
+    """Seconds spent in each named stage, in order: ``with stage("name"): ...`` (what the fit
     after training reports, ``fit_seconds`` in results.json)."""
 
     def __init__(self) -> None:
@@ -347,9 +347,7 @@ def fit_after_training(
         fitted.update({f"wccn_{k}": v for k, v in wccn.items()})
     h = net.whiten(h.to(device))
     if net.descriptor is not None:
-        chosen, h = fit_descriptor(
-            net, data, (rows, h), (grouped, classes), cfg, device, bf16, stage
-        )
+        chosen, h = fit_descriptor(net, data, rows, h, (grouped, classes), cfg, device, bf16, stage)
         fitted.update({f"descriptor_{k}": v for k, v in chosen.items()})
     if net.score_norm is not None:
         with stage("cohort"):
@@ -366,24 +364,24 @@ def fit_after_training(
 DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
 
 
-def fit_descriptor(net, data: RunData, faces, groups, cfg: Config, device, bf16, stage=None):
-    """Fit ``net.descriptor`` on the training faces ``faces = (rows, h)`` (``h`` their whitened
-    tower embeddings; ``groups``: which of them, in which person), choose its weight by
-    validation AUC, and return what was chosen and the training faces' fused embeddings.
-    ``stage`` (a :class:`Stages`) times its steps."""
+def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None):
+    """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
+    in which person), choose its weight by validation AUC, and return what was chosen and
+    the training faces' fused embeddings (``h``: their whitened tower embeddings); ``stage``
+    (a :class:`Stages`) times its steps."""
     if data.val is None or not len(data.val):
         raise ValueError(
             "model.descriptor: its weight is chosen on validation pairs, and this run has "
             'none; keep validation people (data.val_fraction > 0) or model.descriptor = "none".'
         )
     stage = stage or Stages()
-    d, (rows, h), (grouped, classes) = net.descriptor, faces, groups
+    d, (grouped, classes) = net.descriptor, groups
     with stage("descriptor_histograms"):
         seen = descriptor_features(d, data.images, rows, device)
     with stage("descriptor_pca"):
         generator = torch.Generator().manual_seed(cfg.train.seed)
         info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
-    del seen
+    del seen  # freed before the validation faces are embedded
     d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
     with stage("descriptor_weight"):
         val_rows, ia, ib = data.val.faces()

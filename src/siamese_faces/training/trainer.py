@@ -173,6 +173,7 @@ def fit(
         atomic_write_text(run_dir / "config.json", config_json)
         data.split.save(run_dir / "split.json", data.train_pairs)
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
+    say = to_stderr if ctx.is_main else (lambda line: None)  # the main process's lines alone
     val_loss = objective_loss(objective, net, cfg)
     t0 = time.perf_counter() - sum(r["seconds"] for r in rows)
     for epoch in range(start, t.epochs):
@@ -191,27 +192,19 @@ def fit(
         watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
         improved = stopper.update(watched, epoch)
         saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
-        if ctx.is_main:
-            print(epoch_line(row, improved), file=sys.stderr)
+        say(epoch_line(row, improved))
     logger.close()
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
     fitted = fit_after_training(
-        net,
-        data,
-        cfg,
-        ctx.device,
-        use_bf16,
-        saver,
-        stopper.best_epoch,
-        to_stderr if ctx.is_main else None,
+        net, data, cfg, ctx.device, use_bf16, saver, stopper.best_epoch, say
     )
     seconds = time.perf_counter() - t0
-    results = finish(
-        net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads
+    results = (
+        finish(net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads)
+        | fitted
     )
-    results.update(fitted)
     if ctx.is_main:
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return results

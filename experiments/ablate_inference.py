@@ -172,14 +172,28 @@ def with_descriptor(
         descriptor_lbp_radii=lbp_radii or m.descriptor_lbp_radii,
     )
     cfg = dataclasses.replace(run.config, model=model)
+    return refit(run, trained_net(run, cfg), val_data, cfg)
+
+
+# Fitted again after training, never loaded: the descriptor (a run trained with one may have
+# had other directions or sizes), and the cohort after it on the joined embeddings, whose
+# size is not the tower's.
+REFITTED = ("score_norm.", "descriptor.")
+
+
+def trained_net(run, cfg) -> nn.Module:
+    """``cfg``'s net with ``run``'s trained weights and whitening, all but ``REFITTED``."""
     net = model_from_config(cfg)
     trained = load_file(str(run.path / "best.safetensors"))
-    # The descriptor is fitted again (a run trained with one may have had other directions),
-    # and the cohort after it on the joined embeddings, whose size is not the tower's.
-    refitted = ("score_norm.", "descriptor.")
     net.load_state_dict(
-        {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
+        {k: v for k, v in trained.items() if not k.startswith(REFITTED)}, strict=False
     )
+    return net
+
+
+def refit(run, net, val_data, cfg) -> dict:
+    """``net`` made ``run``'s net and fitted on ``val_data``'s training faces as training fits
+    it (``fit_after_training``); what was fitted."""
     run.net = net.eval().to(run.device, memory_format=torch.channels_last)
     fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)
     print(f"{run.path}: {fitted}", file=sys.stderr)

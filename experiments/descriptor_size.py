@@ -25,19 +25,14 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-
 sys.path.insert(0, str(Path(__file__).parent))
-from ablate_inference import print_summary  # noqa: E402
+from ablate_inference import print_summary, refit, trained_net  # noqa: E402
 
 from siamese_faces.evaluation.api import evaluate, pair_scores, validation_data  # noqa: E402
 from siamese_faces.evaluation.metrics import auc  # noqa: E402
 from siamese_faces.evaluation.runs import load_run  # noqa: E402
-from siamese_faces.models import model_from_config  # noqa: E402
 from siamese_faces.models.descriptors import make_descriptor  # noqa: E402
 from siamese_faces.models.siamese import Downsampled, halvings  # noqa: E402
-from siamese_faces.training.trainer import fit_after_training  # noqa: E402
 
 
 def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int, ...] | None):
@@ -45,12 +40,7 @@ def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int,
     the histograms on them at full size, the whitening, histograms and cohort fitted again.
     Returns the validation data at that size (its test pairs are the run's)."""
     cfg, m = run.config, run.config.model
-    net = model_from_config(cfg)
-    trained = load_file(str(run.path / "best.safetensors"))
-    refitted = ("score_norm.", "descriptor.")  # fitted again below, at the new size
-    net.load_state_dict(
-        {k: v for k, v in trained.items() if not k.startswith(refitted)}, strict=False
-    )
+    net = trained_net(run, cfg)  # the descriptor and cohort fitted again below, at the new size
     # as model.tower_size builds it
     net.tower = Downsampled(net.tower, halvings(size, cfg.data.size), cfg.data.size)
     net.descriptor = make_descriptor(
@@ -60,10 +50,7 @@ def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int,
         radii or m.descriptor_lbp_radii,
     )
     data = validation_data(run, dataclasses.replace(cfg.data, size=size))
-    run.net = net.eval().to(run.device, memory_format=torch.channels_last)
-    fitted = fit_after_training(net, data, cfg, run.device, run.bf16)
-    print(f"{run.path}: {fitted}", file=sys.stderr)
-    run.refresh()
+    refit(run, net, data, cfg)
     return data
 
 

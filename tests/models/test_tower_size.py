@@ -72,11 +72,11 @@ def test_a_size_that_is_not_a_halving_names_the_setting(size, bad):
 
 def test_a_trained_run_with_a_smaller_tower_exports_to_onnx(tmp_path):
     pytest.importorskip("onnxruntime", reason="the export check needs onnxruntime ([onnx])")
-    from siamese_faces.data.rundata import prepare
+    from siamese_faces.data.rundata import batch_images, prepare
     from siamese_faces.evaluation.runs import load_run
     from siamese_faces.runtime import DistContext
     from siamese_faces.serving.export import export_onnx
-    from siamese_faces.training.objectives import _images
+    from siamese_faces.training.objectives import TowerFaces, _images
     from siamese_faces.training.trainer import fit
 
     from ..helpers import write_lfw_like
@@ -89,8 +89,13 @@ def test_a_trained_run_with_a_smaller_tower_exports_to_onnx(tmp_path):
     )
     data = prepare(cfg)
     # training's batches are the tower's faces: averaged to 16 pixels, then jittered there
-    batch = _images(data, torch.arange(4), DistContext(), cfg, torch.Generator().manual_seed(0))
+    rows = torch.tensor([5, 2, 7, 2])  # in any order, one twice
+    faces = TowerFaces(data, torch.arange(10), cfg, DistContext())
+    batch = _images(faces, rows, cfg, torch.Generator().manual_seed(0))
     assert batch.shape == (4, 1, 16, 16)
+    # halved once before training: the same values as each batch halved when drawn
+    drawn = halve(batch_images(data.images, rows, torch.device("cpu")), 1)
+    assert torch.equal(faces.batch(rows), drawn)
     fit(cfg, data, tmp_path / "run", DistContext())
     run = load_run(tmp_path / "run")
     assert isinstance(run.net.tower, Downsampled)

@@ -48,7 +48,7 @@ def test_the_identity_objective_takes_train_augment_scale():
     from types import SimpleNamespace
 
     from siamese_faces.config import Config, apply_overrides
-    from siamese_faces.training.objectives import _images
+    from siamese_faces.training.objectives import TowerFaces, _images
 
     images = torch.randint(0, 256, (6, 32, 32), dtype=torch.uint8)
     data, ctx, rows = SimpleNamespace(images=images), SimpleNamespace(device="cpu"), torch.arange(6)
@@ -56,7 +56,8 @@ def test_the_identity_objective_takes_train_augment_scale():
 
     def batch(factor):
         cfg = apply_overrides(Config(), [*base, f"train.augment_scale={factor}"])
-        return _images(data, rows, ctx, cfg, torch.Generator().manual_seed(0))
+        faces = TowerFaces(data, rows, cfg, ctx)
+        return _images(faces, rows, cfg, torch.Generator().manual_seed(0))
 
     plain = images.unsqueeze(1).float() / 255
     assert torch.allclose(batch(0), plain, atol=1e-5)

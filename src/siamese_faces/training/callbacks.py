@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from ..config import changed_settings
-from ..io import atomic_write, atomic_write_text, csv_text
+from ..io import LaterWrites, atomic_write, atomic_write_text, csv_text
 
 
 @dataclass
@@ -90,9 +90,19 @@ def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def save_weights(path: Path, model: torch.nn.Module, config_json: str, epoch: int) -> None:
+def save_weights(
+    path: Path,
+    model: torch.nn.Module,
+    config_json: str,
+    epoch: int,
+    later: LaterWrites | None = None,
+) -> None:
+    """``model``'s weights, with the config and epoch they came from, now (or by ``later``)."""
     data = safetensors_bytes(_plain_state(model), {"config": config_json, "epoch": str(epoch)})
-    atomic_write(path, lambda fh: fh.write(data))
+    if later is None:
+        atomic_write(path, lambda fh: fh.write(data))
+    else:
+        later.write(path, data)
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
@@ -100,10 +110,18 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
 
 
 class CheckpointSaver:
-    """``best.safetensors`` whenever validation improves; ``last.pt`` every epoch for resuming."""
+    """``best.safetensors`` whenever validation improves; ``last.pt`` every epoch for resuming.
+
+    Written on a thread of their own while the next epoch trains (``wait`` for them): the
+    weights are copied first, so what is written is what was given."""
 
     def __init__(self, run_dir: Path, config_json: str, enabled: bool = True):
         self.run_dir, self.config_json, self.enabled = Path(run_dir), config_json, enabled
+        self.later = LaterWrites()
+
+    def wait(self) -> None:
+        """Return once every checkpoint given is on the disk (raising any error in writing)."""
+        self.later.close()
 
     @property
     def best_path(self) -> Path:
@@ -114,8 +132,10 @@ class CheckpointSaver:
         return self.run_dir / "last.pt"
 
     def save_best(self, net, epoch: int) -> None:
-        """``net`` as the best weights (of ``epoch``), unless this process saves nothing."""
+        """``net`` as the best weights (of ``epoch``) now, after any given before, unless this
+        process saves nothing."""
         if self.enabled:
+            self.wait()
             save_weights(self.best_path, net, self.config_json, epoch)
 
     def save(
@@ -134,8 +154,9 @@ class CheckpointSaver:
         (with ``average``, the moving average of the weights, when training keeps one)."""
         if not self.enabled:
             return
+        self.later.wait()  # the last epoch's, long written: never more than an epoch queued
         if improved:
-            self.save_best(net, epoch)
+            save_weights(self.best_path, net, self.config_json, epoch, self.later)
         state = {
             "config": self.config_json,
             "epoch": epoch,
@@ -151,8 +172,8 @@ class CheckpointSaver:
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(self.last_path, lambda fh: fh.write(buf.getvalue()))
+        torch.save(state, buf)  # tensors copied into the bytes now: training may go on
+        self.later.write(self.last_path, buf.getbuffer())
 
     def load_last(self) -> dict:
         # weights_only: a checkpoint can hold tensors and plain data, never code to run.

@@ -32,16 +32,42 @@ from .augment import augment, erase, jitter
 from .distill import relation_loss, score_matrix, teacher_units
 
 
+class TowerFaces:
+    """The training faces of image ``rows`` as the tower takes them: floats in [0, 1], halved
+    (``model.tower_size``) once, when they are larger than the tower's, not at every epoch
+    (the same values: :func:`~siamese_faces.models.siamese.halve` treats each face alone);
+    else gathered from the images at each batch. ``batch(rows)``: those rows' faces."""
+
+    def __init__(self, data: RunData, rows: torch.Tensor, cfg: Config, ctx, chunk: int = 1024):
+        self.images, self.device = data.images, ctx.device
+        times = halvings(data.images.shape[-1], cfg.model.tower_size)
+        self.where = None  # each image row's place among the halved faces
+        if times:
+            rows = rows.unique()
+            self.where = torch.full((len(data.images),), -1, dtype=torch.long)
+            self.where[rows] = torch.arange(len(rows))
+            self.faces = torch.cat(
+                [
+                    halve(batch_images(data.images, rows[i : i + chunk], ctx.device), times)
+                    for i in range(0, len(rows), chunk)
+                ]
+            )
+
+    def batch(self, rows: torch.Tensor) -> torch.Tensor:
+        if self.where is None:
+            return batch_images(self.images, rows, self.device)
+        return self.faces.index_select(0, self.where[rows].to(self.faces.device))
+
+
 def _images(
-    data: RunData, rows: torch.Tensor, ctx, cfg: Config, gen, views: int = 1, strength=None
+    faces: TowerFaces, rows: torch.Tensor, cfg: Config, gen, views: int = 1, strength=None
 ) -> torch.Tensor:
     """The faces of ``rows`` as a training batch: augmented (with ``strength``'s settings of
     :func:`augment`, always, when given; else as ``train.augment`` and
     ``train.augment_scale`` say), ``views`` draws of each one after the other."""
-    x = batch_images(data.images, rows, ctx.device)
-    # The tower's own faces (model.tower_size, models.siamese.Downsampled), halved as the
-    # net would, jittered at the tower's size: a quarter of the pixels to warp.
-    x = halve(x, halvings(x.shape[-1], cfg.model.tower_size))
+    # The tower's own faces (model.tower_size, models.siamese.Downsampled), jittered at the
+    # tower's size: a quarter of the pixels to warp.
+    x = faces.batch(rows)
     if strength is not None or cfg.train.augment:
         kw = strength or jitter(cfg.train.augment_scale)
         drawn = [augment(x, gen, mirror=cfg.train.mirror, **kw) for _ in range(views)]
@@ -72,6 +98,7 @@ class PairObjective:
         self.net, self.data, self.cfg, self.ctx = net, data, cfg, ctx
         self.module = net
         self.loss = make_pair_loss(net, cfg.model)
+        self.faces = TowerFaces(data, torch.cat([data.train.a, data.train.b]), cfg, ctx)
 
     def epoch_pairs(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t, d = self.cfg.train, self.data
@@ -96,7 +123,7 @@ class PairObjective:
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         """Loss and the number of correct decisions in ``batch``."""
         a, b, y = batch
-        x1, x2 = (_images(self.data, r, self.ctx, self.cfg, gen) for r in (a, b))
+        x1, x2 = (_images(self.faces, r, self.cfg, gen) for r in (a, b))
         y = y.to(self.ctx.device)
         out = model(x1, x2)
         loss = self.loss(out, y)
@@ -155,6 +182,7 @@ class IdentityObjective:
             subcentres=cfg.model.subcentres,
         ).to(ctx.device)
         self.module = IdentityModule(net, crit, cfg.model.members, cfg.train.distill)
+        self.faces = TowerFaces(data, data.identity_rows, cfg, ctx)
         # The teacher's embedding of each identity row, made once (None: no distillation).
         self.teacher = teacher_units(cfg, data, ctx.device)[0] if cfg.train.distill else None
 
@@ -173,7 +201,7 @@ class IdentityObjective:
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         rows, labels, idx = batch
-        x = _images(self.data, rows, self.ctx, self.cfg, gen)
+        x = _images(self.faces, rows, self.cfg, gen)
         labels = labels.to(self.ctx.device)
         teacher = None if self.teacher is None else self.teacher[idx].to(self.ctx.device)
         loss, logits = model(x, labels, teacher)
@@ -222,6 +250,7 @@ class InstanceObjective:
         self.data, self.cfg, self.ctx = data, cfg, ctx
         self.rows = torch.cat([data.train.a, data.train.b, data.identity_rows]).unique()
         self.module = InstanceModule(net, cfg.model.members, cfg.train.temperature)
+        self.faces = TowerFaces(data, self.rows, cfg, ctx)
 
     def batches(self, epoch: int):
         order = identity_order(len(self.rows), self.cfg.train.seed, epoch)
@@ -229,7 +258,7 @@ class InstanceObjective:
             yield (self.rows[idx],)
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
-        views = _images(self.data, batch[0], self.ctx, self.cfg, gen, 2, INSTANCE_AUGMENT)
+        views = _images(self.faces, batch[0], self.cfg, gen, 2, INSTANCE_AUGMENT)
         loss, found = model(views)
         return loss, float(found) / 2  # a face's two views: each counts a half
 

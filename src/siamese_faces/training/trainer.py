@@ -157,7 +157,7 @@ def fit(
     hook: StepHook | None = None,
 ) -> dict:
     """Train ``cfg`` on ``data`` into ``run_dir``; returns the results written to results.json."""
-    t, config_json = cfg.train, cfg.to_json()
+    t = cfg.train
     run_dir.mkdir(parents=True, exist_ok=True)
     threads = set_threads(t.threads, ctx, t.reuse_memory)
     net, objective, model, opt, sched = build(cfg, data, ctx)
@@ -165,35 +165,30 @@ def fit(
     average = make_average(net, t.ema)
     shown = net if average is None else average.module  # what is validated and kept
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
-    saver = CheckpointSaver(run_dir, config_json, ctx.is_main)
-    stopper, start, rows = _restore(saver, module, opt, sched, t.patience, resume, average)
-    logger = MetricLogger(run_dir, ctx.is_main, purge_step=start if resume else None)
-    logger.rows = list(rows)
-    if ctx.is_main:
-        atomic_write_text(run_dir / "config.json", config_json)
-        data.split.save(run_dir / "split.json", data.train_pairs)
+    saver, stopper, start, logger = open_run(
+        run_dir, cfg, data, ctx, resume, (module, opt, sched, average)
+    )
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
     say = to_stderr if ctx.is_main else (lambda line: None)  # the main process's lines alone
     val_loss = objective_loss(objective, net, cfg)
-    t0 = time.perf_counter() - sum(r["seconds"] for r in rows)
-    for epoch in range(start, t.epochs):
-        if stopper.should_stop:
-            break
-        tick = time.perf_counter()
-        row = {
-            "epoch": epoch + 1,
-            **train_epoch(
-                model, objective, opt, sched, cfg, ctx, epoch, _after_step(average, net, hook)
-            ),
-            **validate(shown, val_loss, data, cfg, ctx, use_bf16),
-        }
-        row["seconds"] = round(time.perf_counter() - tick, 3)
-        logger.log(row)
-        watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
-        improved = stopper.update(watched, epoch)
-        saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
-        say(epoch_line(row, improved))
-    logger.close()
+    t0 = time.perf_counter() - sum(r["seconds"] for r in logger.rows)
+    step_hook = _after_step(average, net, hook)
+    try:
+        for epoch in range(start, t.epochs):
+            if stopper.should_stop:
+                break
+            tick = time.perf_counter()
+            row = train_epoch(model, objective, opt, sched, cfg, ctx, epoch, step_hook)
+            row = {"epoch": epoch + 1, **row, **validate(shown, val_loss, data, cfg, ctx, use_bf16)}
+            row["seconds"] = round(time.perf_counter() - tick, 3)
+            logger.log(row)
+            watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
+            improved = stopper.update(watched, epoch)
+            saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
+            say(epoch_line(row, improved))
+    finally:
+        saver.wait()  # the checkpoints written on their thread on the disk, however it ends
+        logger.close()
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
     load_weights(saver.best_path, net)
@@ -255,6 +250,20 @@ def objective_loss(objective, net, cfg: Config) -> PairLoss:
     """The pair loss that validation reports: the objective's own, or (identity objectives)
     the head's pair loss, so that every run's ``val/loss`` means the same thing."""
     return getattr(objective, "loss", None) or make_pair_loss(net, cfg.model)
+
+
+def open_run(run_dir: Path, cfg: Config, data: RunData, ctx, resume: bool, trained):
+    """The run folder's checkpoint saver, early stopping, first epoch and metric logger, new
+    or (``resume``) as ``last.pt`` left them, which then restores ``trained`` (the module,
+    optimiser, schedule and moving average); the config and split written beside them."""
+    saver = CheckpointSaver(run_dir, cfg.to_json(), ctx.is_main)
+    stopper, start, rows = _restore(saver, *trained[:3], cfg.train.patience, resume, trained[3])
+    logger = MetricLogger(run_dir, ctx.is_main, purge_step=start if resume else None)
+    logger.rows = list(rows)
+    if ctx.is_main:
+        atomic_write_text(run_dir / "config.json", saver.config_json)
+        data.split.save(run_dir / "split.json", data.train_pairs)
+    return saver, stopper, start, logger
 
 
 def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: bool, average):

@@ -74,7 +74,7 @@ def test_a_trained_run_with_a_smaller_tower_exports_to_onnx(tmp_path):
     pytest.importorskip("onnxruntime", reason="the export check needs onnxruntime ([onnx])")
     from siamese_faces.data.rundata import batch_images, prepare
     from siamese_faces.evaluation.runs import load_run
-    from siamese_faces.runtime import DistContext
+    from siamese_faces.runtime import DistContext, autocast, bf16_supported
     from siamese_faces.serving.export import export_onnx
     from siamese_faces.training.objectives import TowerFaces, _images
     from siamese_faces.training.trainer import fit
@@ -93,9 +93,11 @@ def test_a_trained_run_with_a_smaller_tower_exports_to_onnx(tmp_path):
     faces = TowerFaces(data, torch.arange(10), cfg, DistContext())
     batch = _images(faces, rows, cfg, torch.Generator().manual_seed(0))
     assert batch.shape == (4, 1, 16, 16)
-    # halved once before training: the same values as each batch halved when drawn
-    drawn = halve(batch_images(data.images, rows, torch.device("cpu")), 1)
-    assert torch.equal(faces.batch(rows), drawn)
+    # halved once before training: the same values as each batch halved inside the step, under
+    # its autocast (bf16 where the CPU has it)
+    with autocast(torch.device("cpu"), cfg.train.bf16 and bf16_supported(torch.device("cpu"))):
+        drawn = halve(batch_images(data.images, rows, torch.device("cpu")), 1)
+    assert torch.equal(faces.batch(rows), drawn) and faces.batch(rows).dtype == drawn.dtype
     fit(cfg, data, tmp_path / "run", DistContext())
     run = load_run(tmp_path / "run")
     assert isinstance(run.net.tower, Downsampled)

@@ -28,15 +28,19 @@ from ..evaluation.predict import make_pair_loss
 from ..losses import create_loss
 from ..members import member_units
 from ..models.siamese import halve, halvings
+from ..runtime import autocast, bf16_supported
 from .augment import augment, erase, jitter
 from .distill import relation_loss, score_matrix, teacher_units
 
 
 class TowerFaces:
-    """The training faces of image ``rows`` as the tower takes them: floats in [0, 1], halved
-    (``model.tower_size``) once, when they are larger than the tower's, not at every epoch
-    (the same values: :func:`~siamese_faces.models.siamese.halve` treats each face alone);
-    else gathered from the images at each batch. ``batch(rows)``: those rows' faces."""
+    """The training faces of image ``rows`` as the tower takes them: in [0, 1], halved
+    (``model.tower_size``) once, when they are larger than the tower's, not at every epoch;
+    else gathered from the images at each batch. ``batch(rows)``: those rows' faces.
+
+    Halved under the training step's autocast, as each batch was halved inside the step
+    before: bf16 faces when training in bf16, and the same values bit for bit, since
+    :func:`~siamese_faces.models.siamese.halve` treats each face alone (tested)."""
 
     def __init__(self, data: RunData, rows: torch.Tensor, cfg: Config, ctx, chunk: int = 1024):
         self.images, self.device = data.images, ctx.device
@@ -46,12 +50,13 @@ class TowerFaces:
             rows = rows.unique()
             self.where = torch.full((len(data.images),), -1, dtype=torch.long)
             self.where[rows] = torch.arange(len(rows))
-            self.faces = torch.cat(
-                [
-                    halve(batch_images(data.images, rows[i : i + chunk], ctx.device), times)
-                    for i in range(0, len(rows), chunk)
-                ]
-            )
+            with autocast(ctx.device, cfg.train.bf16 and bf16_supported(ctx.device)):
+                self.faces = torch.cat(
+                    [
+                        halve(batch_images(data.images, rows[i : i + chunk], ctx.device), times)
+                        for i in range(0, len(rows), chunk)
+                    ]
+                )
 
     def batch(self, rows: torch.Tensor) -> torch.Tensor:
         if self.where is None:

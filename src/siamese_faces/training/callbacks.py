@@ -121,6 +121,10 @@ class CheckpointSaver:
 
     def wait(self) -> None:
         """Return once every checkpoint given is on the disk (raising any error in writing)."""
+        self.later.wait()
+
+    def close(self) -> None:
+        """``wait``, then let the writing thread go (a later save starts another)."""
         self.later.close()
 
     @property

@@ -166,7 +166,7 @@ def fit(
     shown = net if average is None else average.module  # what is validated and kept
     torch.manual_seed(t.seed)  # dropout draws from the global generator; saved in checkpoints
     saver, stopper, start, logger = open_run(
-        run_dir, cfg, data, ctx, resume, (module, opt, sched, average)
+        run_dir, cfg, data, ctx, resume, module, opt, sched, average
     )
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
     say = to_stderr if ctx.is_main else (lambda line: None)  # the main process's lines alone
@@ -187,7 +187,7 @@ def fit(
             saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
             say(epoch_line(row, improved))
     finally:
-        saver.wait()  # the checkpoints written on their thread on the disk, however it ends
+        saver.close()  # the checkpoints written on their thread on the disk, however it ends
         logger.close()
     if ctx.distributed:
         torch.distributed.barrier()  # rank 0 has written best.safetensors
@@ -252,12 +252,14 @@ def objective_loss(objective, net, cfg: Config) -> PairLoss:
     return getattr(objective, "loss", None) or make_pair_loss(net, cfg.model)
 
 
-def open_run(run_dir: Path, cfg: Config, data: RunData, ctx, resume: bool, trained):
+def open_run(
+    run_dir: Path, cfg: Config, data: RunData, ctx, resume: bool, module, opt, sched, average
+):
     """The run folder's checkpoint saver, early stopping, first epoch and metric logger, new
-    or (``resume``) as ``last.pt`` left them, which then restores ``trained`` (the module,
-    optimiser, schedule and moving average); the config and split written beside them."""
+    or (``resume``) as ``last.pt`` left them, which then restores the module, optimiser,
+    schedule and moving average; the config and split written beside them."""
     saver = CheckpointSaver(run_dir, cfg.to_json(), ctx.is_main)
-    stopper, start, rows = _restore(saver, *trained[:3], cfg.train.patience, resume, trained[3])
+    stopper, start, rows = _restore(saver, module, opt, sched, cfg.train.patience, resume, average)
     logger = MetricLogger(run_dir, ctx.is_main, purge_step=start if resume else None)
     logger.rows = list(rows)
     if ctx.is_main:

@@ -15,6 +15,7 @@
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --lbp-divisor 16 --lbp-radii 1,2
     python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
+    python experiments/ablate_inference.py no-descriptor runs/unr128/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
@@ -32,6 +33,8 @@ descriptor: HOG and LBP histograms fitted after training on the training people,
 the embedding with their weight chosen on validation (``model.descriptor = "hog-lbp"``,
 models/descriptors.py), against the run as trained; a cohort is fitted again on the joined
 embeddings.
+no-descriptor: a run trained with HOG and LBP histograms scored without them (its tower,
+whitening and a cohort fitted again on the tower's embeddings alone), against as trained.
 threshold: the threshold chosen on validation by ``model.threshold_rule = "smoothed-accuracy"``
 (each class's scores smoothed by a Gaussian kernel, evaluation/metrics.py) against
 "best-accuracy"; the weights and scores unchanged.
@@ -118,8 +121,12 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
             fast.tower = ShiftedTower(fast.tower, args.pixels)
         run.__dict__["inference_net"] = fast  # what the run embeds with (a cached property)
         return
-    if lever in ("ridge", "fit-people", "descriptor"):  # on: refitted; off: as trained
-        if on and lever == "ridge":
+    if lever in ("ridge", "fit-people", "descriptor", "no-descriptor"):  # on: refitted
+        if on and lever == "no-descriptor":
+            model = dataclasses.replace(run.config.model, descriptor="none")
+            cfg = dataclasses.replace(run.config, model=model)
+            refit(run, trained_net(run, cfg), val_data, cfg)
+        elif on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":  # how long each stage of its fit took
             return with_descriptor(
@@ -130,7 +137,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
             run.refresh()
         else:  # the saved whitening and cohort back into the refitted modules
-            if lever == "descriptor":
+            if lever in ("descriptor", "no-descriptor"):
                 run.net = (
                     model_from_config(run.config)
                     .eval()
@@ -259,7 +266,8 @@ def chosen_ridge(paths, ridges) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "threshold", "summary"]
+    levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "no-descriptor"]
+    levers += ["threshold", "summary"]
     p.add_argument("lever", choices=levers)
     p.add_argument("runs", nargs="+")
     p.add_argument("--ridge", type=float, default=0.1, help="wccn ridge for runs without one")

@@ -165,6 +165,37 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
             assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + want
 
 
+def test_the_no_descriptor_lever_scores_the_tower_alone_and_off_restores(
+    lfw_like, tmp_path, ablate
+):
+    from siamese_faces.evaluation.metrics import auc
+
+    cfg = tiny(
+        lfw_like,
+        *IDENTITY,
+        "model.flip_tta=true",
+        "data.size=32",
+        "model.descriptor=hog-lbp",
+        "model.descriptor_dim=4",
+    )
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    run = load_run(tmp_path / "run")
+    val_data, _ = open_run_data(run)
+    before = pair_scores(run, val_data, val_data.val)[1]
+    scores = {}
+    for on in (True, False):
+        ablate.set_lever(run, "no-descriptor", on, val_data, Namespace(), {})
+        scores[on] = pair_scores(run, val_data, val_data.val)[1]
+        assert (run.net.descriptor is None) == on
+    torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
+    # without the histograms: the whitened tower's cosines, which training scored as the
+    # histograms' weight 0 when it chose their weight on the same validation pairs
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert auc(scores[True], val_data.val.y.numpy()) == pytest.approx(
+        results["descriptor_val_auc_tower"], abs=1e-6
+    )
+
+
 def test_the_threshold_lever_chooses_by_the_smoothed_rule_and_off_restores(
     lfw_like, tmp_path, ablate, monkeypatch
 ):

@@ -144,12 +144,19 @@ def descriptor_args(dim=None, lbp_divisor=None, lbp_radii=None) -> Namespace:
     return Namespace(descriptor_dim=dim, lbp_divisor=lbp_divisor, lbp_radii=lbp_radii)
 
 
-def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, ablate):
-    cfg = tiny(lfw_like, *IDENTITY, "model.flip_tta=true", "data.size=32", "model.descriptor_dim=4")
+def run_with_histogram_settings(lfw_like, tmp_path, *overrides):
+    """A tiny run whose faces are large enough for histograms of 4 directions (``overrides``:
+    e.g. trained with them), its validation data and its validation scores as trained."""
+    settings = ("model.flip_tta=true", "data.size=32", "model.descriptor_dim=4", *overrides)
+    cfg = tiny(lfw_like, *IDENTITY, *settings)
     fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
     run = load_run(tmp_path / "run")
     val_data, _ = open_run_data(run)
-    before = pair_scores(run, val_data, val_data.val)[1]
+    return run, val_data, pair_scores(run, val_data, val_data.val)[1]
+
+
+def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, ablate):
+    run, val_data, before = run_with_histogram_settings(lfw_like, tmp_path)
     scores = {}
     for on in (True, False):
         seconds = ablate.set_lever(run, "descriptor", on, val_data, descriptor_args(), {})
@@ -170,18 +177,9 @@ def test_the_no_descriptor_lever_scores_the_tower_alone_and_off_restores(
 ):
     from siamese_faces.evaluation.metrics import auc
 
-    cfg = tiny(
-        lfw_like,
-        *IDENTITY,
-        "model.flip_tta=true",
-        "data.size=32",
-        "model.descriptor=hog-lbp",
-        "model.descriptor_dim=4",
+    run, val_data, before = run_with_histogram_settings(
+        lfw_like, tmp_path, "model.descriptor=hog-lbp"
     )
-    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
-    run = load_run(tmp_path / "run")
-    val_data, _ = open_run_data(run)
-    before = pair_scores(run, val_data, val_data.val)[1]
     scores = {}
     for on in (True, False):
         ablate.set_lever(run, "no-descriptor", on, val_data, Namespace(), {})

@@ -123,9 +123,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
         return
     if lever in ("ridge", "fit-people", "descriptor", "no-descriptor"):  # on: refitted
         if on and lever == "no-descriptor":
-            model = dataclasses.replace(run.config.model, descriptor="none")
-            cfg = dataclasses.replace(run.config, model=model)
-            refit(run, trained_net(run, cfg), val_data, cfg)
+            refit_as(run, val_data, descriptor="none")
         elif on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":  # how long each stage of its fit took
@@ -171,14 +169,20 @@ def with_descriptor(
     ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
     cohort after it) fitted as training fits them. Returns what was fitted."""
     m = run.config.model
-    model = dataclasses.replace(
-        m,
+    return refit_as(
+        run,
+        val_data,
         descriptor="hog-lbp",
         descriptor_dim=dim or m.descriptor_dim,
         descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
         descriptor_lbp_radii=lbp_radii or m.descriptor_lbp_radii,
     )
-    cfg = dataclasses.replace(run.config, model=model)
+
+
+def refit_as(run, val_data, **model) -> dict:
+    """The run's net with the ``model.*`` settings ``model`` changed, its trained weights and
+    whitening loaded, fitted after training as training fits it. Returns what was fitted."""
+    cfg = dataclasses.replace(run.config, model=dataclasses.replace(run.config.model, **model))
     return refit(run, trained_net(run, cfg), val_data, cfg)
 
 

@@ -201,9 +201,9 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     epochs = 20  # long trials: the kill lands inside one
     text = (
         f.read_text()
-        # every epoch, no early stop: a trial stopped early by patience ends between the
-        # read of its state and the signal, and the kill then lands between trials (seen
-        # in CI beside a training)
+        # every epoch, no early stop: a trial stopped early by patience can end between the
+        # read of its state and the signal, and the kill then lands between trials (the
+        # likely cause of one failure in CI beside a training)
         .replace("epochs = 2", f"epochs = {epochs}\npatience = {epochs}")
         .replace("batch_size = 2", "batch_size = 1")
     )

@@ -19,6 +19,12 @@ def test_trials_are_reproducible_and_well_formed():
         assert t.gallery[t.answer][0] != t.probe  # never the probe image itself
 
 
+def test_more_trials_begin_with_the_fewer_ones():
+    # docs/accuracy.md reads a 1,000-trial result as the first 1,000 of a 10,000-trial draw
+    many = sample_trials(PEOPLE, ways=5, shots=2, trials=120, seed=7)
+    assert many[:40] == sample_trials(PEOPLE, ways=5, shots=2, trials=40, seed=7)
+
+
 def test_perfect_embeddings_score_one_and_random_near_chance():
     owner = {r: int(n[1:]) for n, rows in PEOPLE.items() for r in rows}
     emb = torch.zeros(90, 30)

@@ -141,6 +141,30 @@ def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path,
     assert some["acc_mean"] == pytest.approx((accs[0] + accs[2]) / 2)
 
 
+def test_a_run_cut_short_leaves_its_finished_folds_records(view2_like, tmp_path, monkeypatch):
+    """results.json is written as each fold finishes: a machine taken back during fold 2
+    leaves fold 1's record, which --merge can join where the run folders are gone."""
+    import siamese_faces.training.api as training_api
+
+    real_train = training_api.train
+
+    def train(cfg, *args, **kwargs):
+        if cfg.data.fold == 2:
+            raise KeyboardInterrupt  # the machine taken back: no Exception Optuna would catch
+        return real_train(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(training_api, "train", train)
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'cut.db'}"
+    spec = view2_spec(config(view2_like), "cut", [1, 2])
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(spec, str(view2_like), root, storage)
+    saved = root / "cut" / "results.json"
+    records = earlier_folds([saved], spec)
+    assert [f["fold"] for f in records] == [1] and completed_folds(storage, "cut") == [1]
+    assert records[0]["acc"] == json.loads(saved.read_text())["acc_mean"]
+    assert len(records[0]["tar"]) == 201  # its ROC too, not only its accuracy
+
+
 def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
     """Machines that share no storage (or a session whose run folders are gone) merge their
     results.json: a fold the storage finished wins over an earlier record of it."""
@@ -178,6 +202,16 @@ def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
         and only["train_seconds_per_fold"] == here["folds"][1]["train_seconds"]
     )
     assert "| 1 |" in (tmp_path / "o" / "results.md").read_text()
+    # a record of accuracy alone (transcribed from a note): the mean AUC is of the others
+    no_auc = {**bare, "auc": None}
+    acc_only = summarize(
+        view2_spec(base, "b", [1, 3]), here_storage, tmp_path / "n", earlier=[no_auc]
+    )
+    assert acc_only["acc_mean"] == pytest.approx((no_auc["acc"] + here["folds"][1]["acc"]) / 2)
+    assert (acc_only["auc_mean"], acc_only["auc_folds"]) == (here["folds"][1]["auc"], 1)
+    assert "(over 1 of 2 folds)" in (tmp_path / "n" / "results.md").read_text()
+    alone = summarize(view2_spec(base, "b", [1]), here_storage, tmp_path / "u", earlier=[no_auc])
+    assert alone["auc_folds"] == 0 and "AUC unknown" in (tmp_path / "u" / "results.md").read_text()
     # folds that trained on other threads or memory settings are the same recipe's
     machine = apply_overrides(base, ["train.threads=3", "train.reuse_memory=false"])
     again = earlier_folds([tmp_path / "a" / "b" / "results.json"], view2_spec(machine, "b", [1]))

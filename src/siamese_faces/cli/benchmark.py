@@ -13,10 +13,11 @@ def cmd_benchmark_lfw(args) -> int:
 
     from ..data.layout import resolve_data_dir
     from ..sweeps.benchmark import (
+        auc_text,
         earlier_folds,
         parse_folds,
         run_benchmark,
-        summarize,
+        summarize_in_turn,
         view2_spec,
     )
     from ..sweeps.sweep import default_storage, storage_file
@@ -42,7 +43,7 @@ def cmd_benchmark_lfw(args) -> int:
         Path(args.root).mkdir(parents=True, exist_ok=True)  # --merge alone: an empty storage
         earlier = earlier_folds(args.merge, spec)
         out = Path(args.root) / spec.name
-        summary = summarize(spec, storage, out, cache_dir=args.cache_dir, earlier=earlier)
+        summary = summarize_in_turn(spec, storage, out, args.cache_dir, earlier)
     else:
         summary = run_benchmark(
             spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
@@ -50,7 +51,7 @@ def cmd_benchmark_lfw(args) -> int:
     n = len(summary["folds"])
     print(
         f"{spec.name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
-        f"{n} fold(s) (mean ± SE), AUC {summary['auc_mean']:.4f} -> "
+        f"{n} fold(s) (mean ± SE), AUC {auc_text(summary)} -> "
         f"{Path(args.root) / spec.name / 'results.md'}"
     )
     return 0

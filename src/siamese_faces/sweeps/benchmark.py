@@ -11,6 +11,7 @@ validation. The result is LFW's: the mean accuracy over the folds and its standa
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from ..config import Config, changed_settings, from_dict
 from ..data.source import saved_name_for
@@ -62,8 +64,37 @@ def run_benchmark(
     """Train every fold not yet finished (sharing ``storage`` with other machines), then
     summarise the finished ones; returns the summary written to ``results.json``."""
     storage = storage or default_storage(spec, root)
-    run_sweep(spec, data, storage, workers, 1, str(root), cache_dir, heartbeat=heartbeat)
-    return summarize(spec, storage, root / spec.name, cache_dir=cache_dir)
+    out = root / spec.name
+    # Written again as each fold finishes: a run cut short (a machine taken back) still leaves
+    # its finished folds' records, which --merge joins where their run folders are gone.
+    after = functools.partial(summarize_in_turn, spec, storage, out, cache_dir)
+    run_sweep(
+        spec,
+        data,
+        storage,
+        workers,
+        1,
+        str(root),
+        cache_dir,
+        heartbeat=heartbeat,
+        after_trial=after,
+    )
+    return summarize_in_turn(spec, storage, out, cache_dir)
+
+
+def summarize_in_turn(
+    spec: SweepSpec,
+    storage: str,
+    out: Path,
+    cache_dir: str | None = None,
+    earlier: Sequence[dict] = (),
+) -> dict:
+    """:func:`summarize` under a lock in ``out``: workers finishing folds at once (or a
+    --summary-only beside them) write one after the other, each reading the storage inside
+    the lock, so the last summary written holds every finished fold."""
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(out / "results.lock"):
+        return summarize(spec, storage, out, cache_dir=cache_dir, earlier=earlier)
 
 
 def fold_scores(
@@ -152,12 +183,16 @@ def summarize(
     tars = [f["tar"] for f in folds if f.get("tar")]
     seconds = [f["train_seconds"] for f in folds if f.get("train_seconds") is not None]
     acc, se = mean_se([f["acc"] for f in folds])
+    # An earlier record may hold an accuracy alone (transcribed from a session's note whose
+    # run folder was lost): its AUC is unknown, and the mean AUC is of the folds that have one.
+    aucs = [f["auc"] for f in folds if f.get("auc") is not None]
     summary = {
         "name": spec.name,
         "folds": folds,
         "acc_mean": acc,
         "acc_se": se,
-        "auc_mean": statistics.mean(f["auc"] for f in folds) if folds else float("nan"),
+        "auc_mean": statistics.mean(aucs) if aucs else float("nan"),
+        "auc_folds": len(aucs),
         "train_seconds_per_fold": statistics.mean(seconds) if seconds else None,
         "roc": {
             "far": FAR_GRID.tolist(),
@@ -168,6 +203,14 @@ def summarize(
     }
     write(summary, out)
     return summary
+
+
+def auc_text(summary: dict) -> str:
+    """The mean AUC, saying of how many folds when some folds' records hold none."""
+    n, k = len(summary["folds"]), summary.get("auc_folds", len(summary["folds"]))
+    if n and not k:
+        return "unknown (no fold's scores)"
+    return f"{summary['auc_mean']:.4f}" + ("" if k == n else f" (over {k} of {n} folds)")
 
 
 def write(summary: dict, out: Path) -> Path:
@@ -181,7 +224,7 @@ def write(summary: dict, out: Path) -> Path:
         [
             f["fold"],
             f"{100 * f['acc']:.2f}%",
-            f"{f['auc']:.4f}",
+            "—" if f.get("auc") is None else f"{f['auc']:.4f}",
             "—" if f.get("train_seconds") is None else f"{f['train_seconds']:.0f}",
             "—" if f.get("epochs") is None else f["epochs"],
             f.get("from", "this storage"),
@@ -191,7 +234,7 @@ def write(summary: dict, out: Path) -> Path:
     n, seconds = len(rows), summary["train_seconds_per_fold"]
     sec = Section(f"{summary['name']}: {n} fold(s)").p(
         f"Accuracy {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% (mean ± "
-        f"standard error over {n} folds), AUC {summary['auc_mean']:.4f}"
+        f"standard error over {n} folds), AUC {auc_text(summary)}"
         + ("." if seconds is None else f", {seconds:.0f} s of training a fold.")
         + " Each fold is scored by a model that never saw its people, at the threshold chosen "
         "on validation people carved out of the other folds."

@@ -43,6 +43,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -293,6 +294,9 @@ class WorkerArgs:
     max_trials: int | None
     cache_dir: str | None
     heartbeat: int = HEARTBEAT_S
+    # Called (picklable, no arguments) in the worker after each trial it finishes: e.g. a
+    # benchmark's summary, kept current so that a run cut short still leaves its records.
+    after_trial: Callable[[], object] | None = None
 
 
 def _objective_factory(spec: SweepSpec, args: WorkerArgs):
@@ -415,6 +419,10 @@ def worker(args: WorkerArgs) -> None:
         if nothing_to_take():
             study.stop()
 
+    def after_each(study, trial) -> None:
+        if args.after_trial is not None and trial.state == TrialState.COMPLETE:
+            args.after_trial()
+
     taken = 0
     while True:
         if not nothing_to_take():
@@ -425,7 +433,7 @@ def worker(args: WorkerArgs) -> None:
             study.optimize(
                 objective,
                 n_trials=left,
-                callbacks=[stop_when_done],
+                callbacks=[after_each, stop_when_done],
                 catch=(Exception,),
                 gc_after_trial=True,
             )
@@ -457,9 +465,11 @@ def run_sweep(
     cache_dir: str | None = None,
     max_trials: int | None = None,
     heartbeat: int = HEARTBEAT_S,
+    after_trial: Callable[[], object] | None = None,
 ) -> dict:
     """Queue the sweep (a file, or a spec built in code) and run ``workers`` processes on
-    this machine; returns a summary."""
+    this machine, each calling ``after_trial`` after every trial it finishes; returns a
+    summary."""
     from ..data.rundata import prepare
 
     spec = spec_file if isinstance(spec_file, SweepSpec) else load_sweep(spec_file)
@@ -485,6 +495,7 @@ def run_sweep(
         max_trials,
         cache_dir,
         heartbeat,
+        after_trial,
     )
     start = time.perf_counter()
     if workers == 1:

@@ -17,7 +17,7 @@ def cmd_benchmark_lfw(args) -> int:
         earlier_folds,
         parse_folds,
         run_benchmark,
-        summarize_in_turn,
+        summarize,
         view2_spec,
     )
     from ..sweeps.sweep import default_storage, storage_file
@@ -43,7 +43,7 @@ def cmd_benchmark_lfw(args) -> int:
         Path(args.root).mkdir(parents=True, exist_ok=True)  # --merge alone: an empty storage
         earlier = earlier_folds(args.merge, spec)
         out = Path(args.root) / spec.name
-        summary = summarize_in_turn(spec, storage, out, args.cache_dir, earlier)
+        summary = summarize(spec, storage, out, cache_dir=args.cache_dir, earlier=earlier)
     else:
         summary = run_benchmark(
             spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat

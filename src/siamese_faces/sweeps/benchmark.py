@@ -67,7 +67,7 @@ def run_benchmark(
     out = root / spec.name
     # Written again as each fold finishes: a run cut short (a machine taken back) still leaves
     # its finished folds' records, which --merge joins where their run folders are gone.
-    after = functools.partial(summarize_in_turn, spec, storage, out, cache_dir)
+    after = functools.partial(summarize, spec, storage, out, cache_dir)
     run_sweep(
         spec,
         data,
@@ -79,22 +79,7 @@ def run_benchmark(
         heartbeat=heartbeat,
         after_trial=after,
     )
-    return summarize_in_turn(spec, storage, out, cache_dir)
-
-
-def summarize_in_turn(
-    spec: SweepSpec,
-    storage: str,
-    out: Path,
-    cache_dir: str | None = None,
-    earlier: Sequence[dict] = (),
-) -> dict:
-    """:func:`summarize` under a lock in ``out``: workers finishing folds at once (or a
-    --summary-only beside them) write one after the other, each reading the storage inside
-    the lock, so the last summary written holds every finished fold."""
-    out.mkdir(parents=True, exist_ok=True)
-    with FileLock(out / "results.lock"):
-        return summarize(spec, storage, out, cache_dir=cache_dir, earlier=earlier)
+    return summarize(spec, storage, out, cache_dir)
 
 
 def fold_scores(
@@ -162,7 +147,18 @@ def summarize(
 ) -> dict:
     """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold: of
     ``spec``'s folds that the storage holds as finished, and of ``earlier`` fold records
-    (:func:`earlier_folds`) for folds the storage does not hold."""
+    (:func:`earlier_folds`) for folds the storage does not hold. Written under a lock in
+    ``out``: workers finishing folds at once (or a --summary-only beside them) write one after
+    the other, each reading the storage inside the lock, so the last summary written holds
+    every finished fold."""
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(out / "results.lock"):
+        return _summarize(spec, storage, out, cache_dir, earlier)
+
+
+def _summarize(
+    spec: SweepSpec, storage: str, out: Path, cache_dir: str | None, earlier: Sequence[dict]
+) -> dict:
     wanted = set(spec.grid["data.fold"])
     done = [t for t in completed(spec, storage) if t["params"]["data.fold"] in wanted]
     by_fold = {f["fold"]: f for f in earlier if f["fold"] in wanted}

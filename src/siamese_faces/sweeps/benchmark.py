@@ -203,7 +203,7 @@ def _summarize(
 
 def auc_text(summary: dict) -> str:
     """The mean AUC, saying of how many folds when some folds' records hold none."""
-    n, k = len(summary["folds"]), summary.get("auc_folds", len(summary["folds"]))
+    n, k = len(summary["folds"]), summary["auc_folds"]
     if n and not k:
         return "unknown (no fold's scores)"
     return f"{summary['auc_mean']:.4f}" + ("" if k == n else f" (over {k} of {n} folds)")

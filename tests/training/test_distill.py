@@ -1,6 +1,7 @@
 """Distillation from a finished run: the loss, the teacher's targets, and the protocol's rule."""
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from siamese_faces.models import model_from_config
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.distill import relation_loss, score_matrix
 from siamese_faces.training.objectives import make_objective
+from siamese_faces.training.sources import check_sources_exist
 from siamese_faces.training.trainer import build, fit
 
 from .test_training import tiny
@@ -88,6 +90,35 @@ def test_the_targets_are_the_teachers_own_scores(lfw_like, tmp_path, teacher):
     torch.testing.assert_close(units @ units.T, expected, rtol=1e-4, atol=1e-5)
     results = fit(cfg, data, tmp_path / "student", DistContext())
     assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
+
+
+def test_a_teacher_with_joined_histograms_gives_its_own_scores(lfw_like, tmp_path):
+    # Three members and a fitted descriptor, as the unrestricted recipe ships: the joined
+    # embedding is wider than the members and is scored whole (it once failed to split).
+    described = [*IDENTITY, "data.size=32", "model.descriptor=hog-lbp", "model.descriptor_dim=4"]
+    own = tiny(lfw_like, *described, "model.members=3", "model.fc=12")
+    fit(own, prepare(own), tmp_path / "teacher", DistContext())
+    cfg = tiny(lfw_like, *described, f"train.teacher={tmp_path / 'teacher'}", "train.distill=1")
+    data = prepare(cfg)
+    units = build(cfg, data, DistContext())[1].teacher
+    run = load_run(tmp_path / "teacher")
+    h = run.embed(data.images, data.identity_rows)
+    assert h.shape[1] > 12  # the descriptor is joined
+    n = len(h)
+    expected = run.scores(h.repeat_interleave(n, 0), h.repeat(n, 1)).view(n, n)
+    torch.testing.assert_close(units @ units.T, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_teacher_stopped_part_way_is_refused(lfw_like, tmp_path, teacher):
+    # A run stopped part way already has best.safetensors; only results.json marks its end.
+    stopped = tmp_path / "stopped"
+    shutil.copytree(teacher, stopped)
+    (stopped / "results.json").unlink()
+    cfg = tiny(lfw_like, *IDENTITY, f"train.teacher={stopped}", "train.distill=1")
+    with pytest.raises(ConfigError, match=r"stopped'.*stopped before its end.*results.json"):
+        check_sources_exist(cfg)
+    with pytest.raises(ConfigError, match="stopped before its end"):
+        make_objective(model_from_config(cfg), prepare(cfg), cfg, DistContext())
 
 
 def test_a_teacher_that_saw_a_held_out_person_is_refused(lfw_like, tmp_path, teacher):

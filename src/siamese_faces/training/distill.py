@@ -2,8 +2,9 @@
 
 The teacher embeds every training image once, before the first step, exactly as it does at
 test time (flip averaging and whitening included); its judgement of a batch is then the
-matrix of its scores between the batch's faces (the mean of its members' cosines, before
-any score normalisation: the student's head gives cosines too). The student is trained to
+matrix of its scores between the batch's faces (the mean of its members' cosines, or the
+cosine of the embedding that its fitted HOG and LBP histograms joined; before any score
+normalisation: the student's head gives cosines too). The student is trained to
 match it row by row: each face's softmax over its cosines with the batch's other faces, at
 the identity objective's scale, against the teacher's (a KL divergence; relational
 distillation, so the two embeddings need not have the same width).
@@ -16,12 +17,10 @@ trains).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.nn import functional as F
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..data.rundata import RunData
 from ..members import member_units
 from .sources import source_run
@@ -45,10 +44,17 @@ def relation_loss(student: torch.Tensor, teacher: torch.Tensor, scale: float) ->
     )
 
 
-def teacher_units(cfg: Config, data: RunData, device: torch.device) -> tuple[torch.Tensor, int]:
-    """The teacher's embeddings of ``data.identity_rows`` as joined unit vectors scaled so
-    that their dot product is its score, ``(N, G * D)``, and its member count ``G``."""
+def teacher_units(cfg: Config, data: RunData, device: torch.device) -> torch.Tensor:
+    """The teacher's embeddings of ``data.identity_rows`` as unit vectors scaled so that
+    their dot product is its score, ``(N, width)``."""
     run = source_run("train.teacher", cfg.train.teacher, cfg, data, device)
+    if run.config.model.head != "cosine":
+        raise ConfigError(
+            f"train.teacher={cfg.train.teacher!r} scores with model.head = "
+            f"{run.config.model.head!r}; a teacher's scores must be cosines, as the student's "
+            'are: choose a run trained with model.head = "cosine".'
+        )
     h = run.embed(data.images, data.identity_rows)
-    groups = run.config.model.members
-    return member_units(h, groups).flatten(1) / math.sqrt(groups), groups
+    # The head's units: its members' parts, or the one embedding that a fitted descriptor
+    # joined to them (wider than the members, so not split); their dot product is its score.
+    return run.net.head.units(h)

@@ -189,7 +189,7 @@ class IdentityObjective:
         self.module = IdentityModule(net, crit, cfg.model.members, cfg.train.distill)
         self.faces = TowerFaces(data, data.identity_rows, cfg, ctx)
         # The teacher's embedding of each identity row, made once (None: no distillation).
-        self.teacher = teacher_units(cfg, data, ctx.device)[0] if cfg.train.distill else None
+        self.teacher = teacher_units(cfg, data, ctx.device) if cfg.train.distill else None
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Positions among the training images that ``epoch`` trains on, in its order."""

@@ -24,11 +24,27 @@ def check_sources_exist(cfg: Config) -> None:
         ("train.teacher", cfg.train.teacher),
         ("train.start_from", cfg.train.start_from),
     ):
-        if path and not (Path(path) / "best.safetensors").is_file():
-            raise ConfigError(
-                f"{setting}={path!r}: no finished run there (no best.safetensors); train it "
-                "first, or correct the path."
-            )
+        if path:
+            check_finished(setting, path)
+
+
+def check_finished(setting: str, path: str | Path) -> None:
+    """A ConfigError unless ``path`` is a run trained to its end. results.json is written
+    last, after the best weights and what is fitted after training, so a run stopped part
+    way (its best.safetensors already there) is refused rather than half used."""
+    path = Path(path)
+    if (path / "results.json").is_file():
+        return
+    why = (
+        "it stopped before its end: best.safetensors but no results.json"
+        if (path / "best.safetensors").is_file()
+        else "no best.safetensors"
+    )
+    raise ConfigError(
+        f"{setting}={str(path)!r}: no finished run there ({why}); train it to its end "
+        "first (a stopped `siamese-faces train` resumes with --resume, a benchmark fold with "
+        "its benchmark command run again), or correct the path."
+    )
 
 
 def source_run(setting: str, path: str, cfg: Config, data: RunData, device: torch.device):
@@ -37,6 +53,7 @@ def source_run(setting: str, path: str, cfg: Config, data: RunData, device: torc
     naming the fix if not."""
     from ..evaluation.runs import load_run  # the trainer needs it only for these settings
 
+    check_finished(setting, path)
     path = Path(path)
     run = load_run(path, device)
     d = run.config.data

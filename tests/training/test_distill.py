@@ -121,6 +121,14 @@ def test_a_teacher_stopped_part_way_is_refused(lfw_like, tmp_path, teacher):
         make_objective(model_from_config(cfg), prepare(cfg), cfg, DistContext())
 
 
+def test_a_teacher_that_does_not_score_by_cosine_is_refused(lfw_like, tmp_path):
+    pairs = tiny(lfw_like, "data.protocol=unrestricted", "model.head=l1_sigmoid", "train.epochs=1")
+    fit(pairs, prepare(pairs), tmp_path / "l1", DistContext())
+    cfg = tiny(lfw_like, *IDENTITY, f"train.teacher={tmp_path / 'l1'}", "train.distill=1")
+    with pytest.raises(ConfigError, match="'l1_sigmoid'; a teacher's scores must be cosines"):
+        make_objective(model_from_config(cfg), prepare(cfg), cfg, DistContext())
+
+
 def test_a_teacher_that_saw_a_held_out_person_is_refused(lfw_like, tmp_path, teacher):
     # Split otherwise, the teacher trains on the people this run validates on.
     other = tiny(lfw_like, *IDENTITY, "data.val_fraction=0.5", "data.split_seed=1")

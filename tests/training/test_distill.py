@@ -70,6 +70,17 @@ def test_distillation_needs_a_teacher_and_an_identity_objective():
         apply_overrides(Config(), ["train.teacher=runs/t", "train.distill=1"])
 
 
+def assert_scores_of(units: torch.Tensor, teacher: Path, data) -> torch.Tensor:
+    """The targets' dot products are the teacher's scores of every pair of the faces, scored
+    as it scores a pair at test time; returns the teacher's embeddings."""
+    run = load_run(teacher)
+    h = run.embed(data.images, data.identity_rows)
+    n = len(h)
+    expected = run.scores(h.repeat_interleave(n, 0), h.repeat(n, 1)).view(n, n)
+    torch.testing.assert_close(units @ units.T, expected, rtol=1e-4, atol=1e-5)
+    return h
+
+
 @pytest.fixture
 def teacher(lfw_like, tmp_path) -> Path:
     """A finished two-member run on the tiny data: the teacher."""
@@ -82,12 +93,7 @@ def test_the_targets_are_the_teachers_own_scores(lfw_like, tmp_path, teacher):
     cfg = tiny(lfw_like, *IDENTITY, f"train.teacher={teacher}", "train.distill=1")
     data = prepare(cfg)
     net, objective, *_ = build(cfg, data, DistContext())
-    units = objective.teacher  # (identity rows, joined width)
-    run = load_run(teacher)  # scored as the teacher scores a pair at test time
-    h = run.embed(data.images, data.identity_rows)
-    n = len(h)
-    expected = run.scores(h.repeat_interleave(n, 0), h.repeat(n, 1)).view(n, n)
-    torch.testing.assert_close(units @ units.T, expected, rtol=1e-4, atol=1e-5)
+    assert_scores_of(objective.teacher, teacher, data)  # (identity rows, joined width)
     results = fit(cfg, data, tmp_path / "student", DistContext())
     assert results["epochs_run"] == 2 and 0 <= results["test/acc"] <= 1
 
@@ -101,12 +107,8 @@ def test_a_teacher_with_joined_histograms_gives_its_own_scores(lfw_like, tmp_pat
     cfg = tiny(lfw_like, *described, f"train.teacher={tmp_path / 'teacher'}", "train.distill=1")
     data = prepare(cfg)
     units = build(cfg, data, DistContext())[1].teacher
-    run = load_run(tmp_path / "teacher")
-    h = run.embed(data.images, data.identity_rows)
+    h = assert_scores_of(units, tmp_path / "teacher", data)
     assert h.shape[1] > 12  # the descriptor is joined
-    n = len(h)
-    expected = run.scores(h.repeat_interleave(n, 0), h.repeat(n, 1)).view(n, n)
-    torch.testing.assert_close(units @ units.T, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_a_teacher_stopped_part_way_is_refused(lfw_like, tmp_path, teacher):

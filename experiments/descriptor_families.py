@@ -1,0 +1,150 @@
+"""HOG and LBP whitened apart, each with its own weight, against the joined descriptor (no
+training): a screen on trained runs.
+
+    python experiments/descriptor_families.py runs/view2/view2-default-e36-epyc/fold=*-seed0 \
+        [--json]
+
+The recipe's descriptor (``models/descriptors.py``) joins a face's HOG and LBP histograms
+into one vector, takes a PCA of ``model.descriptor_dim`` whitened directions of it and the
+within-person whitening, and weighs its cosine against the tower's by one share ``a`` chosen
+on validation. Here the same histograms are also fitted per family: a PCA and a
+within-person whitening of HOG alone and of LBP alone (as many directions each), so that a
+pair scores ``(1 - a_h - a_l) cos_tower + a_h cos_hog + a_l cos_lbp``, both shares chosen on
+the validation pairs by AUC. Everything is fitted on the run's training people only, as
+training fits it; no test pair is read before both rules are fixed. The screen leaves out
+the score normalisation (S-norm) on both sides, so its numbers are below the runs' own; it
+says whether the families apart score the validation and test pairs better than joined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+from torch.nn import functional as F
+
+from siamese_faces.evaluation.api import validation_data
+from siamese_faces.evaluation.metrics import auc
+from siamese_faces.evaluation.predict import embed_rows
+from siamese_faces.evaluation.runs import load_run
+from siamese_faces.models.descriptors import ORIENTATIONS, RIDGE
+from siamese_faces.models.whiten import WithinClassWhitening
+from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features
+
+# Two shares whose sum leaves the tower at least a fifth, as the joined share's grid does
+PAIRS_OF_WEIGHTS = [(h, g) for h in DESCRIPTOR_WEIGHTS for g in DESCRIPTOR_WEIGHTS if h + g <= 0.8]
+
+
+def fit_family(train: torch.Tensor, grouped, labels, dim: int, seed: int):
+    """A PCA of ``dim`` whitened directions of ``train`` and the within-person whitening on
+    its ``grouped`` rows, as ``Descriptor.fit`` fits the joined histograms (its randomised
+    SVD started from ``train.seed`` as training starts it): a function that maps raw
+    histograms to unit descriptors."""
+    seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(seed)))
+    mean = train.mean(0)
+    centred = train - mean
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
+    project = v[:, :dim] / s[:dim].clamp_min(1e-6)
+    whiten = WithinClassWhitening(dim, 1, RIDGE)
+    whiten.fit((centred @ project)[grouped], labels)
+    return lambda x: F.normalize(whiten((x - mean) @ project), dim=1)
+
+
+def pair_cosines(units: torch.Tensor, ia, ib) -> torch.Tensor:
+    return (units[ia] * units[ib]).sum(1)
+
+
+def threshold_accuracy(val: torch.Tensor, yv, test: torch.Tensor, yt) -> float:
+    """Test accuracy at the threshold most accurate on the validation scores."""
+    order = val.sort().values
+    cuts = torch.cat([order[:1] - 1, (order[1:] + order[:-1]) / 2])
+    acc = ((val[None, :] > cuts[:, None]).float() == yv[None, :]).float().mean(1)
+    cut = cuts[int(acc.argmax())]
+    return float(((test > cut).float() == yt).float().mean())
+
+
+def screen(path: str) -> dict:
+    run = load_run(path)
+    data, net, cfg = validation_data(run), run.net, run.config
+    d = net.descriptor
+    d.fitted.fill_(False)  # the tower's own units: the descriptor joins below
+    run.refresh()
+    rows, grouped, classes = data.fitting_faces()
+    sides = {"val": data.val, "test": data.test}
+    faces = {k: s.faces() for k, s in sides.items()}
+    cl = cfg.train.channels_last
+
+    def tower(r):
+        return net.head.units(embed_rows(net, data.images, r, run.device, run.bf16, 256, cl))
+
+    def histograms(r):
+        return descriptor_features(d, data.images, r, run.device)
+
+    hog = 2 * 4 * ORIENTATIONS * (cfg.data.size // d.hog_cell - 1) ** 2  # face and mirror
+    train = histograms(rows)
+    dim, seed = cfg.model.descriptor_dim, cfg.train.seed
+    fits = {
+        "joined": fit_family(train, grouped, classes, dim, seed),
+        "hog": fit_family(train[:, :hog], grouped, classes, dim, seed),
+        "lbp": fit_family(train[:, hog:], grouped, classes, dim, seed),
+    }
+    del train
+    cos = {}
+    for side, (r, ia, ib) in faces.items():
+        raw = histograms(r)
+        cos[side] = {"tower": pair_cosines(tower(r), ia, ib)}
+        for name, f in fits.items():
+            x = raw if name == "joined" else raw[:, :hog] if name == "hog" else raw[:, hog:]
+            cos[side][name] = pair_cosines(f(x), ia, ib)
+    yv, yt = sides["val"].y.float(), sides["test"].y.float()
+
+    def mix(side, shares):
+        return sum(w * cos[side][k] for k, w in shares.items())
+
+    rules = {
+        "joined": [{"tower": 1 - a, "joined": a} for a in DESCRIPTOR_WEIGHTS],
+        "apart": [{"tower": 1 - h - g, "hog": h, "lbp": g} for h, g in PAIRS_OF_WEIGHTS],
+    }
+    out = {"run": path}
+    for name, grid in rules.items():
+        aucs = [auc(mix("val", s).numpy(), yv.numpy()) for s in grid]
+        best = grid[max(range(len(grid)), key=lambda i: (aucs[i], -i))]
+        v, t = mix("val", best), mix("test", best)
+        out[name] = {
+            "shares": {k: round(w, 2) for k, w in best.items()},
+            "val auc": max(aucs),
+            "test auc": auc(t.numpy(), yt.numpy()),
+            "test acc": threshold_accuracy(v, yv, t, yt),
+        }
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    rows = []
+    for path in args.runs:
+        rows.append(screen(path))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    if args.json:
+        print(json.dumps({"rows": rows}, indent=2))
+        return
+    for name in ("joined", "apart"):
+        mean = {k: statistics.mean(r[name][k] for r in rows) for k in ("val auc", "test auc")}
+        acc = [r[name]["test acc"] for r in rows]
+        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        print(
+            f"{name}: val AUC {mean['val auc']:.4f}, test AUC {mean['test auc']:.4f}, "
+            f"test acc {100 * statistics.mean(acc):.2f} (sd {100 * sd:.2f}) over {len(rows)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,8 @@ within-person whitening, and weighs its cosine against the tower's by one share 
 on validation. Here the same histograms are also fitted per family: a PCA and a
 within-person whitening of HOG alone and of LBP alone (as many directions each), so that a
 pair scores ``(1 - a_h - a_l) cos_tower + a_h cos_hog + a_l cos_lbp``, both shares chosen on
-the validation pairs by AUC. Everything is fitted on the run's training people only, as
+the validation pairs by AUC, and the threshold most accurate on them
+(``best_threshold``). Everything is fitted on the run's training people only, as
 training fits it; no test pair is read before both rules are fixed. The screen leaves out
 the score normalisation (S-norm) on both sides, so its numbers are below the runs' own; it
 says whether the families apart score the validation and test pairs better than joined.
@@ -27,7 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from siamese_faces.evaluation.api import validation_data
-from siamese_faces.evaluation.metrics import auc
+from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
 from siamese_faces.evaluation.predict import embed_rows
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.descriptors import ORIENTATIONS, RIDGE
@@ -57,15 +58,6 @@ def fit_family(train: torch.Tensor, grouped, labels, dim: int, seed: int):
 
 def pair_cosines(units: torch.Tensor, ia, ib) -> torch.Tensor:
     return (units[ia] * units[ib]).sum(1)
-
-
-def threshold_accuracy(val: torch.Tensor, yv, test: torch.Tensor, yt) -> float:
-    """Test accuracy at the threshold most accurate on the validation scores."""
-    order = val.sort().values
-    cuts = torch.cat([order[:1] - 1, (order[1:] + order[:-1]) / 2])
-    acc = ((val[None, :] > cuts[:, None]).float() == yv[None, :]).float().mean(1)
-    cut = cuts[int(acc.argmax())]
-    return float(((test > cut).float() == yt).float().mean())
 
 
 def screen(path: str) -> dict:
@@ -101,7 +93,7 @@ def screen(path: str) -> dict:
         for name, f in fits.items():
             x = raw if name == "joined" else raw[:, :hog] if name == "hog" else raw[:, hog:]
             cos[side][name] = pair_cosines(f(x), ia, ib)
-    yv, yt = sides["val"].y.float(), sides["test"].y.float()
+    yv, yt = sides["val"].y.numpy(), sides["test"].y.numpy()
 
     def mix(side, shares):
         return sum(w * cos[side][k] for k, w in shares.items())
@@ -112,14 +104,14 @@ def screen(path: str) -> dict:
     }
     out = {"run": path}
     for name, grid in rules.items():
-        aucs = [auc(mix("val", s).numpy(), yv.numpy()) for s in grid]
+        aucs = [auc(mix("val", s).numpy(), yv) for s in grid]
         best = grid[max(range(len(grid)), key=lambda i: (aucs[i], -i))]
         v, t = mix("val", best), mix("test", best)
         out[name] = {
             "shares": {k: round(w, 2) for k, w in best.items()},
             "val auc": max(aucs),
-            "test auc": auc(t.numpy(), yt.numpy()),
-            "test acc": threshold_accuracy(v, yv, t, yt),
+            "test auc": auc(t.numpy(), yt),
+            "test acc": accuracy(t.numpy(), yt, best_threshold(v.numpy(), yv)),
         }
     return out
 

@@ -1,7 +1,6 @@
 """experiments/descriptor_families.py: its joined side is the descriptor training fits."""
 
 import pytest
-import torch
 
 from siamese_faces.data.rundata import prepare
 from siamese_faces.evaluation.runs import load_run
@@ -32,18 +31,3 @@ def test_the_joined_side_repeats_the_runs_own_fit_and_choice(lfw_like, tmp_path,
     assert sum(apart.values()) == pytest.approx(1.0) and apart["tower"] >= 0.2 - 1e-9
     # the two shares' grid holds the tower alone (both at 0): never below it on validation
     assert row["apart"]["val auc"] >= results["descriptor_val_auc_tower"] - 1e-4
-
-
-def test_the_threshold_is_the_most_accurate_on_validation(families):
-    g = torch.Generator().manual_seed(0)
-    val, test = torch.rand(40, generator=g), torch.rand(30, generator=g)
-    yv, yt = (val + 0.3 * torch.rand(40, generator=g) > 0.6).float(), (test > 0.5).float()
-    got = families.threshold_accuracy(val, yv, test, yt)
-    # by hand: every cut between two sorted validation scores, the first most accurate one
-    v, t = val.tolist(), test.tolist()
-    order = sorted(v)
-    cuts = [order[0] - 1] + [(a + b) / 2 for a, b in zip(order, order[1:], strict=False)]
-    accs = [sum((s > c) == bool(y) for s, y in zip(v, yv.tolist(), strict=True)) for c in cuts]
-    cut = cuts[accs.index(max(accs))]
-    right = sum((s > cut) == bool(y) for s, y in zip(t, yt.tolist(), strict=True))
-    assert got == pytest.approx(right / len(t))

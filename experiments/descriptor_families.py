@@ -31,7 +31,7 @@ from siamese_faces.evaluation.api import validation_data
 from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
 from siamese_faces.evaluation.predict import embed_rows
 from siamese_faces.evaluation.runs import load_run
-from siamese_faces.models.descriptors import ORIENTATIONS, RIDGE
+from siamese_faces.models.descriptors import RIDGE, whitened_directions
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features
 
@@ -44,13 +44,9 @@ def fit_family(train: torch.Tensor, grouped, labels, dim: int, seed: int):
     its ``grouped`` rows, as ``Descriptor.fit`` fits the joined histograms (its randomised
     SVD started from ``train.seed`` as training starts it): a function that maps raw
     histograms to unit descriptors."""
-    seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(seed)))
     mean = train.mean(0)
-    centred = train - mean
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
-    project = v[:, :dim] / s[:dim].clamp_min(1e-6)
+    centred = train - mean  # a copy: the same histograms are fitted again, family by family
+    project = whitened_directions(centred, dim, torch.Generator().manual_seed(seed))
     whiten = WithinClassWhitening(dim, 1, RIDGE)
     whiten.fit((centred @ project)[grouped], labels)
     return lambda x: F.normalize(whiten((x - mean) @ project), dim=1)
@@ -77,22 +73,18 @@ def screen(path: str) -> dict:
     def histograms(r):
         return descriptor_features(d, data.images, r, run.device)
 
-    hog = 2 * 4 * ORIENTATIONS * (cfg.data.size // d.hog_cell - 1) ** 2  # face and mirror
+    hog = d.hog_features
+    columns = {"joined": slice(None), "hog": slice(0, hog), "lbp": slice(hog, None)}
     train = histograms(rows)
     dim, seed = cfg.model.descriptor_dim, cfg.train.seed
-    fits = {
-        "joined": fit_family(train, grouped, classes, dim, seed),
-        "hog": fit_family(train[:, :hog], grouped, classes, dim, seed),
-        "lbp": fit_family(train[:, hog:], grouped, classes, dim, seed),
-    }
+    fits = {k: fit_family(train[:, c], grouped, classes, dim, seed) for k, c in columns.items()}
     del train
     cos = {}
     for side, (r, ia, ib) in faces.items():
         raw = histograms(r)
         cos[side] = {"tower": pair_cosines(tower(r), ia, ib)}
         for name, f in fits.items():
-            x = raw if name == "joined" else raw[:, :hog] if name == "hog" else raw[:, hog:]
-            cos[side][name] = pair_cosines(f(x), ia, ib)
+            cos[side][name] = pair_cosines(f(raw[:, columns[name]]), ia, ib)
     yv, yt = sides["val"].y.numpy(), sides["test"].y.numpy()
 
     def mix(side, shares):

@@ -120,7 +120,9 @@ class Descriptor(nn.Module):
         self.hog_cell, self.lbp_cell, self.lbp_radii = hog_cell, lbp_cell, tuple(lbp_radii)
         self.register_buffer("table", uniform_patterns(), persistent=False)
         lbp = sum(UNIFORM * ((size - 2 * r) // lbp_cell) ** 2 for r in self.lbp_radii)
-        features = 2 * (4 * ORIENTATIONS * (size // hog_cell - 1) ** 2 + lbp)
+        # the face's and its mirror's HOG: the first columns of features(), LBP's after them
+        self.hog_features = 2 * 4 * ORIENTATIONS * (size // hog_cell - 1) ** 2
+        features = self.hog_features + 2 * lbp
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("project", torch.zeros(features, dim))
         self.whiten = WithinClassWhitening(dim, 1, ridge)
@@ -184,24 +186,29 @@ class Descriptor(nn.Module):
         descriptor; the weight is chosen apart, on validation pairs
         (``training.trainer.fit_descriptor``)."""
         self.check_faces(len(features))
-        dim = self.project.shape[1]
         mean = features.mean(0)
         centred = features.sub_(mean)
-        # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces'
-        # tens of thousands of histogram bins in seconds; a full one takes minutes. (One of our
-        # own in bf16 that never formed the centred matrix was faster and lowered validation
-        # AUC on every run tried: docs/accuracy.md.)
-        seed = int(torch.randint(2**31, (1,), generator=generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
         self.mean.copy_(mean)
-        self.project.copy_(v[:, :dim] / s[:dim].clamp_min(1e-6))
+        self.project.copy_(whitened_directions(centred, self.project.shape[1], generator))
         z = centred @ self.project
         self.whiten.fit(z[grouped], labels)
         self.fitted.fill_(True)
         info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
         return info, F.normalize(self.whiten(z), dim=1)
+
+
+def whitened_directions(centred: torch.Tensor, dim: int, generator: torch.Generator):
+    """The PCA of centred histograms ``(N, F)``: their top ``dim`` directions, each scaled by
+    one over its singular value, ``(F, dim)``."""
+    # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces' tens
+    # of thousands of histogram bins in seconds; a full one takes minutes. (One of our own in
+    # bf16 that never formed the centred matrix was faster and lowered validation AUC on every
+    # run tried: docs/accuracy.md.)
+    seed = int(torch.randint(2**31, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
+    return v[:, :dim] / s[:dim].clamp_min(1e-6)
 
 
 def make_descriptor(

@@ -21,6 +21,7 @@ from siamese_faces.sweeps.benchmark import (
     summarize,
     view2_spec,
 )
+from siamese_faces.sweeps.sweep import first_seeds, queue_points, run_name
 
 from ..helpers import needs_postgres, postgres_database, write_people
 from ..training.test_training import TINY
@@ -257,6 +258,25 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "over 1 fold(s)" in capsys.readouterr().out
     assert main([*args, "--folds", "1-2", "--summary-only", "--merge", str(saved)]) == 0
     assert "over 1 fold(s)" in capsys.readouterr().out  # fold 2, once: the storage's
+
+
+def test_a_set_training_seed_is_the_folds_seed_not_overwritten_by_0(view2_like, tmp_path):
+    """``--set train.seed=1`` queues each fold with seed 1 (a second seed of the folds, to
+    join the first's in an ensemble); before, the queue wrote 0 over it without a word."""
+    spec = view2_spec(config(view2_like, "train.seed=1"), "second", [3, 4])
+    url = f"sqlite:///{tmp_path / 'second.db'}"
+    assert queue_points(spec, url, seeds=2) == 4
+    study = optuna.load_study(study_name="second", storage=url)
+    params = [t.user_attrs["params"] for t in study.get_trials()]
+    assert sorted((p["data.fold"], p["train.seed"]) for p in params) == [
+        (3, 1),
+        (3, 2),
+        (4, 1),
+        (4, 2),
+    ]
+    assert run_name({"data.fold": 3, "train.seed": 1}) == "fold=3-seed1"
+    assert queue_points(spec, url, seeds=2) == 0  # queued once
+    assert first_seeds(view2_spec(config(view2_like), "first", [3]), 1) == [0]  # unset: 0
 
 
 def test_each_fold_is_taught_by_the_teacher_of_its_own_fold(view2_like, tmp_path):

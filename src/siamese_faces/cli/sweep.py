@@ -45,7 +45,12 @@ def add_commands(sub) -> None:
     p.add_argument("file", metavar="FILE", help="a sweep file (TOML with a [sweep] table)")
     options.add_data(p, pairs=(), overlap=False, skip_bad=False)
     options.add_workers(p, "trials", "runs/sweeps")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point (mean ± std)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds per grid point (mean ± std): train.seed (0 unless set) and the next ones",
+    )
     p.add_argument("--out", metavar="DIR", help="where the table and figures go")
     p.add_argument("--max-trials", type=int, help="stop each worker after this many trials")
     p.add_argument(

@@ -260,10 +260,17 @@ def trial_key(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def first_seeds(spec: SweepSpec, seeds: int) -> list[int]:
+    """The ``seeds`` training seeds of each point: train.seed of the base config and on."""
+    return list(range(spec.base.train.seed, spec.base.train.seed + max(1, seeds)))
+
+
 def queue_points(
     spec: SweepSpec, storage_url: str, seeds: int, heartbeat: int = HEARTBEAT_S
 ) -> int:
-    """Queue every grid point x seed that has no finished, queued or running trial."""
+    """Queue every grid point x seed that has no finished, queued or running trial. The seeds
+    start at the base config's train.seed, so that ``--set train.seed=1`` trains seed 1 (a
+    second seed of a benchmark's folds beside the first) instead of being overwritten by 0."""
     from optuna.trial import TrialState
 
     study = open_study(spec, storage_url, heartbeat)
@@ -275,7 +282,7 @@ def queue_points(
     }
     added = 0
     for point in spec.points():
-        for seed in range(seeds):
+        for seed in first_seeds(spec, seeds):
             params = {**point, "train.seed": seed}
             if trial_key(params) not in have:
                 study.enqueue_trial({}, user_attrs={"params": params})
@@ -324,7 +331,8 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
                 )
                 for k, d in spec.search.items()
             }
-            params["train.seed"] = trial.number % max(1, args.seeds)
+            seeds = first_seeds(spec, args.seeds)
+            params["train.seed"] = seeds[trial.number % len(seeds)]
             trial.set_user_attr("params", params)
         key = trial_key(params)
         for other in trial.study.get_trials(deepcopy=False):

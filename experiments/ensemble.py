@@ -9,11 +9,10 @@ number that decides. The runs must share a validation split (same data.split_see
 threshold is chosen on those validation pairs, never on DevTest, as the runs chose theirs:
 the head's own (a probability's 0.5) or by the first run's ``model.threshold_rule``; each
 member alone by its own, so that a run alone gives the test accuracy it reported. Runs of
-different recipes
-(e.g. the `unrestricted` net and the `default` tower of one View 2 fold) need not weigh the
-same: ``--share chosen`` gives the first run the share of the score (the others the rest,
-evenly) of highest validation AUC in 0, 0.05, ..., 1; ``equal`` (the default) weighs all
-alike.
+different recipes (e.g. the `unrestricted` net and the `default` tower of one View 2 fold)
+need not weigh the same: ``--share chosen`` gives the first run the share of the score (the
+others the rest, evenly) of highest validation AUC in 0, 0.05, ..., 1; ``equal`` (the
+default) weighs all alike.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ import json
 import numpy as np
 
 from siamese_faces.evaluation.api import open_run_data
-from siamese_faces.evaluation.metrics import accuracy, auc, choose_threshold
+from siamese_faces.evaluation.metrics import accuracy, auc
 from siamese_faces.evaluation.predict import pair_outputs
 from siamese_faces.evaluation.runs import load_run
+from siamese_faces.training.trainer import head_threshold
 
 SHARES = [i / 20 for i in range(21)]  # the first run's share, for --share chosen
 
@@ -58,18 +59,14 @@ def run_scores(path: str) -> dict:
         "y_test": data.test.y.numpy(),
         "split": (tuple(val_data.split.val), run.config.data.split_seed),
         "rule": run.config.model.threshold_rule,
-        # a probability head's fixed threshold, as training takes it (None: chosen by the rule)
-        "fixed": run.net.head.default_threshold if run.net.head.uses_fixed_threshold else None,
+        "net": run.net,  # whose head says whether its threshold is fixed (a probability's)
         "seconds": run.results.get("train_seconds", 0.0),
     }
 
 
 def threshold_of(run: dict, val_scores: np.ndarray) -> float:
-    """The threshold ``run`` would take on these validation scores: its head's fixed one, or
-    its rule's."""
-    if run["fixed"] is not None:
-        return run["fixed"]
-    return choose_threshold(val_scores, run["y_val"], run["rule"])
+    """The threshold ``run`` would take on these validation scores, as training takes it."""
+    return head_threshold(run["net"], val_scores, run["y_val"], run["rule"])
 
 
 def combine(runs: list[dict], share: str = "equal") -> dict:

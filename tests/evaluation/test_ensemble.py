@@ -1,5 +1,7 @@
 """experiments/ensemble.py: how the runs' scores are weighed."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -57,13 +59,18 @@ def test_a_member_alone_gives_its_runs_own_accuracy_by_its_own_threshold_rule(
         assert alone["threshold_rule"] == rule
 
 
+def net(fixed: bool) -> SimpleNamespace:
+    """A net as far as the threshold asks: a probability head's fixed 0.5, or none."""
+    return SimpleNamespace(head=SimpleNamespace(uses_fixed_threshold=fixed, default_threshold=0.5))
+
+
 def test_the_threshold_follows_the_first_runs_rule_and_each_member_its_own(ensemble):
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
 
     def run(rule: str) -> dict:  # a run's scores, as run_scores gives them
         val, test = y + rng.normal(size=300), y + rng.normal(size=300)
-        fields = {"y_val": y, "y_test": y, "split": ("s",), "seconds": 1.0, "fixed": None}
+        fields = {"y_val": y, "y_test": y, "split": ("s",), "seconds": 1.0, "net": net(False)}
         return {"val": val, "test": test, "rule": rule, **fields}
 
     runs = [run("smoothed-accuracy"), run("best-accuracy")]
@@ -76,5 +83,5 @@ def test_the_threshold_follows_the_first_runs_rule_and_each_member_its_own(ensem
     assert ensemble.combine(runs)["members_test_acc"] == [
         pytest.approx(accuracy(r["test"], y, t)) for r, t in zip(runs, own, strict=True)
     ]
-    fixed = [{**runs[0], "fixed": 0.5}]  # a probability head keeps its 0.5
+    fixed = [{**runs[0], "net": net(True)}]  # a probability head keeps its 0.5
     assert ensemble.combine(fixed)["threshold"] == 0.5

@@ -248,6 +248,14 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "test/acc " in done[0] and done[0].endswith("(1 of 1 trials finished)")
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
+    # the same name with another recipe: refused, not fold 2's old number under new settings
+    for other in (
+        [*args, "--set", "train.epochs=2"],
+        [*args, "--summary-only", "--set", "train.lr=0.5"],
+    ):
+        assert main(other) == 2
+        err = capsys.readouterr().err
+        assert "'lfw-view2-default'" in err and "other settings" in err and "--name" in err
     assert main([*args, "--merge", str(tmp_path / "x.json")]) == 2
     assert "--merge goes with --summary-only" in capsys.readouterr().err
     elsewhere = [*args, "--summary-only", "--root", str(tmp_path / "none")]

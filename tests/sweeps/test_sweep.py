@@ -268,6 +268,30 @@ def test_the_heartbeat_reaches_optunas_storage(tmp_path):
     assert study._storage.get_heartbeat_interval() == 3
 
 
+def test_a_study_refuses_other_settings_under_its_name(tmp_path):
+    """Queued again under the same name with another recipe, every point would find its
+    trial finished, train nothing, and summarise the old recipe's numbers as the new one's."""
+    import dataclasses
+
+    from siamese_faces.config import apply_overrides
+    from siamese_faces.sweeps.sweep import open_study
+
+    spec = load_sweep(sweep_file(tmp_path, '"train.lr" = [0.01]'))
+    url = f"sqlite:///{tmp_path / 'same.db'}"
+    open_study(spec, url)
+
+    def reopened(*settings: str):
+        return open_study(dataclasses.replace(spec, base=apply_overrides(spec.base, settings)), url)
+
+    for other in (["train.epochs=7"], ["train.seed=1"], ["train.lr=0.5"]):
+        with pytest.raises(ValueError, match=rf"{other[0].split('=')[0]}.*--name"):
+            reopened(*other)
+    # where the data lies, and what runs it, may differ from machine to machine
+    machines = reopened("data.dir=/elsewhere/lfw-a", "train.threads=1", "train.device=cpu")
+    assert machines.user_attrs["base_settings"] == json.loads(spec.base.to_json())  # kept
+    assert open_study(spec, url).study_name == spec.name  # the same settings: opened
+
+
 def test_opening_a_study_or_waiting_on_it_prints_no_experimental_warning(tmp_path):
     import warnings
 

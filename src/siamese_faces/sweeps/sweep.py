@@ -28,7 +28,9 @@ How the guarantees are kept, with Optuna's own machinery and no scheduler of our
 - when two workers race for the last queued point, Optuna hands the loser a fresh trial; in a
   grid sweep that trial is pruned (marked ``surplus``) before anything trains;
 - running the command again queues only points with no finished trial, so nothing finished
-  is trained again and crashed trials get another go.
+  is trained again and crashed trials get another go;
+- a study remembers the base settings it first ran with and refuses others under its name:
+  its finished trials would otherwise stand, untrained again, for the new settings' results.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..config import Config, ConfigError, apply_overrides, load_file, read_toml
+from ..config import Config, ConfigError, apply_overrides, changed_settings, load_file, read_toml
 from ..training.api import check_config
 from ..training.sources import check_sources_exist
 
@@ -247,13 +249,40 @@ def open_study(spec: SweepSpec, storage_url: str, heartbeat: int = HEARTBEAT_S):
     # (GridSampler assigns points to workers without a lock and can run one twice when
     # several machines share a study; the queue's pop is atomic, on SQLite through
     # _write_lock_first.) Searches use TPE.
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=spec.name,
         storage=_storage(storage_url, heartbeat),
         sampler=optuna.samplers.TPESampler(seed=0),
         direction="maximize",
         load_if_exists=True,
     )
+    check_base_settings(study, spec)
+    return study
+
+
+# Where the data lies and what runs it may differ from machine to machine (beside the
+# config's own MACHINE_SETTINGS); what is trained may not.
+NOT_COMPARED = ("data.dir", "train.device")
+
+
+def check_base_settings(study, spec: SweepSpec) -> None:
+    """Keep ``spec``'s base settings in ``study`` the first time it is opened, and refuse a
+    later opening with other ones: queueing would find each point's trial finished, train
+    nothing, and summarise the old settings' numbers as the new ones'. A second seed of a
+    benchmark, or a recipe changed, is another study (``--name``)."""
+    mine = spec.base.to_dict()
+    saved = study.user_attrs.get("base_settings")
+    if saved is None:  # a new study (or one from before this check): these settings are its
+        study.set_user_attr("base_settings", mine)
+        return
+    differ = changed_settings(saved, mine, source=f"study {spec.name!r}", ignore=NOT_COMPARED)
+    if differ:
+        shown = ", ".join(differ[:4]) + (", ..." if len(differ) > 4 else "")
+        raise ValueError(
+            f"study {spec.name!r} in this storage ran with other settings ({shown}); its "
+            "finished trials would stand for these. Give these settings a name of their own "
+            "(a benchmark's --name, a sweep file's name), or the settings it ran with."
+        )
 
 
 def trial_key(params: dict) -> str:

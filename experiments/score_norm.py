@@ -34,7 +34,13 @@ from pathlib import Path
 import torch
 
 from siamese_faces.evaluation.api import open_run_data
-from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold, verification_report
+from siamese_faces.evaluation.metrics import (
+    accuracy,
+    auc,
+    best_threshold,
+    head_threshold,
+    verification_report,
+)
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.io import atomic_write_text
@@ -42,7 +48,7 @@ from siamese_faces.models import model_from_config
 from siamese_faces.models.cohort import person_means
 from siamese_faces.sweeps.benchmark import mean_se
 from siamese_faces.training.callbacks import save_weights
-from siamese_faces.training.trainer import fit_after_training, head_threshold
+from siamese_faces.training.trainer import fit_after_training
 
 
 def units(run, data, rows: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""experiments/ensemble.py: how the runs' scores are weighed."""
+"""evaluation.ensemble (experiments/ensemble.py, benchmark lfw --seeds): how the runs'
+scores are weighed."""
 
 from types import SimpleNamespace
 
@@ -11,14 +12,15 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
 
-from ..helpers import script
 from ..training.test_distill import IDENTITY
 from ..training.test_training import tiny
 
 
 @pytest.fixture
 def ensemble():
-    return script("experiments", "ensemble")
+    from siamese_faces.evaluation import ensemble
+
+    return ensemble
 
 
 def test_equal_shares_are_the_runs_mean(ensemble):

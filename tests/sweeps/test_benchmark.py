@@ -24,6 +24,7 @@ from siamese_faces.sweeps.benchmark import (
 from siamese_faces.sweeps.sweep import first_seeds, queue_points, run_name
 
 from ..helpers import needs_postgres, postgres_database, write_people
+from ..training.test_distill import IDENTITY
 from ..training.test_training import TINY
 
 FOLDS = 3
@@ -232,6 +233,57 @@ def test_folds_of_an_earlier_summary_join_the_storages(view2_like, tmp_path):
         earlier_folds([tmp_path / "h.db"], other)
 
 
+def test_seeds_of_a_fold_are_scored_as_their_ensemble(tmp_path):
+    """``--seeds 2``: each fold's two trainings, as one verifier (the mean of their scores,
+    the threshold on their shared validation pairs), each seed's own accuracy beside it."""
+    from siamese_faces.evaluation.ensemble import combine, run_scores
+
+    # wider folds than view2_like's four pairs, so that two seeds' mean parts from either
+    data, people, lines = tmp_path / "wider", {}, ["2\t6"]
+    for k in (1, 2):
+        names = [f"P{k}{j}_Person" for j in range(6)]
+        people.update(dict.fromkeys(names, 3))
+        lines += [f"{n}\t1\t2" for n in names]
+        lines += [f"{n}\t3\t{names[j ^ 1]}\t{1 + j % 2}" for j, n in enumerate(names)]
+    write_people(data / "lfw2", people)
+    (data / "pairs.txt").write_text("\n".join(lines) + "\n")
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'seeds.db'}"
+    spec = view2_spec(config(data, *IDENTITY), "two", [1, 2])
+    summary = run_benchmark(spec, str(data), root, storage, seeds=2)
+    assert summary["seeds"] == 2 and [f["fold"] for f in summary["folds"]] == [1, 2]
+    for f in summary["folds"]:
+        dirs = [root / "two" / f"fold={f['fold']}-seed{s}" for s in (0, 1)]
+        both = combine([run_scores(d) for d in dirs])
+        assert (f["acc"], f["auc"]) == pytest.approx((both["test/acc"], both["test/auc"]))
+        own = [json.loads((d / "results.json").read_text()) for d in dirs]
+        assert [(m["seed"], m["acc"]) for m in f["seeds"]] == [
+            (s, pytest.approx(r["test/acc"])) for s, r in zip((0, 1), own, strict=True)
+        ]
+        assert f["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in own))
+    folds = summary["folds"]
+    assert any(f["auc"] != f["seeds"][0]["auc"] for f in folds)  # not seed 0's numbers
+    assert summary["acc_mean"] == pytest.approx((folds[0]["acc"] + folds[1]["acc"]) / 2)
+    assert summary["seed_acc_means"] == [
+        pytest.approx((folds[0]["seeds"][i]["acc"] + folds[1]["seeds"][i]["acc"]) / 2)
+        for i in (0, 1)
+    ]
+    assert "the ensemble of its 2 seeds" in (root / "two" / "results.md").read_text()
+    # each fold's ensemble is kept: the next summary reads it instead of scoring again
+    kept = root / "two" / "ensembles" / "fold=1.json"
+    mtime = kept.stat().st_mtime_ns
+    assert summarize(spec, storage, root / "two", seeds=2)["folds"] == folds
+    assert kept.stat().st_mtime_ns == mtime
+    # summarised as one seed, the same storage gives seed 0's folds alone
+    first = summarize(spec, storage, tmp_path / "first")
+    assert [f["acc"] for f in first["folds"]] == [f["seeds"][0]["acc"] for f in folds]
+    assert all("seeds" not in f for f in first["folds"]) and first["seeds"] == 1
+    # a fold is summarised once all its seeds are done; none has a third one yet
+    assert summarize(spec, storage, tmp_path / "three", seeds=3)["folds"] == []
+    # merged with a summary of another seed count: refused
+    with pytest.raises(ValueError, match=r"of 2 seed\(s\) each, this benchmark's of 1"):
+        earlier_folds([root / "two" / "results.json"], spec)
+
+
 def test_the_command_line(view2_like, tmp_path, capsys):
     args = ["benchmark", "lfw", "--data", str(view2_like), "--folds", "2", "--root", str(tmp_path)]
     for s in [*TINY, "data.val_fraction=0.4", "train.epochs=1"]:
@@ -248,6 +300,8 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "test/acc " in done[0] and done[0].endswith("(1 of 1 trials finished)")
     assert main([*args, "--folds", "0"]) == 2
     assert "folds are numbered 1..10" in capsys.readouterr().err
+    assert main([*args, "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
     # the same name with another recipe: refused, not fold 2's old number under new settings
     for other in (
         [*args, "--set", "train.epochs=2"],

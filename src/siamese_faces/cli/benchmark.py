@@ -25,8 +25,8 @@ def cmd_benchmark_lfw(args) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config, name = resolve_config(args)  # no --pairs-train: each fold trains on the others
-    if args.workers < 1:
-        raise ValueError("--workers must be at least 1.")
+    if args.workers < 1 or args.seeds < 1:
+        raise ValueError("--workers and --seeds must be at least 1.")
     data = str(resolve_data_dir(args.data))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
     spec = view2_spec(config, args.name or f"lfw-view2-{name}", parse_folds(args.folds))
@@ -41,17 +41,25 @@ def cmd_benchmark_lfw(args) -> int:
                 f"{args.root}; give the --root and --name (or --storage) the folds ran with."
             )
         Path(args.root).mkdir(parents=True, exist_ok=True)  # --merge alone: an empty storage
-        earlier = earlier_folds(args.merge, spec)
+        earlier = earlier_folds(args.merge, spec, args.seeds)
         out = Path(args.root) / spec.name
-        summary = summarize(spec, storage, out, cache_dir=args.cache_dir, earlier=earlier)
+        summary = summarize(spec, storage, out, args.cache_dir, earlier, args.seeds)
     else:
         summary = run_benchmark(
-            spec, data, Path(args.root), args.storage, args.workers, args.cache_dir, args.heartbeat
+            spec,
+            data,
+            Path(args.root),
+            args.storage,
+            args.workers,
+            args.cache_dir,
+            args.heartbeat,
+            args.seeds,
         )
     n = len(summary["folds"])
+    each = "" if args.seeds == 1 else f", the ensemble of {args.seeds} seeds a fold"
     print(
         f"{spec.name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
-        f"{n} fold(s) (mean ± SE), AUC {auc_text(summary)} -> "
+        f"{n} fold(s) (mean ± SE{each}), AUC {auc_text(summary)} -> "
         f"{Path(args.root) / spec.name / 'results.md'}"
     )
     return 0
@@ -65,6 +73,13 @@ def add_commands(sub) -> None:
     options.add_config(p, out=False)
     p.add_argument("--folds", default="1-10", help="which folds, e.g. 1-10, 3 or 1,4,7")
     p.add_argument("--name", help="the benchmark's name in the storage (default lfw-view2-RECIPE)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="trainings a fold (train.seed and the next ones), each fold scored by their "
+        "ensemble, the mean of their scores, each seed's own accuracy beside it (default 1)",
+    )
     options.add_workers(p, "folds", "runs/benchmark")
     p.add_argument(
         "--summary-only",

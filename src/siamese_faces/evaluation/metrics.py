@@ -232,3 +232,12 @@ def verification_report(scores, labels, threshold: float) -> dict:
         "tar_at_far_1e-3": tar_at_far(s, y, 1e-3),
         "confusion": c,
     }
+
+
+def head_threshold(net, val_scores, val_y, rule: str = "best-accuracy") -> float:
+    """The head's own threshold (0.5 for a probability), or for heads without one (distance,
+    cosine) the one ``rule`` (``model.threshold_rule``) chooses on these validation pairs;
+    never chosen on the reported pairs."""
+    if net.head.uses_fixed_threshold:
+        return net.head.default_threshold
+    return choose_threshold(val_scores, val_y, rule)

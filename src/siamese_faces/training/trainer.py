@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
 from ..data.rundata import RunData, batch_images
-from ..evaluation.metrics import accuracy, auc, choose_threshold
+from ..evaluation.metrics import accuracy, auc, choose_threshold, head_threshold
 from ..evaluation.predict import (
     PairLoss,
     embed_rows,
@@ -110,15 +110,6 @@ def train_epoch(
             hook(epoch, step)
     total_loss, correct, count = all_sum([total_loss, correct, count], ctx)
     return {"train/loss": total_loss / count, "train/acc": correct / count}
-
-
-def head_threshold(net, val_scores, val_y, rule: str = "best-accuracy") -> float:
-    """The head's own threshold (0.5 for a probability), or for heads without one (distance,
-    cosine) the one ``rule`` (``model.threshold_rule``) chooses on these validation pairs;
-    never chosen on the reported pairs."""
-    if net.head.uses_fixed_threshold:
-        return net.head.default_threshold
-    return choose_threshold(val_scores, val_y, rule)
 
 
 @torch.no_grad()

@@ -159,10 +159,9 @@ def summarize(
     """Accuracy and AUC per fold, mean ± SE, the ROC averaged over folds, time per fold: of
     ``spec``'s folds that the storage holds as finished (every one of their ``seeds``
     seeds), and of ``earlier`` fold records (:func:`earlier_folds`) for folds the storage
-    does not hold. Written under a lock in
-    ``out``: workers finishing folds at once (or a --summary-only beside them) write one after
-    the other, each reading the storage inside the lock, so the last summary written holds
-    every finished fold."""
+    does not hold. Written under a lock in ``out``: workers finishing folds at once (or a
+    --summary-only beside them) write one after the other, each reading the storage inside
+    the lock, so the last summary written holds every finished fold."""
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(out / "results.lock"):
         return _summarize(spec, storage, out, cache_dir, earlier, seeds)
@@ -266,10 +265,12 @@ def _summarize(
 
 
 def seed_means(folds: list[dict], seeds: int) -> list[float]:
-    """Each seed's own mean accuracy over the folds (of an ensemble's folds), seed order."""
-    if seeds < 2 or not folds:
+    """Each seed's own mean accuracy over the folds that record it (an ensemble's), in seed
+    order."""
+    alone = [f["seeds"] for f in folds if f.get("seeds")]
+    if seeds < 2 or not alone:
         return []
-    return [statistics.mean(f["seeds"][i]["acc"] for f in folds) for i in range(seeds)]
+    return [statistics.mean(s[i]["acc"] for s in alone) for i in range(seeds)]
 
 
 def auc_text(summary: dict) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from siamese_faces.data.rundata import prepare
-from siamese_faces.evaluation.metrics import accuracy, best_threshold, choose_threshold
+from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold, choose_threshold
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
@@ -84,6 +84,9 @@ def test_the_threshold_follows_the_first_runs_rule_and_each_member_its_own(ensem
     own = [choose_threshold(r["val"], y, r["rule"]) for r in runs]
     assert ensemble.combine(runs)["members_test_acc"] == [
         pytest.approx(accuracy(r["test"], y, t)) for r, t in zip(runs, own, strict=True)
+    ]
+    assert ensemble.combine(runs)["members_val_auc"] == [
+        pytest.approx(auc(r["val"], y)) for r in runs
     ]
     fixed = [{**runs[0], "net": net(True)}]  # a probability head keeps its 0.5
     assert ensemble.combine(fixed)["threshold"] == 0.5

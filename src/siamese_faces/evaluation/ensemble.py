@@ -89,4 +89,5 @@ def combine(runs: list[dict], share: str = "equal") -> dict:
         "test/auc": auc(t, y_test),
         "train_seconds_total": round(sum(r["seconds"] for r in runs), 1),
         "members_test_acc": [accuracy(r["test"], y_test, threshold_of(r, r["val"])) for r in runs],
+        "members_val_auc": [auc(r["val"], y_val) for r in runs],  # what choosing may read
     }

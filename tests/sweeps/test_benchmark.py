@@ -143,6 +143,17 @@ def test_benchmark_resumes_without_redoing_a_finished_fold(view2_like, tmp_path,
     assert some["acc_mean"] == pytest.approx((accs[0] + accs[2]) / 2)
 
 
+def test_the_progress_counts_the_folds_asked_for_not_the_storages_others(
+    view2_like, tmp_path, capsys
+):
+    """Folds run in parts under one name (``--folds 5,6``, later ``--folds 9,10``): the
+    second part's progress is of its own folds ("1 of 1"), not "2 of 1"."""
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'parts.db'}"
+    for fold in (1, 2):
+        run_benchmark(view2_spec(config(view2_like), "p", [fold]), str(view2_like), root, storage)
+        assert ends(capsys.readouterr().err) == [(f"fold={fold}-seed0", "1 of 1 trials finished)")]
+
+
 def test_a_run_cut_short_leaves_its_finished_folds_records(view2_like, tmp_path, monkeypatch):
     """results.json is written as each fold finishes: a machine taken back during fold 2
     leaves fold 1's record, which --merge can join where the run folders are gone."""

@@ -342,7 +342,7 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
     from ..runtime import DistContext, pick_device
     from ..training.api import finished, train
 
-    total = len(spec.points()) * max(1, args.seeds) if spec.grid else spec.trials
+    progress = progress_counter(spec, args.seeds)
 
     def objective(trial: optuna.Trial) -> float:
         params = trial.user_attrs.get("params")
@@ -385,15 +385,35 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
                 cfg, run_dir, resume, name=run_dir.name, cache_dir=args.cache_dir, ctx=ctx
             ).results
             # A sweep runs for hours: each trial says how it ended and how far the sweep is.
-            done = len(trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            progress = f"({done + 1} of {total} trials finished)"
-            print(f"{finished(results, run_dir)} {progress}", file=sys.stderr)
+            print(f"{finished(results, run_dir)} {progress(trial.study)}", file=sys.stderr)
         for k, v in results.items():
             if isinstance(v, (int, float, str, bool)):
                 trial.set_user_attr(k, v)
         return float(results["val/acc"])  # chosen on validation; test is only recorded
 
     return objective
+
+
+def progress_counter(spec: SweepSpec, seeds: int) -> Callable[[object], str]:
+    """How far the sweep is, said as a trial ends: "(N of M trials finished)", N counting
+    the one ending. A grid's count is of its own points x seeds: the study may hold others
+    (a benchmark's folds run in parts under one name)."""
+    from optuna.trial import TrialState
+
+    total = len(spec.points()) * max(1, seeds) if spec.grid else spec.trials
+    ours = {
+        trial_key({**point, "train.seed": seed})
+        for point in spec.points()
+        for seed in first_seeds(spec, seeds)
+    }
+
+    def said(study) -> str:
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if spec.grid:
+            done = [t for t in done if trial_key(t.user_attrs.get("params", {})) in ours]
+        return f"({len(done) + 1} of {total} trials finished)"
+
+    return said
 
 
 class Labelled(io.TextIOBase):

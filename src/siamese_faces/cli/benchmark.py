@@ -13,7 +13,6 @@ def cmd_benchmark_lfw(args) -> int:
 
     from ..data.layout import resolve_data_dir
     from ..sweeps.benchmark import (
-        auc_text,
         earlier_folds,
         parse_folds,
         run_benchmark,
@@ -55,14 +54,23 @@ def cmd_benchmark_lfw(args) -> int:
             args.heartbeat,
             args.seeds,
         )
-    n = len(summary["folds"])
-    each = "" if args.seeds == 1 else f", the ensemble of {args.seeds} seeds a fold"
-    print(
-        f"{spec.name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
-        f"{n} fold(s) (mean ± SE{each}), AUC {auc_text(summary)} -> "
-        f"{Path(args.root) / spec.name / 'results.md'}"
-    )
+    print(result_line(summary, args.seeds, Path(args.root) / spec.name / "results.md"))
     return 0
+
+
+def result_line(summary: dict, seeds: int, md: Path) -> str:
+    """The benchmark's result in one line, or that no fold has finished (all its seeds)."""
+    from ..sweeps.benchmark import auc_text
+
+    n, name = len(summary["folds"]), summary["name"]
+    if not n:
+        each = "" if seeds == 1 else f" (all {seeds} seeds of one)"
+        return f"{name}: no fold finished yet{each}; nothing to summarise -> {md}"
+    each = "" if seeds == 1 else f", the ensemble of {seeds} seeds a fold"
+    return (
+        f"{name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "
+        f"{n} fold(s) (mean ± SE{each}), AUC {auc_text(summary)} -> {md}"
+    )
 
 
 def add_commands(sub) -> None:

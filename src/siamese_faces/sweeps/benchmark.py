@@ -260,7 +260,8 @@ def _summarize(
         },
         "config": spec.base.to_dict(),
     }
-    write(summary, out)
+    if folds:  # an empty summary (no fold with all its seeds yet) leaves an earlier one be
+        write(summary, out)
     return summary
 
 

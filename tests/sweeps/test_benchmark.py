@@ -315,7 +315,7 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "--seeds must be at least 1" in capsys.readouterr().err
     # fold 2 has one seed of two finished: said so, not "nan ± nan% over 0 fold(s)"
     assert main([*args, "--summary-only", "--seeds", "2"]) == 0
-    assert "no fold finished yet (all 2 seeds of one)" in capsys.readouterr().out
+    assert "no fold has all its 2 seeds finished yet" in capsys.readouterr().out
     saved = json.loads((tmp_path / "lfw-view2-default" / "results.json").read_text())
     assert saved["seeds"] == 1 and len(saved["folds"]) == 1  # the summary before, kept
     # the same name with another recipe: refused, not fold 2's old number under new settings

@@ -64,8 +64,8 @@ def result_line(summary: dict, seeds: int, md: Path) -> str:
 
     n, name = len(summary["folds"]), summary["name"]
     if not n:
-        each = "" if seeds == 1 else f" (all {seeds} seeds of one)"
-        return f"{name}: no fold finished yet{each}; nothing to summarise -> {md}"
+        what = "finished" if seeds == 1 else f"all its {seeds} seeds finished"
+        return f"{name}: no fold has {what} yet; nothing to summarise -> {md}"
     each = "" if seeds == 1 else f", the ensemble of {seeds} seeds a fold"
     return (
         f"{name}: {100 * summary['acc_mean']:.2f} ± {100 * summary['acc_se']:.2f}% over "

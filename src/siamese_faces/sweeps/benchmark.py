@@ -206,8 +206,9 @@ def seeds_ensemble(trials: list[dict], out: Path, cache_dir: str | None) -> dict
     kept in ``out/ensembles`` so that each summary after the first reads it."""
     dirs = [t["run_dir"] for t in trials]
     kept = out / "ensembles" / f"fold={trials[0]['params']['data.fold']}.json"
-    if kept.is_file() and json.loads(kept.read_text())["run_dirs"] == dirs:
-        return json.loads(kept.read_text())["record"]
+    saved = json.loads(kept.read_text()) if kept.is_file() else {}
+    if saved.get("run_dirs") == dirs:
+        return saved["record"]
     runs = [run_scores(d, cache_dir) for d in dirs]
     both, (_, _, test) = combine(runs), blend(runs)
     record = {

@@ -294,6 +294,15 @@ def first_seeds(spec: SweepSpec, seeds: int) -> list[int]:
     return list(range(spec.base.train.seed, spec.base.train.seed + max(1, seeds)))
 
 
+def grid_trials(spec: SweepSpec, seeds: int) -> list[dict]:
+    """The settings of every trial of a grid: each point with each of its seeds."""
+    return [
+        {**point, "train.seed": seed}
+        for point in spec.points()
+        for seed in first_seeds(spec, seeds)
+    ]
+
+
 def queue_points(
     spec: SweepSpec, storage_url: str, seeds: int, heartbeat: int = HEARTBEAT_S
 ) -> int:
@@ -310,12 +319,10 @@ def queue_points(
         if t.state in live
     }
     added = 0
-    for point in spec.points():
-        for seed in first_seeds(spec, seeds):
-            params = {**point, "train.seed": seed}
-            if trial_key(params) not in have:
-                study.enqueue_trial({}, user_attrs={"params": params})
-                added += 1
+    for params in grid_trials(spec, seeds):
+        if trial_key(params) not in have:
+            study.enqueue_trial({}, user_attrs={"params": params})
+            added += 1
     return added
 
 
@@ -400,12 +407,8 @@ def progress_counter(spec: SweepSpec, seeds: int) -> Callable[[object], str]:
     (a benchmark's folds run in parts under one name)."""
     from optuna.trial import TrialState
 
-    total = len(spec.points()) * max(1, seeds) if spec.grid else spec.trials
-    ours = {
-        trial_key({**point, "train.seed": seed})
-        for point in spec.points()
-        for seed in first_seeds(spec, seeds)
-    }
+    ours = {trial_key(params) for params in grid_trials(spec, seeds)}
+    total = len(ours) if spec.grid else spec.trials
 
     def said(study) -> str:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

@@ -14,6 +14,8 @@
     python experiments/ablate_inference.py descriptor runs/unr-desc/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py descriptor runs/restricted-desc/restricted-seed* \
         --lbp-divisor 16 --lbp-radii 1,2
+    python experiments/ablate_inference.py descriptor runs/main-epyc-e36/main-seed? \
+        --illumination tan-triggs
     python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
     python experiments/ablate_inference.py no-descriptor runs/unr128/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
@@ -74,6 +76,7 @@ from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models import model_from_config
+from siamese_faces.models.descriptors import ILLUMINATIONS
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.training.callbacks import load_weights
@@ -128,7 +131,12 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":  # how long each stage of its fit took
             return with_descriptor(
-                run, val_data, args.descriptor_dim, args.lbp_divisor, args.lbp_radii
+                run,
+                val_data,
+                args.descriptor_dim,
+                args.lbp_divisor,
+                args.lbp_radii,
+                args.illumination,
             )["fit_seconds"]
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
@@ -163,11 +171,13 @@ def with_descriptor(
     dim: int | None = None,
     lbp_divisor: int | None = None,
     lbp_radii: tuple[int, ...] | None = None,
+    illumination: str | None = None,
 ) -> dict:
     """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
-    cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``; each left out: the run's
-    ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
-    cohort after it) fitted as training fits them. Returns what was fitted."""
+    cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``, the faces under
+    ``illumination``; each left out: the run's ``model.descriptor_*``), its trained weights
+    and whitening loaded, the descriptor (and a cohort after it) fitted as training fits
+    them. Returns what was fitted."""
     m = run.config.model
     return refit_as(
         run,
@@ -176,6 +186,7 @@ def with_descriptor(
         descriptor_dim=dim or m.descriptor_dim,
         descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
         descriptor_lbp_radii=lbp_radii or m.descriptor_lbp_radii,
+        descriptor_illumination=illumination or m.descriptor_illumination,
     )
 
 
@@ -294,6 +305,11 @@ def main() -> None:
         "--lbp-radii",
         type=lambda v: tuple(int(r) for r in v.split(",")),
         help="descriptor: comma-separated LBP radii, e.g. 1,2 (default: the run's)",
+    )
+    p.add_argument(
+        "--illumination",
+        choices=ILLUMINATIONS,
+        help="descriptor: the faces its histograms read (default: the run's)",
     )
     p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"

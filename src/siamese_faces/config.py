@@ -177,6 +177,11 @@ class ModelConfig:
     # LBP's radii: each pixel against the eight pixels this far away on the square around it,
     # one set of histograms a radius (1: the classical LBP(8, 1))
     descriptor_lbp_radii: tuple[int, ...] = (1,)
+    # The faces the histograms read: "none" as they are; "tan-triggs" after Tan & Triggs'
+    # illumination normalisation (gamma, a difference of Gaussians, contrast equalisation;
+    # models/descriptors.py), which keeps the fine detail the tower misses and drops the
+    # light it already copes with (docs/accuracy.md)
+    descriptor_illumination: Literal["none", "tan-triggs"] = "none"
     # The tower's input size: larger faces (data.size) are halved down to it inside the net,
     # as Pillow's antialiased resize would (models/siamese.py, halve), so that the descriptor
     # reads every pixel of data.size while the tower costs what it costs at this size; faces

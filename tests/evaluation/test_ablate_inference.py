@@ -139,9 +139,11 @@ def test_the_wccn_lever_refits_the_cohort_under_the_whitening_it_leaves(lfw_like
         )
 
 
-def descriptor_args(dim=None, lbp_divisor=None, lbp_radii=None) -> Namespace:
+def descriptor_args(dim=None, lbp_divisor=None, lbp_radii=None, illumination=None) -> Namespace:
     """The descriptor lever's options as the command line gives them (None: the run's own)."""
-    return Namespace(descriptor_dim=dim, lbp_divisor=lbp_divisor, lbp_radii=lbp_radii)
+    return Namespace(
+        descriptor_dim=dim, lbp_divisor=lbp_divisor, lbp_radii=lbp_radii, illumination=illumination
+    )
 
 
 def run_with_histogram_settings(lfw_like, tmp_path, *overrides):
@@ -285,3 +287,9 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
     faces = val_data.images[:3, None].float() / 255
     with torch.no_grad():
         assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 3
+    assert run.net.descriptor.illumination == "none"  # the run's own
+    ablate.set_lever(
+        run, "descriptor", True, val_data, descriptor_args(illumination="tan-triggs"), {}
+    )
+    assert run.net.descriptor.illumination == "tan-triggs"  # --illumination's
+    assert bool(run.net.descriptor.fitted)

@@ -39,6 +39,7 @@ NET_SETTINGS = (
     "descriptor_dim",
     "descriptor_lbp_divisor",
     "descriptor_lbp_radii",
+    "descriptor_illumination",
     "tower_size",
     "flip_tta",
     "init",
@@ -125,7 +126,11 @@ def _assemble(
     fused = tower.embedding_dim
     if net["descriptor"] != "none":
         siamese.descriptor = make_descriptor(
-            size, net["descriptor_dim"], net["descriptor_lbp_divisor"], net["descriptor_lbp_radii"]
+            size,
+            net["descriptor_dim"],
+            net["descriptor_lbp_divisor"],
+            net["descriptor_lbp_radii"],
+            net["descriptor_illumination"],
         )
         fused += net["descriptor_dim"]
     if net["score_norm"] != "none":

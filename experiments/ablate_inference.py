@@ -171,7 +171,7 @@ def with_descriptor(
     dim: int | None = None,
     lbp_divisor: int | None = None,
     lbp_radii: tuple[int, ...] | None = None,
-    illumination: str | None = None,
+    illumination: tuple[str, ...] | None = None,
 ) -> dict:
     """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
     cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``, the faces under
@@ -308,8 +308,9 @@ def main() -> None:
     )
     p.add_argument(
         "--illumination",
-        choices=ILLUMINATIONS,
-        help="descriptor: the faces its histograms read (default: the run's)",
+        type=lambda v: tuple(v.split(",")),
+        help="descriptor: the faces its histograms read, comma-separated, one family each: "
+        f"of {', '.join(ILLUMINATIONS)} (default: the run's)",
     )
     p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"

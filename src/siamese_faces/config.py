@@ -179,9 +179,9 @@ class ModelConfig:
     descriptor_lbp_radii: tuple[int, ...] = (1,)
     # The faces the histograms read: "none" as they are; "tan-triggs" after Tan & Triggs'
     # illumination normalisation (gamma, a difference of Gaussians, contrast equalisation;
-    # models/descriptors.py), which keeps the fine detail the tower misses and drops the
-    # light it already copes with (docs/accuracy.md)
-    descriptor_illumination: Literal["none", "tan-triggs"] = "none"
+    # models/descriptors.py); both: one family of histograms each, each its own directions
+    # and share (docs/accuracy.md)
+    descriptor_illumination: tuple[Literal["none", "tan-triggs"], ...] = ("none",)
     # The tower's input size: larger faces (data.size) are halved down to it inside the net,
     # as Pillow's antialiased resize would (models/siamese.py, halve), so that the descriptor
     # reads every pixel of data.size while the tower costs what it costs at this size; faces
@@ -284,6 +284,15 @@ class ModelConfig:
             "model.descriptor_lbp_radii",
             radii,
             "give distinct radii of 1..4 pixels, e.g. 1 or 1,2.",
+        )
+        lit = self.descriptor_illumination
+        check(
+            len(lit) >= 1
+            and len(set(lit)) == len(lit)
+            and all(i in ("none", "tan-triggs") for i in lit),
+            "model.descriptor_illumination",
+            lit,
+            "give distinct ones of none, tan-triggs, e.g. tan-triggs or none,tan-triggs.",
         )
         check(
             self.tower_size >= 0,

@@ -289,7 +289,7 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
         assert run.inference_net.embed(faces).shape[1] == run.net.tower.embedding_dim + 3
     assert run.net.descriptor.illumination == "none"  # the run's own
     ablate.set_lever(
-        run, "descriptor", True, val_data, descriptor_args(illumination="tan-triggs"), {}
+        run, "descriptor", True, val_data, descriptor_args(illumination=("tan-triggs",)), {}
     )
     assert run.net.descriptor.illumination == "tan-triggs"  # --illumination's
     assert bool(run.net.descriptor.fitted)

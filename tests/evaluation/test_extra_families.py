@@ -52,7 +52,7 @@ def test_its_families_read_what_they_name(trained):
     run = load_run(trained)
     data = validation_data(run)
     rows = torch.arange(3)
-    lit = make_descriptor(32, 4, 8, (1,), "tan-triggs")
+    lit = make_descriptor(32, 4, 8, (1,), ("tan-triggs",))
     faces = batch_images(data.images, rows, run.device)  # as the screen reads them
     tt = families.family_features(run, data.images, rows, "tt")
     torch.testing.assert_close(tt, lit.features(faces))

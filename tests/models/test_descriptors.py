@@ -18,6 +18,7 @@ from siamese_faces.models import model_from_config
 from siamese_faces.models.descriptors import (
     UNIFORM,
     Descriptor,
+    DescriptorFamilies,
     gradient_histograms,
     make_descriptor,
     pattern_histograms,
@@ -31,6 +32,7 @@ from siamese_faces.training.trainer import (
     fit,
     fit_after_training,
     fit_line,
+    share_grid,
 )
 
 from ..helpers import script
@@ -187,7 +189,7 @@ def test_tan_triggs_is_the_papers_steps_pixel_by_pixel():
 
 def test_under_tan_triggs_the_histograms_read_the_normalised_face():
     x = faces(2, 64, 7)[:, None].float() / 255
-    plain, lit = make_descriptor(64, 4, 16), make_descriptor(64, 4, 16, (1,), "tan-triggs")
+    plain, lit = make_descriptor(64, 4, 16), make_descriptor(64, 4, 16, (1,), ("tan-triggs",))
     torch.testing.assert_close(lit.features(x), plain.features(tan_triggs(x)))
     assert not torch.allclose(lit.features(x), plain.features(x))
     cfg = tiny(
@@ -201,7 +203,7 @@ def test_under_tan_triggs_the_histograms_read_the_normalised_face():
 
 def test_under_tan_triggs_the_histograms_export_to_onnx(tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="export checks need onnxruntime ([onnx])")
-    d = make_descriptor(64, 4, 16, (1,), "tan-triggs")
+    d = make_descriptor(64, 4, 16, (1,), ("tan-triggs",))
 
     class Features(torch.nn.Module):
         def forward(self, x):
@@ -215,6 +217,90 @@ def test_under_tan_triggs_the_histograms_export_to_onnx(tmp_path):
     # arithmetic: nearly every histogram bin agrees
     close = np.isclose(got, d.features(x).numpy(), atol=1e-4)
     assert close.mean() > 0.99
+
+
+def test_two_families_are_each_fitted_on_their_own_columns_and_weighed_by_their_shares():
+    d = make_descriptor(32, 4, 8, (1,), ("none", "tan-triggs"))
+    plain, lit = d.parts
+    assert isinstance(d, DescriptorFamilies) and d.dim == 8
+    x = faces(40, 32, 3)[:, None].float() / 255
+    raw = d.features(x)
+    torch.testing.assert_close(raw, torch.cat([plain.features(x), lit.features(x)], 1))
+    labels = torch.arange(40) // 4
+    alone = make_descriptor(32, 4, 8, (1,), ("tan-triggs",))  # fitted by itself
+    alone.fit(lit.features(x), torch.arange(40), labels, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(0)
+    _, units = d.fit(raw, torch.arange(40), labels, g)
+    torch.testing.assert_close(units, d(x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(lit.mean, alone.mean)  # its own columns' mean, its own PCA
+    d.set_shares((0.2, 0.3))
+    u = torch.nn.functional.normalize(torch.randn(40, 6), dim=1)
+    joined = d.fuse(u, x)
+    assert joined.shape == (40, 6 + 8)
+    assert torch.allclose(joined.norm(dim=1), torch.ones(40), atol=1e-5)
+    cos = [(e[:20] * e[20:]).sum(1) for e in (u, plain(x), lit(x))]
+    want = 0.5 * cos[0] + 0.2 * cos[1] + 0.3 * cos[2]
+    torch.testing.assert_close((joined[:20] * joined[20:]).sum(1), want, atol=1e-5, rtol=0)
+    lit2 = "model.descriptor_illumination=none,tan-triggs"
+    cfg = tiny("x", *IDENTITY, *DESCRIBED, lit2, "model.score_norm=s-norm")
+    net = model_from_config(cfg)
+    assert [p.illumination for p in net.descriptor.parts] == ["none", "tan-triggs"]
+    assert net.score_norm.mean.shape[0] == net.tower.embedding_dim + 2 * 4  # two families
+    with pytest.raises(ConfigError, match="give distinct ones of none, tan-triggs"):
+        apply_overrides(tiny("x"), ["model.descriptor_illumination=none,none"])
+
+
+def test_the_shares_tried_leave_the_tower_a_fifth_and_one_familys_are_as_before():
+    assert share_grid(1) == [(a,) for a in DESCRIPTOR_WEIGHTS]
+    two = share_grid(2)
+    assert two[0] == (0.0, 0.0) and len(two) == len(set(two)) == 17 * 18 // 2
+    assert all(a + b <= 0.8 + 1e-9 for a, b in two) and (0.8, 0.0) in two and (0.4, 0.4) in two
+
+
+@pytest.fixture(scope="module")
+def two_families(tmp_path_factory):
+    from ..helpers import write_lfw_like
+
+    root = tmp_path_factory.mktemp("families")
+    cfg = tiny(
+        write_lfw_like(root / "lfw"),
+        *IDENTITY,
+        *DESCRIBED,
+        "model.descriptor_illumination=none,tan-triggs",
+        "model.wccn=0.1",
+        "model.score_norm=s-norm",
+    )
+    results = fit(cfg, prepare(cfg), root / "run", DistContext())
+    return load_run(root / "run"), results
+
+
+def test_a_run_with_two_families_chooses_both_shares_on_validation(two_families, tmp_path):
+    run, results = two_families
+    val_data, _ = open_run_data(run)
+    d = run.net.descriptor
+    assert [float(w) for w in d.shares()] == pytest.approx(results["descriptor_weight"])
+    rows, ia, ib = val_data.val.faces()
+    y = val_data.val.y.numpy()
+    with torch.no_grad():
+        x = val_data.images[rows][:, None].float() / 255
+        u = torch.nn.functional.normalize(run.net.whiten(run.net.tower(x)), dim=1)
+        parts = [p(x) for p in d.parts]
+    cos = [(e[ia] * e[ib]).sum(1) for e in (u, *parts)]
+    aucs = {
+        (a, b): auc(((1 - a - b) * cos[0] + a * cos[1] + b * cos[2]).numpy(), y)
+        for a in DESCRIPTOR_WEIGHTS
+        for b in DESCRIPTOR_WEIGHTS
+        if a + b <= 0.8 + 1e-9
+    }
+    assert results["descriptor_val_auc"] == pytest.approx(max(aucs.values()), abs=1e-3)
+    assert results["descriptor_val_auc_tower"] == pytest.approx(aucs[0.0, 0.0], abs=1e-3)
+    # Reloaded from best.safetensors, the run's validation scores are those it chose on.
+    _, scores = run_scores(run, val_data, val_data.val)
+    assert accuracy(scores, y, run.threshold) == pytest.approx(results["val/acc"])
+    pytest.importorskip("onnxruntime", reason="export checks need onnxruntime (the [onnx] extra)")
+    from siamese_faces.serving.export import export_onnx
+
+    assert export_onnx(load_run(run.path), tmp_path / "m.onnx")["max_abs_diff"] <= 1e-4
 
 
 def test_it_refuses_what_it_cannot_describe_with_the_fix():

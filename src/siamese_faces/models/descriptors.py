@@ -138,7 +138,35 @@ def pattern_histograms(
     return (counts / (cell * cell)).sqrt().flatten(1)
 
 
-class Descriptor(nn.Module):
+class Joined(nn.Module):
+    """What a fitted descriptor gives the net: its unit descriptors of faces (one a family
+    of histograms, each ``dim`` directions) joined to the tower's units by shares ``a_k``
+    chosen on validation, ``[sqrt(1 - sum a) u, sqrt(a_1) d_1, ...]``: the cosine of two
+    faces is ``(1 - sum a) cos_tower + sum a_k cos_k``."""
+
+    def shares(self) -> torch.Tensor:
+        """Each family's share ``(K,)``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.embed_features(self.features(x))
+
+    def join(self, u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """The cosine head's units ``u`` of the tower's embeddings (``CosineHead.units``: their
+        dot product is the members' mean cosine) joined to descriptors ``d``, each family's
+        part weighted by the square root of its share."""
+        a = self.shares().float()
+        parts = zip(a, d.split(d.shape[1] // len(a), 1), strict=True)
+        return torch.cat([(1 - a.sum()).sqrt() * u, *(w.sqrt() * p for w, p in parts)], 1)
+
+    def fuse(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The head's units ``u`` of faces ``x`` joined to the faces' descriptors."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.join(u, self(x))
+
+
+class Descriptor(Joined):
     """HOG and LBP histograms of a face and of its mirror image (``illumination``: of the face
     as it is, or Tan & Triggs normalised), to ``dim`` whitened directions: ``(B, 1, S, S)`` ->
     unit ``(B, dim)``. Until :meth:`fit`, not used."""
@@ -189,21 +217,19 @@ class Descriptor(nn.Module):
         z = (features.float() - self.mean) @ self.project
         return F.normalize(self.whiten(z), dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):
-            return self.embed_features(self.features(x))
+    @property
+    def feature_count(self) -> int:
+        return self.mean.shape[0]
 
-    def join(self, u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """``[sqrt(1 - a) u, sqrt(a) d]``: the cosine head's units ``u`` of the tower's
-        embeddings (``CosineHead.units``: their dot product is the members' mean cosine) with
-        descriptors ``d``."""
-        a = self.weight.float()
-        return torch.cat([(1 - a).sqrt() * u, a.sqrt() * d], 1)
+    @property
+    def dim(self) -> int:
+        return self.project.shape[1]
 
-    def fuse(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The head's units ``u`` of faces ``x`` joined to the faces' descriptors."""
-        with torch.autocast(x.device.type, enabled=False):
-            return self.join(u, self(x))
+    def shares(self) -> torch.Tensor:
+        return self.weight[None]
+
+    def set_shares(self, shares) -> None:
+        self.weight.fill_(shares[0])
 
     def check_faces(self, faces: int) -> None:
         """Refuse to fit on ``faces`` training faces if they are too few for the directions."""
@@ -242,6 +268,59 @@ class Descriptor(nn.Module):
         return info, F.normalize(self.whiten(z), dim=1)
 
 
+class DescriptorFamilies(Joined):
+    """Several :class:`Descriptor` side by side, one an illumination of the face
+    (``model.descriptor_illumination`` with more than one): each its own PCA, within-person
+    whitening and share, so that each family's directions are its own, not a joined PCA's
+    (docs/accuracy.md measured both)."""
+
+    def __init__(self, parts: list[Descriptor]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.register_buffer("fitted", torch.tensor(False))
+
+    @property
+    def feature_count(self) -> int:
+        return sum(p.feature_count for p in self.parts)
+
+    @property
+    def dim(self) -> int:
+        return sum(p.dim for p in self.parts)
+
+    def shares(self) -> torch.Tensor:
+        return torch.stack([p.weight for p in self.parts])
+
+    def set_shares(self, shares) -> None:
+        for part, a in zip(self.parts, shares, strict=True):
+            part.weight.fill_(a)
+
+    def check_faces(self, faces: int) -> None:
+        self.parts[0].check_faces(faces)  # every family has model.descriptor_dim directions
+
+    def split(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raw ``features`` ``(B, feature_count)`` cut into each family's columns (views)."""
+        return features.split([p.feature_count for p in self.parts], 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p.features(x) for p in self.parts], 1)
+
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        parts = zip(self.parts, self.split(features), strict=True)
+        return torch.cat([p.embed_features(f) for p, f in parts], 1)
+
+    @torch.no_grad()
+    def fit(self, features, grouped, labels, generator) -> tuple[dict, torch.Tensor]:
+        """Each family fitted on its own columns of ``features`` (centred in place), as
+        :meth:`Descriptor.fit` fits one; what was fitted, and the faces' unit descriptors."""
+        units = [
+            p.fit(f, grouped, labels, generator)[1]
+            for p, f in zip(self.parts, self.split(features), strict=True)
+        ]
+        self.fitted.fill_(True)
+        info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
+        return info, torch.cat(units, 1)
+
+
 def whitened_directions(centred: torch.Tensor, dim: int, generator: torch.Generator):
     """The PCA of centred histograms ``(N, F)``: their top ``dim`` directions, each scaled by
     one over its singular value, ``(F, dim)``."""
@@ -261,16 +340,17 @@ def make_descriptor(
     dim: int,
     lbp_divisor: int = 8,
     lbp_radii: tuple[int, ...] = (1,),
-    illumination: str = "none",
-) -> Descriptor:
+    illumination: tuple[str, ...] = ("none",),
+) -> Descriptor | DescriptorFamilies:
     """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels (a 16 x 16 grid
     whatever the size) and LBP cells of size // ``lbp_divisor`` (8: a 7 x 7 grid,
     10: a 10 x 10 one at 64 pixels; docs/accuracy.md), LBP at each of ``lbp_radii``, of the
-    faces as ``illumination`` leaves them."""
+    faces as each of ``illumination`` leaves them (more than one: one family each)."""
     if size is None or size < SMALLEST:
         raise ValueError(too_small(size))
     cells = (size // 16, size // lbp_divisor)
-    return Descriptor(size, dim, *cells, RIDGE, lbp_radii, illumination)
+    parts = [Descriptor(size, dim, *cells, RIDGE, lbp_radii, i) for i in illumination]
+    return parts[0] if len(parts) == 1 else DescriptorFamilies(parts)
 
 
 def too_small(size: int | None) -> str:

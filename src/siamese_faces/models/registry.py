@@ -132,7 +132,7 @@ def _assemble(
             net["descriptor_lbp_radii"],
             net["descriptor_illumination"],
         )
-        fused += net["descriptor_dim"]
+        fused += siamese.descriptor.dim
     if net["score_norm"] != "none":
         siamese.score_norm = CohortNorm(fused)
     initialise(siamese, net["init"], generator)

@@ -55,7 +55,7 @@ def architecture(run) -> list[list]:
         h.remove()
     rows += _fitted_row("whiten", net.whiten, str(net.tower.embedding_dim))
     if net.descriptor is not None:  # the histograms joined to the embedding after it
-        joined = net.tower.embedding_dim + net.descriptor.project.shape[1]
+        joined = net.tower.embedding_dim + net.descriptor.dim
         rows += _fitted_row("descriptor", net.descriptor, str(joined))
     head = sum(p.numel() for p in net.head.parameters())
     rows.append(["head", type(net.head).__name__, "1", f"{head:,}"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -359,6 +360,21 @@ def fit_after_training(
 DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
 
 
+def share_grid(families: int) -> list[tuple[float, ...]]:
+    """The shares tried for ``families`` families of histograms: each of DESCRIPTOR_WEIGHTS,
+    their sum at most its largest (the tower keeps a fifth); the tower alone first."""
+    steps = range(len(DESCRIPTOR_WEIGHTS))
+    top = len(DESCRIPTOR_WEIGHTS) - 1
+    picks = [k for k in itertools.product(steps, repeat=families) if sum(k) <= top]
+    return [tuple(DESCRIPTOR_WEIGHTS[i] for i in k) for k in picks]
+
+
+def joined_cosine(cos_tower: torch.Tensor, cos_own: list[torch.Tensor], shares) -> torch.Tensor:
+    """The joined cosine: ``(1 - sum a) cos_tower + sum a_k cos_k``."""
+    own = sum(a * c for a, c in zip(shares, cos_own, strict=True))
+    return (1 - sum(shares)) * cos_tower + own
+
+
 def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None):
     """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
     in which person), choose its weight by validation AUC, and return what was chosen and
@@ -386,14 +402,17 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
             )
         )
         own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
-        cos_tower, cos_own = (tower[ia] * tower[ib]).sum(1), (own[ia] * own[ib]).sum(1)
+        cos_tower = (tower[ia] * tower[ib]).sum(1)
+        cos_own = [(o[ia] * o[ib]).sum(1) for o in own.split(cfg.model.descriptor_dim, 1)]
         y = data.val.y.numpy()
-        aucs = [auc(((1 - a) * cos_tower + a * cos_own).numpy(), y) for a in DESCRIPTOR_WEIGHTS]
-    best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the smaller share
-    d.weight.fill_(DESCRIPTOR_WEIGHTS[best])
+        grid = share_grid(len(cos_own))
+        aucs = [auc(joined_cosine(cos_tower, cos_own, s).numpy(), y) for s in grid]
+    best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the earlier (smaller)
+    d.set_shares(grid[best])
     d.fitted.fill_(True)
     fused = d.join(net.head.units(h), units)
-    chosen = {"weight": DESCRIPTOR_WEIGHTS[best], "val_auc": aucs[best], "val_auc_tower": aucs[0]}
+    weight = grid[best][0] if len(grid[best]) == 1 else list(grid[best])
+    chosen = {"weight": weight, "val_auc": aucs[best], "val_auc_tower": aucs[0]}
     return {**info, **chosen}, fused
 
 
@@ -401,7 +420,7 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
 def descriptor_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
     """``d``'s raw histograms of ``images[rows]`` ``(len(rows), features)``, each batch
     written into its place (not joined at the end: no second copy of them all)."""
-    out = torch.empty(len(rows), d.mean.shape[0], device=d.mean.device)
+    out = torch.empty(len(rows), d.feature_count, device=d.fitted.device)
     for i in range(0, len(rows), batch):
         out[i : i + batch] = d.features(batch_images(images, rows[i : i + batch], device))
     return out

@@ -198,12 +198,18 @@ def screen(path: str, families: list[str]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+")
+    p.add_argument("runs", nargs="+", help="run folders, or with --summary saved --json files")
     p.add_argument(
         "--families", default="lpq", help="comma-separated: tt, rawtt, lpq, stage0 ... stage4"
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--summary", action="store_true", help="print saved --json outputs again")
     args = p.parse_args()
+    if args.summary:
+        for path in args.runs:
+            print(path)
+            print_rows(json.loads(Path(path).read_text())["rows"])
+        return
     families = args.families.split(",")
     rows = []
     for path in args.runs:
@@ -212,13 +218,21 @@ def main() -> None:
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
         return
-    for name in [k for k in rows[0] if k != "run"]:
+    print_rows(rows)
+
+
+def print_rows(rows: list[dict]) -> None:
+    """Each rule's means over the runs (rules a run lacks are left out): validation and test
+    AUC, test accuracy with its sd and standard error."""
+    names = [k for k in rows[0] if k != "run" and all(k in r for r in rows)]
+    for name in names:
         mean = {k: statistics.mean(r[name][k] for r in rows) for k in ("val auc", "test auc")}
-        acc = [r[name]["test acc"] for r in rows]
+        acc = [100 * r[name]["test acc"] for r in rows]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         print(
             f"{name}: val AUC {mean['val auc']:.4f}, test AUC {mean['test auc']:.4f}, "
-            f"test acc {100 * statistics.mean(acc):.2f} (sd {100 * sd:.2f}) over {len(rows)}"
+            f"test acc {statistics.mean(acc):.2f} (sd {sd:.2f}, SE {sd / len(acc) ** 0.5:.2f})"
+            f" over {len(rows)}"
         )
 
 

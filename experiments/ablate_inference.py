@@ -65,6 +65,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
+from siamese_faces.config import ILLUMINATIONS
 from siamese_faces.evaluation.api import (
     evaluate,
     oneshot,
@@ -76,7 +77,6 @@ from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.predict import embed_rows, pair_outputs
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models import model_from_config
-from siamese_faces.models.descriptors import ILLUMINATIONS
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.training.callbacks import load_weights

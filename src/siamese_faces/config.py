@@ -47,6 +47,10 @@ def check(ok: bool, setting: str, value, fix: str) -> None:
         raise ConfigError(f"{setting}={value!r}: {fix}")
 
 
+# What model.descriptor_illumination may name (models/descriptors.py normalises by them).
+ILLUMINATIONS = ("none", "tan-triggs")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dir: str = ""  # the --data folder; filled from the command line
@@ -287,9 +291,7 @@ class ModelConfig:
         )
         lit = self.descriptor_illumination
         check(
-            len(lit) >= 1
-            and len(set(lit)) == len(lit)
-            and all(i in ("none", "tan-triggs") for i in lit),
+            len(lit) >= 1 and len(set(lit)) == len(lit) and all(i in ILLUMINATIONS for i in lit),
             "model.descriptor_illumination",
             lit,
             "give distinct ones of none, tan-triggs, e.g. tan-triggs or none,tan-triggs.",

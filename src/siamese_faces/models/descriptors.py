@@ -25,13 +25,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import ILLUMINATIONS
 from .whiten import WithinClassWhitening
 
 ORIENTATIONS = 9  # HOG's unsigned orientation bins (Dalal & Triggs)
 UNIFORM = 59  # LBP(8, 1): 58 uniform patterns and one bin for all the others
 RIDGE = 0.1  # the descriptor's within-person whitening ridge, as the tower's (model.wccn)
 SMALLEST = 32  # a face smaller than this leaves HOG too few cells to describe it
-ILLUMINATIONS = ("none", "tan-triggs")  # model.descriptor_illumination
 
 
 def uniform_patterns() -> torch.Tensor:

@@ -377,9 +377,9 @@ def joined_cosine(cos_tower: torch.Tensor, cos_own: list[torch.Tensor], shares) 
 
 def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None):
     """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
-    in which person), choose its weight by validation AUC, and return what was chosen and
-    the training faces' fused embeddings (``h``: their whitened tower embeddings); ``stage``
-    (a :class:`Stages`) times its steps."""
+    in which person), choose its share (one a family) by validation AUC, and return what
+    was chosen and the training faces' fused embeddings (``h``: their whitened tower
+    embeddings); ``stage`` (a :class:`Stages`) times its steps."""
     if data.val is None or not len(data.val):
         raise ValueError(
             "model.descriptor: its weight is chosen on validation pairs, and this run has "

@@ -56,12 +56,19 @@ def pair_cosines(units: torch.Tensor, ia, ib) -> torch.Tensor:
     return (units[ia] * units[ib]).sum(1)
 
 
-def screen(path: str) -> dict:
+def tower_alone(path: str):
+    """The run at ``path`` (in eval mode) and its data, its descriptor left unfitted: the net
+    embeds with the tower's own units, and the screen joins the histograms itself."""
     run = load_run(path)
-    data, net, cfg = validation_data(run), run.net, run.config
-    d = net.descriptor
-    d.fitted.fill_(False)  # the tower's own units: the descriptor joins below
+    run.net.eval()
+    run.net.descriptor.fitted.fill_(False)
     run.refresh()
+    return run, validation_data(run)
+
+
+def screen(path: str) -> dict:
+    run, data = tower_alone(path)
+    net, cfg, d = run.net, run.config, run.net.descriptor
     rows, grouped, classes = data.fitting_faces()
     sides = {"val": data.val, "test": data.test}
     faces = {k: s.faces() for k, s in sides.items()}
@@ -87,14 +94,22 @@ def screen(path: str) -> dict:
             cos[side][name] = pair_cosines(f(raw[:, columns[name]]), ia, ib)
     yv, yt = sides["val"].y.numpy(), sides["test"].y.numpy()
 
-    def mix(side, shares):
-        return sum(w * cos[side][k] for k, w in shares.items())
-
     rules = {
         "joined": [{"tower": 1 - a, "joined": a} for a in DESCRIPTOR_WEIGHTS],
         "apart": [{"tower": 1 - h - g, "hog": h, "lbp": g} for h, g in PAIRS_OF_WEIGHTS],
     }
-    out = {"run": path}
+    return {"run": path, **scored_rules(cos, rules, yv, yt)}
+
+
+def scored_rules(cos: dict, rules: dict, yv, yt) -> dict:
+    """Each rule's shares (a grid of ``{score: share}``) chosen on the validation pairs by the
+    AUC of ``sum share * cos["val"][score]``, then the threshold most accurate there; the test
+    pairs scored by both only then."""
+
+    def mix(side, shares):
+        return sum(w * cos[side][k] for k, w in shares.items())
+
+    out = {}
     for name, grid in rules.items():
         aucs = [auc(mix("val", s).numpy(), yv) for s in grid]
         best = grid[max(range(len(grid)), key=lambda i: (aucs[i], -i))]

@@ -35,17 +35,19 @@ import torch
 from torch.nn import functional as F
 
 from siamese_faces.data.rundata import batch_images
-from siamese_faces.evaluation.api import validation_data
-from siamese_faces.evaluation.metrics import accuracy, auc, best_threshold
 from siamese_faces.evaluation.predict import embed_rows
-from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.descriptors import cell_histograms, tan_triggs
 from siamese_faces.models.siamese import halve, halvings
 from siamese_faces.runtime import autocast
 from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features
 
 sys.path.insert(0, str(Path(__file__).parent))
-from descriptor_families import fit_family, pair_cosines  # noqa: E402
+from descriptor_families import (  # noqa: E402
+    fit_family,
+    pair_cosines,
+    scored_rules,
+    tower_alone,
+)
 
 SHARES = [i / 20 for i in range(0, 13)]  # the map's share, 0 to 0.6
 
@@ -140,12 +142,8 @@ def family_features(run, images, rows, name: str) -> torch.Tensor:
 
 
 def screen(path: str, families: list[str]) -> dict:
-    run = load_run(path)
-    data, net, cfg = validation_data(run), run.net, run.config
-    net.eval()
-    d = net.descriptor
-    d.fitted.fill_(False)  # the tower's own units: the histograms join below
-    run.refresh()
+    run, data = tower_alone(path)
+    net, cfg, d = run.net, run.config, run.net.descriptor
     rows, grouped, classes = data.fitting_faces()
     sides = {"val": data.val, "test": data.test}
     faces = {k: s.faces() for k, s in sides.items()}
@@ -166,9 +164,6 @@ def screen(path: str, families: list[str]) -> dict:
             cos[side][n] = pair_cosines(fits[n](features(n, r)), ia, ib)
     yv, yt = sides["val"].y.numpy(), sides["test"].y.numpy()
 
-    def mix(side, shares):
-        return sum(w * cos[side][k] for k, w in shares.items())
-
     rules = {
         "recipe": [{"tower": 1 - a, "histograms": a} for a in DESCRIPTOR_WEIGHTS],
         "histograms alone": [{"histograms": 1.0}],
@@ -182,18 +177,7 @@ def screen(path: str, families: list[str]) -> dict:
         ]
         rules[f"{n} alone"] = [{n: 1.0}]
         rules[f"{n} instead"] = [{"tower": 1 - m, n: m} for m in DESCRIPTOR_WEIGHTS]
-    out = {"run": path}
-    for name, grid in rules.items():
-        aucs = [auc(mix("val", s).numpy(), yv) for s in grid]
-        best = grid[max(range(len(grid)), key=lambda i: (aucs[i], -i))]
-        v, t = mix("val", best), mix("test", best)
-        out[name] = {
-            "shares": {k: round(w, 2) for k, w in best.items()},
-            "val auc": max(aucs),
-            "test auc": auc(t.numpy(), yt),
-            "test acc": accuracy(t.numpy(), yt, best_threshold(v.numpy(), yv)),
-        }
-    return out
+    return {"run": path, **scored_rules(cos, rules, yv, yt)}
 
 
 def main() -> None:

@@ -4,32 +4,18 @@ family's grid holds the recipe's rule."""
 import pytest
 import torch
 
-from siamese_faces.data.rundata import batch_images, prepare
+from siamese_faces.data.rundata import batch_images
 from siamese_faces.evaluation.api import validation_data
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models.descriptors import make_descriptor
-from siamese_faces.runtime import DistContext
-from siamese_faces.training.trainer import fit
 
 from ..helpers import script
-from ..training.test_distill import IDENTITY
-from ..training.test_training import tiny
+from ..models.test_descriptors import fitted_run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from ..helpers import write_lfw_like
-
-    root = tmp_path_factory.mktemp("families")
-    cfg = tiny(
-        write_lfw_like(root / "lfw"),
-        *IDENTITY,
-        "data.size=32",
-        "model.descriptor=hog-lbp",
-        "model.descriptor_dim=4",
-    )
-    fit(cfg, prepare(cfg), root / "run", DistContext())
-    return root / "run"
+    return fitted_run(tmp_path_factory, "families")[0].path
 
 
 def test_the_recipe_side_repeats_the_runs_own_fit_and_each_family_can_only_add(trained):

@@ -259,19 +259,10 @@ def test_the_shares_tried_leave_the_tower_a_fifth_and_one_familys_are_as_before(
 
 @pytest.fixture(scope="module")
 def two_families(tmp_path_factory):
-    from ..helpers import write_lfw_like
-
-    root = tmp_path_factory.mktemp("families")
-    cfg = tiny(
-        write_lfw_like(root / "lfw"),
-        *IDENTITY,
-        *DESCRIBED,
-        "model.descriptor_illumination=none,tan-triggs",
-        "model.wccn=0.1",
-        "model.score_norm=s-norm",
+    run, results, _ = fitted_run(
+        tmp_path_factory, "families", "model.descriptor_illumination=none,tan-triggs"
     )
-    results = fit(cfg, prepare(cfg), root / "run", DistContext())
-    return load_run(root / "run"), results
+    return run, results
 
 
 def test_a_run_with_two_families_chooses_both_shares_on_validation(two_families, tmp_path):
@@ -313,22 +304,28 @@ def test_it_refuses_what_it_cannot_describe_with_the_fix():
         d.fit(torch.zeros(8, d.mean.shape[0]), torch.arange(8), torch.arange(8), torch.Generator())
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def fitted_run(tmp_path_factory, name: str, *overrides):
+    """A tiny unrestricted run trained with the histograms (``overrides``: other settings),
+    whitened and S-normed: the run, its results and its data."""
     from ..helpers import write_lfw_like
 
-    root = tmp_path_factory.mktemp("descriptor")
+    root = tmp_path_factory.mktemp(name)
     cfg = tiny(
         write_lfw_like(root / "lfw"),
         *IDENTITY,
         *DESCRIBED,
         "model.wccn=0.1",
         "model.score_norm=s-norm",
-        "model.flip_tta=true",
+        *overrides,
     )
     data = prepare(cfg)
     results = fit(cfg, data, root / "run", DistContext())
     return load_run(root / "run"), results, data
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return fitted_run(tmp_path_factory, "descriptor", "model.flip_tta=true")
 
 
 def test_it_is_fitted_on_the_training_faces_alone(run):

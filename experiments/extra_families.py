@@ -53,25 +53,27 @@ SHARES = [i / 20 for i in range(0, 13)]  # the map's share, 0 to 0.6
 
 
 @torch.no_grad()
-def stage_maps(run, images, rows, stage: int, batch: int = 256) -> torch.Tensor:
-    """Stage ``stage``'s output of the tower (0: the stem) for ``images[rows]``, the face's
-    and its mirror's (flipped back) averaged, flattened ``(len(rows), C * H * W)``."""
-    net, cfg = run.net, run.config
-    tower = getattr(net.tower, "tower", net.tower)  # inside Downsampled, if the net halves
+def batched(fn, images, rows, device, batch: int = 256) -> torch.Tensor:
+    """``fn`` of the faces ``images[rows]`` ``(B, 1, S, S)`` in [0, 1], a batch at a time."""
+    parts = [
+        fn(batch_images(images, rows[i : i + batch], device)) for i in range(0, len(rows), batch)
+    ]
+    return torch.cat(parts)
+
+
+def stage_map(run, x: torch.Tensor, stage: int) -> torch.Tensor:
+    """Stage ``stage``'s output of the tower (0: the stem) for faces ``x``, the face's and its
+    mirror's (flipped back) averaged, flattened ``(B, C * H * W)``."""
+    cfg = run.config
+    tower = getattr(run.net.tower, "tower", run.net.tower)  # inside Downsampled, if it halves
     times = halvings(cfg.data.size, cfg.model.tower_size)
-    out = []
-    for i in range(0, len(rows), batch):
-        x = batch_images(images, rows[i : i + batch], run.device)
-        x = halve(x, times) if times else x
-        x = torch.cat([x, x.flip(-1)])
-        with autocast(run.device, run.bf16):
-            h = tower.stem(x)
-            for block in list(tower.stages)[:stage]:
-                h = block(h)
-        h = h.float()
-        face, mirror = h.chunk(2)
-        out.append(((face + mirror.flip(-1)) / 2).flatten(1))
-    return torch.cat(out)
+    x = halve(x, times) if times else x
+    with autocast(run.device, run.bf16):
+        h = tower.stem(torch.cat([x, x.flip(-1)]))
+        for block in list(tower.stages)[:stage]:
+            h = block(h)
+    face, mirror = h.float().chunk(2)
+    return ((face + mirror.flip(-1)) / 2).flatten(1)
 
 
 def phase_codes(x: torch.Tensor, window: int = 7) -> torch.Tensor:
@@ -87,7 +89,6 @@ def phase_codes(x: torch.Tensor, window: int = 7) -> torch.Tensor:
     both = F.conv2d(along_x.reshape(b * 3, 1, h, v), w[:, None, :, None]).unflatten(0, (b, 3))
     # f[i][j]: the faces filtered by w[i] along x and by w[j] along y; w1 = Re + j Im
     f = [[both[:, i, j] for j in range(3)] for i in range(3)]
-    one = f[0][0]
     parts = [
         f[1][0],
         f[2][0],  # (a, 0)
@@ -98,46 +99,33 @@ def phase_codes(x: torch.Tensor, window: int = 7) -> torch.Tensor:
         f[1][1] + f[2][2],
         f[2][1] - f[1][2],  # (a, -a): w1(x) conj(w1(y))
     ]
-    code = torch.zeros_like(one, dtype=torch.uint8)
+    code = torch.zeros_like(f[0][0], dtype=torch.uint8)
     for bit, part in enumerate(parts):
         code = code + (part >= 0).to(torch.uint8) * (1 << bit)
     return code
 
 
-def lpq_features(images, rows, device, cell: int = 16, batch: int = 256) -> torch.Tensor:
-    """Square-rooted 256-bin LPQ histograms over ``cell``-pixel cells of each face and of its
-    mirror image, ``(len(rows), 2 * 256 * cells)``."""
-    out = []
-    for i in range(0, len(rows), batch):
-        x = batch_images(images, rows[i : i + batch], device).float()
-        both = torch.cat([x, x.flip(-1)])
-        code = phase_codes(both)
-        counts = cell_histograms(code.long(), torch.ones_like(code, dtype=torch.float), 256, cell)
-        h = (counts / (cell * cell)).sqrt().flatten(1)
-        out.append(h.unflatten(0, (2, -1)).transpose(0, 1).flatten(1))
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def tt_features(d, images, rows, device, batch: int = 256) -> torch.Tensor:
-    """The run's HOG and LBP histograms of the Tan & Triggs normalised faces."""
-    out = []
-    for i in range(0, len(rows), batch):
-        out.append(d.features(tan_triggs(batch_images(images, rows[i : i + batch], device))))
-    return torch.cat(out)
+def lpq_histograms(x: torch.Tensor, cell: int = 16) -> torch.Tensor:
+    """Square-rooted 256-bin LPQ histograms over ``cell``-pixel cells of each face ``x`` and of
+    its mirror image, ``(B, 2 * 256 * cells)``."""
+    code = phase_codes(torch.cat([x, x.flip(-1)]))
+    counts = cell_histograms(code.long(), torch.ones_like(code, dtype=torch.float), 256, cell)
+    h = (counts / (cell * cell)).sqrt().flatten(1)
+    return h.unflatten(0, (2, -1)).transpose(0, 1).flatten(1)
 
 
 def family_features(run, images, rows, name: str) -> torch.Tensor:
-    d = run.net.descriptor
-    if name == "tt":
-        return tt_features(d, images, rows, run.device)
+    d, device = run.net.descriptor, run.device
+    if name == "tt":  # the run's HOG and LBP histograms of the Tan & Triggs normalised faces
+        return batched(lambda x: d.features(tan_triggs(x)), images, rows, device)
     if name == "rawtt":  # one family: the histograms of the face as it is and normalised
-        raw = descriptor_features(d, images, rows, run.device)
-        return torch.cat([raw, tt_features(d, images, rows, run.device)], 1)
+        both = lambda x: torch.cat([d.features(x), d.features(tan_triggs(x))], 1)  # noqa: E731
+        return batched(both, images, rows, device)
     if name == "lpq":
-        return lpq_features(images, rows, run.device)
+        return batched(lpq_histograms, images, rows, device)
     if name.startswith("stage"):
-        return stage_maps(run, images, rows, int(name.removeprefix("stage")))
+        stage = int(name.removeprefix("stage"))
+        return batched(lambda x: stage_map(run, x, stage), images, rows, device)
     raise SystemExit(f"--families: {name!r} is none of tt, rawtt, lpq, stage0 ... stage4")
 
 

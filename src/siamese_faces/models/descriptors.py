@@ -91,8 +91,7 @@ def blur_matrix(n: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Faces ``(B, 1, H, W)`` blurred by a Gaussian of ``sigma`` pixels, the border mirrored:
-    two matrix products (one an axis), about ten times faster than a one-channel convolution
-    on this project's 2-core CPU and exported to ONNX as they are."""
+    two matrix products (one an axis), which export to ONNX as they are."""
     along_y = blur_matrix(x.shape[-2], sigma, x)
     along_x = blur_matrix(x.shape[-1], sigma, x)
     return along_y @ x @ along_x.T
@@ -157,8 +156,12 @@ class Joined(nn.Module):
         dot product is the members' mean cosine) joined to descriptors ``d``, each family's
         part weighted by the square root of its share."""
         a = self.shares().float()
-        parts = zip(a, d.split(d.shape[1] // len(a), 1), strict=True)
+        parts = zip(a, self.families(d), strict=True)
         return torch.cat([(1 - a.sum()).sqrt() * u, *(w.sqrt() * p for w, p in parts)], 1)
+
+    def families(self, d: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Unit descriptors ``d`` ``(B, dim)`` cut into each family's part."""
+        return d.split(d.shape[1] // len(self.shares()), 1)
 
     def fuse(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The head's units ``u`` of faces ``x`` joined to the faces' descriptors."""

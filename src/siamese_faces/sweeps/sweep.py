@@ -407,7 +407,7 @@ def progress_counter(spec: SweepSpec, seeds: int) -> Callable[[object], str]:
     (a benchmark's folds run in parts under one name)."""
     from optuna.trial import TrialState
 
-    ours = {trial_key(params) for params in grid_trials(spec, seeds)}
+    ours = {trial_key(params) for params in grid_trials(spec, seeds)} if spec.grid else set()
     total = len(ours) if spec.grid else spec.trials
 
     def said(study) -> str:

@@ -403,7 +403,7 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
         )
         own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
         cos_tower = (tower[ia] * tower[ib]).sum(1)
-        cos_own = [(o[ia] * o[ib]).sum(1) for o in own.split(cfg.model.descriptor_dim, 1)]
+        cos_own = [(o[ia] * o[ib]).sum(1) for o in d.families(own)]
         y = data.val.y.numpy()
         grid = share_grid(len(cos_own))
         aucs = [auc(joined_cosine(cos_tower, cos_own, s).numpy(), y) for s in grid]

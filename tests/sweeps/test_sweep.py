@@ -1,5 +1,6 @@
 """Sweeps on a real Optuna storage: SQLite always, PostgreSQL when CI provides one."""
 
+import contextlib
 import json
 import os
 import signal
@@ -250,6 +251,62 @@ def test_killed_worker_loses_no_trial_and_runs_none_twice(tmp_path, lfw_like):
     assert ts[killed].state == TrialState.FAIL  # the dead worker's trial, failed by heartbeat
     done = keys_done(storage, "mini")
     assert len(done) == 3 and len(set(done)) == 3  # nothing lost, nothing done twice
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The worker processes ``pid`` spawned (Linux's /proc: each process's parent)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Not ended: a process whose parent died may stay a zombie where nothing reaps it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_workers_end_when_the_command_that_started_them_is_killed(tmp_path, lfw_like):
+    f = sweep_file(tmp_path, '"train.lr" = [0.01, 0.02, 0.03]')
+    epochs = 500  # trials far longer than the test: an orphaned worker would train on
+    f.write_text(f.read_text().replace("epochs = 2", f"epochs = {epochs}\npatience = {epochs}"))
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    cmd = [sys.executable, "-m", "siamese_faces", "sweep", str(f), "--data", str(lfw_like)]
+    cmd += ["--storage", storage, "--root", str(tmp_path / "runs"), "--workers", "2"]
+    env = {**os.environ, "SIAMESE_FACES_PROGRESS": "0"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not workers:
+            time.sleep(0.2)
+            with contextlib.suppress(Exception):  # the study may not exist yet
+                ts = trials(storage, "mini")
+                if sum(t.state == TrialState.RUNNING for t in ts) == 2:
+                    workers = spawned_children(proc.pid)
+        assert len(workers) == 2, "both workers should be training"
+        proc.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
+        proc.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline and any(running(w) for w in workers):
+            time.sleep(0.2)
+        assert not any(running(w) for w in workers), "a worker outlived its command"
+    finally:
+        for w in workers:  # a failing run leaves nothing training behind it
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)
+        proc.kill()
 
 
 def test_seconds_and_epochs_print_whole():

@@ -42,7 +42,9 @@ import json
 import multiprocessing as mp
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -446,6 +448,29 @@ def run_name(params: dict) -> str:
     return ("__".join(parts) or "base") + f"-seed{params.get('train.seed', 0)}"
 
 
+def end_with_parent() -> None:
+    """End this spawned process (SIGTERM) as soon as the process that started it ends, killed
+    or not. A benchmark or sweep stopped by ``kill`` (a job scheduler's, ``timeout``'s) would
+    otherwise leave its workers training on, unseen, holding their trials' heartbeats, while
+    the command run again to resume starts new ones beside them."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the pipe closes: it has exited
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def spawned_worker(args: WorkerArgs) -> None:
+    """A worker process of :func:`run_sweep` that ends with the command that started it; a
+    killed worker's trial is retried, resuming its run folder (:func:`worker`)."""
+    end_with_parent()
+    worker(args)
+
+
 def worker(args: WorkerArgs) -> None:
     """One process: take queued trials (or TPE ones) until none are queued or running.
 
@@ -562,7 +587,7 @@ def run_sweep(
         worker(wargs)
     else:
         ctx = mp.get_context("spawn")  # a fresh interpreter each: no torch state shared
-        procs = [ctx.Process(target=worker, args=(wargs,)) for _ in range(workers)]
+        procs = [ctx.Process(target=spawned_worker, args=(wargs,)) for _ in range(workers)]
         for p in procs:
             p.start()
         for p in procs:

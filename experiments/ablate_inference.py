@@ -137,6 +137,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
                 args.lbp_divisor,
                 args.lbp_radii,
                 args.illumination,
+                args.pca_faces,
             )["fit_seconds"]
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
@@ -172,16 +173,19 @@ def with_descriptor(
     lbp_divisor: int | None = None,
     lbp_radii: tuple[int, ...] | None = None,
     illumination: tuple[str, ...] | None = None,
+    pca_faces: int | None = None,
 ) -> dict:
     """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
     cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``, the faces under
     ``illumination``; each left out: the run's ``model.descriptor_*``), its trained weights
     and whitening loaded, the descriptor (and a cohort after it) fitted as training fits
-    them. Returns what was fitted."""
+    them, its PCA on at most ``pca_faces`` faces (left out: as training). Returns what was
+    fitted."""
     m = run.config.model
     return refit_as(
         run,
         val_data,
+        pca_faces,
         descriptor="hog-lbp",
         descriptor_dim=dim or m.descriptor_dim,
         descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
@@ -190,11 +194,12 @@ def with_descriptor(
     )
 
 
-def refit_as(run, val_data, **model) -> dict:
+def refit_as(run, val_data, pca_faces: int | None = None, **model) -> dict:
     """The run's net with the ``model.*`` settings ``model`` changed, its trained weights and
-    whitening loaded, fitted after training as training fits it. Returns what was fitted."""
+    whitening loaded, fitted after training as training fits it (the descriptor's PCA on at
+    most ``pca_faces`` faces, if given). Returns what was fitted."""
     cfg = dataclasses.replace(run.config, model=dataclasses.replace(run.config.model, **model))
-    return refit(run, trained_net(run, cfg), val_data, cfg)
+    return refit(run, trained_net(run, cfg), val_data, cfg, pca_faces)
 
 
 # Fitted again after training, never loaded: the descriptor (a run trained with one may have
@@ -213,11 +218,11 @@ def trained_net(run, cfg) -> nn.Module:
     return net
 
 
-def refit(run, net, val_data, cfg) -> dict:
+def refit(run, net, val_data, cfg, pca_faces: int | None = None) -> dict:
     """``net`` made ``run``'s net and fitted on ``val_data``'s training faces as training fits
-    it (``fit_after_training``); what was fitted."""
+    it (``fit_after_training``, with ``pca_faces``); what was fitted."""
     run.net = net.eval().to(run.device, memory_format=torch.channels_last)
-    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16)
+    fitted = fit_after_training(net, val_data, cfg, run.device, run.bf16, pca_faces=pca_faces)
     print(f"{run.path}: {fitted}", file=sys.stderr)
     run.refresh()
     return fitted
@@ -311,6 +316,11 @@ def main() -> None:
         type=lambda v: tuple(v.split(",")),
         help="descriptor: the faces its histograms read, comma-separated, one family each: "
         f"of {', '.join(ILLUMINATIONS)} (default: the run's)",
+    )
+    p.add_argument(
+        "--pca-faces",
+        type=int,
+        help="descriptor: at most this many training faces for its PCA (default: as training)",
     )
     p.add_argument(
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"

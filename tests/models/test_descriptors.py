@@ -16,6 +16,7 @@ from siamese_faces.evaluation.metrics import accuracy, auc
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models import model_from_config
 from siamese_faces.models.descriptors import (
+    RIDGE,
     UNIFORM,
     Descriptor,
     DescriptorFamilies,
@@ -25,13 +26,16 @@ from siamese_faces.models.descriptors import (
     tan_triggs,
     uniform_patterns,
 )
+from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.runtime import DistContext
+from siamese_faces.training import trainer
 from siamese_faces.training.trainer import (
     DESCRIPTOR_WEIGHTS,
     descriptor_features,
     fit,
     fit_after_training,
     fit_line,
+    pca_sample,
     share_grid,
 )
 
@@ -477,3 +481,46 @@ def test_a_run_of_two_members_fits_and_scores_with_it(lfw_like, tmp_path):
     assert accuracy(scores, val_data.val.y.numpy(), run.threshold) == pytest.approx(
         results["val/acc"]
     )
+
+
+def test_the_pca_reads_every_face_in_order_up_to_its_limit_else_a_drawn_sample():
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    assert pca_sample(5, 5, g).tolist() == [0, 1, 2, 3, 4]
+    assert torch.equal(g.get_state(), state)  # nothing drawn: such a fit is as it was before
+    drawn = pca_sample(100, 30, torch.Generator().manual_seed(1)).tolist()
+    assert len(set(drawn)) == 30 and drawn == sorted(drawn) and 0 <= drawn[0] < drawn[-1] < 100
+    assert drawn == pca_sample(100, 30, torch.Generator().manual_seed(1)).tolist()
+    assert drawn != pca_sample(100, 30, torch.Generator().manual_seed(2)).tolist()
+
+
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory):
+    return fitted_run(tmp_path_factory, "sampled", "model.descriptor_dim=2")
+
+
+def test_a_pca_on_a_sample_whitens_and_describes_every_training_face(sampled, monkeypatch):
+    run, _, data = sampled
+    cpu, d = torch.device("cpu"), run.net.descriptor
+    rows, grouped, classes = data.fitting_faces()
+    limit = len(rows) // 2
+    assert d.dim < limit, len(rows)  # enough faces for its directions in the sample
+    asked, histograms = [], trainer.descriptor_features
+
+    def counted(d, images, some, *args, **kw):
+        asked.append(len(some))
+        return histograms(d, images, some, *args, **kw)
+
+    monkeypatch.setattr(trainer, "descriptor_features", counted)
+    fitted = fit_after_training(run.net, data, run.config, cpu, False, pca_faces=limit)
+    assert fitted["descriptor_pca_images"] == limit < fitted["descriptor_images"] == len(rows)
+    assert asked[0] == limit and max(asked[1:]) <= 256  # the sample, then a batch at a time
+    assert "descriptor_others" in fitted["fit_seconds"]
+    raw = histograms(d, data.images, rows, cpu)
+    sample = pca_sample(len(rows), limit, torch.Generator().manual_seed(run.config.train.seed))
+    torch.testing.assert_close(d.mean, raw[sample].mean(0))  # the sample's PCA, not all faces'
+    assert not torch.allclose(d.mean, raw.mean(0))
+    want = WithinClassWhitening(d.dim, 1, RIDGE)
+    want.fit(d.directions(raw)[grouped], classes)  # every grouped face, on its directions
+    torch.testing.assert_close(d.whiten.matrix, want.matrix)
+    torch.testing.assert_close(d.whiten.mean, want.mean)

@@ -151,6 +151,10 @@ class Joined(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             return self.embed_features(self.features(x))
 
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Unit descriptors ``(B, dim)`` of raw histograms ``features``."""
+        return self.unit(self.directions(features))
+
     def join(self, u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """The cosine head's units ``u`` of the tower's embeddings (``CosineHead.units``: their
         dot product is the members' mean cosine) joined to descriptors ``d``, each family's
@@ -160,8 +164,18 @@ class Joined(nn.Module):
         return torch.cat([(1 - a.sum()).sqrt() * u, *(w.sqrt() * p for w, p in parts)], 1)
 
     def families(self, d: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Unit descriptors ``d`` ``(B, dim)`` cut into each family's part."""
+        """Descriptors ``d`` ``(B, dim)`` (unit, or on the directions) cut into each
+        family's part."""
         return d.split(d.shape[1] // len(self.shares()), 1)
+
+    @torch.no_grad()
+    def fit(self, features, grouped, labels, generator) -> tuple[dict, torch.Tensor]:
+        """The PCA on all of ``features`` (centred in place), then the whitening on those
+        ``grouped`` names (``fit_directions``, ``fit_whitening``): what was fitted, and every
+        face's unit descriptor."""
+        units = self.fit_whitening(self.fit_directions(features, generator), grouped, labels)
+        info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
+        return info, units
 
     def fuse(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The head's units ``u`` of faces ``x`` joined to the faces' descriptors."""
@@ -215,9 +229,12 @@ class Descriptor(Joined):
             ]
             return torch.cat([p.unflatten(0, (2, -1)).transpose(0, 1).flatten(1) for p in parts], 1)
 
-    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Unit descriptors ``(B, dim)`` of raw histograms ``features``."""
-        z = (features.float() - self.mean) @ self.project
+    def directions(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw histograms ``features`` on the PCA's whitened directions ``(B, dim)``."""
+        return (features.float() - self.mean) @ self.project
+
+    def unit(self, z: torch.Tensor) -> torch.Tensor:
+        """Unit descriptors of faces on the directions, ``z`` (:meth:`directions`)."""
         return F.normalize(self.whiten(z), dim=1)
 
     @property
@@ -245,30 +262,28 @@ class Descriptor(Joined):
             )
 
     @torch.no_grad()
-    def fit(
-        self,
-        features: torch.Tensor,
-        grouped: torch.Tensor,
-        labels: torch.Tensor,
-        generator: torch.Generator,
-    ) -> tuple[dict, torch.Tensor]:
-        """Fit the PCA on training faces' ``features`` (from :meth:`features`), the whitening
-        on those of them that ``grouped`` names, with person ``labels`` (under the restricted
-        protocol, where no face is grouped by name, the PCA still sees every training-pair
-        image: it reads no label). ``features`` is centred in place (each face's tens of
-        thousands of values are not copied). Returns what was fitted and every face's unit
-        descriptor; the weight is chosen apart, on validation pairs
-        (``training.trainer.fit_descriptor``)."""
+    def fit_directions(self, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The PCA of training faces' raw histograms ``features`` (from :meth:`features`; all
+        the training faces or a sample of them): their mean and whitened directions. Returns
+        the faces on those directions, ``(B, dim)``. ``features`` is centred in place (each
+        face's tens of thousands of values are not copied)."""
         self.check_faces(len(features))
         mean = features.mean(0)
         centred = features.sub_(mean)
         self.mean.copy_(mean)
-        self.project.copy_(whitened_directions(centred, self.project.shape[1], generator))
-        z = centred @ self.project
+        self.project.copy_(whitened_directions(centred, self.dim, generator))
+        return centred @ self.project
+
+    @torch.no_grad()
+    def fit_whitening(self, z: torch.Tensor, grouped: torch.Tensor, labels: torch.Tensor):
+        """The within-person whitening, fitted on the faces on the directions ``z`` that
+        ``grouped`` names, with person ``labels`` (under the restricted protocol no face is
+        grouped by name, and the PCA still saw every training-pair image: it reads no
+        label). Returns every face's unit descriptor; the share is chosen apart, on
+        validation pairs (``training.trainer.fit_descriptor``)."""
         self.whiten.fit(z[grouped], labels)
         self.fitted.fill_(True)
-        info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
-        return info, F.normalize(self.whiten(z), dim=1)
+        return self.unit(z)
 
 
 class DescriptorFamilies(Joined):
@@ -307,21 +322,26 @@ class DescriptorFamilies(Joined):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([p.features(x) for p in self.parts], 1)
 
-    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+    def directions(self, features: torch.Tensor) -> torch.Tensor:
         parts = zip(self.parts, self.split(features), strict=True)
-        return torch.cat([p.embed_features(f) for p, f in parts], 1)
+        return torch.cat([p.directions(f) for p, f in parts], 1)
+
+    def unit(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p.unit(f) for p, f in zip(self.parts, self.families(z), strict=True)], 1)
 
     @torch.no_grad()
-    def fit(self, features, grouped, labels, generator) -> tuple[dict, torch.Tensor]:
-        """Each family fitted on its own columns of ``features`` (centred in place), as
-        :meth:`Descriptor.fit` fits one; what was fitted, and the faces' unit descriptors."""
-        units = [
-            p.fit(f, grouped, labels, generator)[1]
-            for p, f in zip(self.parts, self.split(features), strict=True)
-        ]
+    def fit_directions(self, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each family's PCA on its own columns of ``features`` (centred in place), as
+        :meth:`Descriptor.fit_directions` fits one; the faces on all the directions."""
+        parts = zip(self.parts, self.split(features), strict=True)
+        return torch.cat([p.fit_directions(f, generator) for p, f in parts], 1)
+
+    @torch.no_grad()
+    def fit_whitening(self, z: torch.Tensor, grouped: torch.Tensor, labels: torch.Tensor):
+        parts = zip(self.parts, self.families(z), strict=True)
+        units = torch.cat([p.fit_whitening(f, grouped, labels) for p, f in parts], 1)
         self.fitted.fill_(True)
-        info = {"features": features.shape[1], "images": len(features), "grouped": len(grouped)}
-        return info, torch.cat(units, 1)
+        return units
 
 
 def whitened_directions(centred: torch.Tensor, dim: int, generator: torch.Generator):

@@ -286,7 +286,8 @@ def epoch_line(row: dict, improved: bool) -> str:
 
 class Stages:
     """Seconds spent in each named stage, in order: ``with stage("name"): ...`` (what the fit
-    after training reports, ``fit_seconds`` in results.json)."""
+    after training reports, ``fit_seconds`` in results.json); a stage entered again adds to
+    its seconds."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -295,7 +296,8 @@ class Stages:
     def __call__(self, name: str):
         tick = time.perf_counter()
         yield
-        self.seconds[name] = round(time.perf_counter() - tick, 3)
+        spent = time.perf_counter() - tick
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + spent, 3)
 
 
 def to_stderr(line: str) -> None:
@@ -318,14 +320,16 @@ def fit_after_training(
     saver=None,
     best_epoch: int = 0,
     say=None,
+    pca_faces: int | None = None,
 ) -> dict:
     """Fit what is fitted on the training faces with the best weights (``model.wccn``, then
     ``model.descriptor``, then ``model.score_norm`` on the embeddings so far), before the
     threshold is chosen on validation, and save it into ``saver``'s best checkpoint if given;
     what was fitted (with each stage's seconds, ``fit_seconds``), empty if nothing; ``say``
-    (if given) is told when it starts and how long each stage took. Never a validation or
-    test face is fitted on; the descriptor's weight is chosen on the validation pairs, as the
-    threshold is."""
+    (if given) is told when it starts and how long each stage took; ``pca_faces``: at most
+    how many faces the descriptor's PCA reads (default :data:`PCA_FACES`). Never a validation
+    or test face is fitted on; the descriptor's weight is chosen on the validation pairs, as
+    the threshold is."""
     if not cfg.model.wccn and net.score_norm is None and net.descriptor is None:
         return {}
     rows, grouped, classes = data.fitting_faces()
@@ -343,7 +347,8 @@ def fit_after_training(
         fitted.update({f"wccn_{k}": v for k, v in wccn.items()})
     h = net.whiten(h.to(device))
     if net.descriptor is not None:
-        chosen, h = fit_descriptor(net, data, rows, h, (grouped, classes), cfg, device, bf16, stage)
+        groups = (grouped, classes)
+        chosen, h = fit_descriptor(net, data, rows, h, groups, cfg, device, bf16, stage, pca_faces)
         fitted.update({f"descriptor_{k}": v for k, v in chosen.items()})
     if net.score_norm is not None:
         with stage("cohort"):
@@ -355,6 +360,22 @@ def fit_after_training(
     if say is not None:
         say(fit_line(stage.seconds))
     return {**fitted, "fit_seconds": stage.seconds}
+
+
+# The PCA of the histograms reads at most this many training faces' histograms, all held at
+# once: 85,500 float32 values a face for the default's two families (342 kB), so about 3.4 GB
+# here, where every training face's would have taken 20 GB for 60,000 faces. A sample of
+# this size finds the leading directions; every face is whitened and put on them. No LFW run
+# has more training faces (a View 2 fold at most 9,735), so their fits are unchanged.
+PCA_FACES = 10_000
+
+
+def pca_sample(faces: int, limit: int, generator: torch.Generator) -> torch.Tensor:
+    """Which of ``faces`` training faces the PCA reads: all of them, in order, when there are
+    at most ``limit``; else ``limit`` drawn by ``generator`` (in order)."""
+    if faces <= limit:
+        return torch.arange(faces)
+    return torch.randperm(faces, generator=generator)[:limit].sort().values
 
 
 DESCRIPTOR_WEIGHTS = [i / 20 for i in range(17)]  # the descriptor's share a, 0 to 0.8
@@ -375,11 +396,15 @@ def joined_cosine(cos_tower: torch.Tensor, cos_own: list[torch.Tensor], shares) 
     return (1 - sum(shares)) * cos_tower + own
 
 
-def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None):
+def fit_descriptor(
+    net, data: RunData, rows, h, groups, cfg: Config, device, bf16, stage=None, pca_faces=None
+):
     """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
     in which person), choose its share (one a family) by validation AUC, and return what
     was chosen and the training faces' fused embeddings (``h``: their whitened tower
-    embeddings); ``stage`` (a :class:`Stages`) times its steps."""
+    embeddings); ``stage`` (a :class:`Stages`) times its steps. The PCA reads at most
+    ``pca_faces`` (default :data:`PCA_FACES`) of the faces' histograms, held at once; the
+    others are put on its directions a batch at a time."""
     if data.val is None or not len(data.val):
         raise ValueError(
             "model.descriptor: its weight is chosen on validation pairs, and this run has "
@@ -387,12 +412,21 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
         )
     stage = stage or Stages()
     d, (grouped, classes) = net.descriptor, groups
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    sample = pca_sample(len(rows), pca_faces or PCA_FACES, generator)
     with stage("descriptor_histograms"):
-        seen = descriptor_features(d, data.images, rows, device)
+        seen = descriptor_features(d, data.images, rows[sample], device)
     with stage("descriptor_pca"):
-        generator = torch.Generator().manual_seed(cfg.train.seed)
-        info, units = d.fit(seen, grouped, classes, generator)  # seen is centred in place
-    del seen  # freed before the validation faces are embedded
+        z = d.fit_directions(seen, generator)  # seen is centred in place
+    del seen  # freed before the other faces' histograms and the validation faces'
+    if len(sample) < len(rows):
+        with stage("descriptor_others"):
+            z = on_directions(d, data.images, rows, sample, z, device)
+    with stage("descriptor_pca"):  # its within-person whitening, timed with it as before
+        units = d.fit_whitening(z, grouped, classes)
+    del z
+    info = {"features": d.feature_count, "images": len(rows), "pca_images": len(sample)}
+    info["grouped"] = len(grouped)
     d.fitted.fill_(False)  # the validation faces' tower embeddings alone, then both
     with stage("descriptor_weight"):
         val_rows, ia, ib = data.val.faces()
@@ -401,7 +435,7 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
                 net, data.images, val_rows, device, bf16, channels_last=cfg.train.channels_last
             )
         )
-        own = d.embed_features(descriptor_features(d, data.images, val_rows, device))
+        own = batch_by_batch(d, data.images, val_rows, device, d.embed_features)
         cos_tower = (tower[ia] * tower[ib]).sum(1)
         cos_own = [(o[ia] * o[ib]).sum(1) for o in d.families(own)]
         y = data.val.y.numpy()
@@ -414,6 +448,30 @@ def fit_descriptor(net, data: RunData, rows, h, groups, cfg: Config, device, bf1
     weight = grid[best][0] if len(grid[best]) == 1 else list(grid[best])
     chosen = {"weight": weight, "val_auc": aucs[best], "val_auc_tower": aucs[0]}
     return {**info, **chosen}, fused
+
+
+@torch.no_grad()
+def on_directions(d, images, rows, sample, z_sample, device) -> torch.Tensor:
+    """All the faces ``rows`` on ``d``'s fitted directions ``(len(rows), d.dim)``: the PCA's
+    ``sample`` already there (``z_sample``), the others' histograms a batch at a time."""
+    z = torch.empty(len(rows), d.dim, device=z_sample.device)
+    z[sample] = z_sample
+    others = torch.ones(len(rows), dtype=torch.bool)
+    others[sample] = False
+    others = others.nonzero().flatten()
+    z[others] = batch_by_batch(d, images, rows[others], device, d.directions)
+    return z
+
+
+@torch.no_grad()
+def batch_by_batch(d, images, rows, device, then, batch: int = 256) -> torch.Tensor:
+    """``then`` (``d.directions``, ``d.embed_features``) of ``d``'s raw histograms of
+    ``images[rows]``, a batch at a time: never all their histograms at once."""
+    parts = [
+        then(descriptor_features(d, images, rows[i : i + batch], device, batch))
+        for i in range(0, len(rows), batch)
+    ]
+    return torch.cat(parts)
 
 
 @torch.no_grad()

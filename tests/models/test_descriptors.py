@@ -524,3 +524,14 @@ def test_a_pca_on_a_sample_whitens_and_describes_every_training_face(sampled, mo
     want.fit(d.directions(raw)[grouped], classes)  # every grouped face, on its directions
     torch.testing.assert_close(d.whiten.matrix, want.matrix)
     torch.testing.assert_close(d.whiten.mean, want.mean)
+
+
+def test_a_pca_sample_too_small_for_its_directions_is_refused_before_training(
+    tmp_path, lfw_like, monkeypatch
+):
+    cfg = tiny(lfw_like, *IDENTITY, *DESCRIBED)  # 4 directions
+    data = prepare(cfg)
+    assert len(data.fitting_faces()[0]) > 4
+    monkeypatch.setattr(trainer, "PCA_FACES", 4)  # the PCA would read 4 faces: too few
+    with pytest.raises(ValueError, match="fitted on 4 training faces"):
+        trainer.build(cfg, data, DistContext())

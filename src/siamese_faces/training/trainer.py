@@ -202,7 +202,7 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
     net plus any loss parameters), the optimiser and the learning-rate schedule."""
     net = model_from_config(cfg, torch.Generator().manual_seed(cfg.train.seed)).to(ctx.device)
     if net.descriptor is not None:  # refused before training, not after it
-        net.descriptor.check_faces(len(data.fitting_faces()[0]))
+        net.descriptor.check_faces(min(len(data.fitting_faces()[0]), PCA_FACES))
     if cfg.train.start_from:  # the tower's weights from a finished run (checked first)
         start_from(net, cfg, data, ctx.device)
     if cfg.train.channels_last:

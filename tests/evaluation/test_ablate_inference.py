@@ -139,10 +139,16 @@ def test_the_wccn_lever_refits_the_cohort_under_the_whitening_it_leaves(lfw_like
         )
 
 
-def descriptor_args(dim=None, lbp_divisor=None, lbp_radii=None, illumination=None) -> Namespace:
+def descriptor_args(
+    dim=None, lbp_divisor=None, lbp_radii=None, illumination=None, pca_faces=None
+) -> Namespace:
     """The descriptor lever's options as the command line gives them (None: the run's own)."""
     return Namespace(
-        descriptor_dim=dim, lbp_divisor=lbp_divisor, lbp_radii=lbp_radii, illumination=illumination
+        descriptor_dim=dim,
+        lbp_divisor=lbp_divisor,
+        lbp_radii=lbp_radii,
+        illumination=illumination,
+        pca_faces=pca_faces,
     )
 
 
@@ -163,8 +169,13 @@ def test_the_descriptor_lever_joins_it_and_off_restores(lfw_like, tmp_path, abla
     for on in (True, False):
         seconds = ablate.set_lever(run, "descriptor", on, val_data, descriptor_args(), {})
         assert (seconds is not None and "descriptor_pca" in seconds) == on  # the fit's stages
+        assert seconds is None or "descriptor_others" not in seconds  # its PCA read every face
         scores[on] = pair_scores(run, val_data, val_data.val)[1]
         assert (run.net.descriptor is not None) == on
+    faces = len(val_data.fitting_faces()[0])
+    sampled = descriptor_args(pca_faces=faces - 1)  # --pca-faces: one face put on its directions
+    assert "descriptor_others" in ablate.set_lever(run, "descriptor", True, val_data, sampled, {})
+    ablate.set_lever(run, "descriptor", False, val_data, descriptor_args(), {})
     torch.testing.assert_close(torch.from_numpy(scores[False]), torch.from_numpy(before))
     faces = val_data.images[:3, None].float() / 255
     for dim, want in ((None, 4), (2, 2)):  # the run's own directions, or --descriptor-dim's

@@ -364,9 +364,11 @@ def fit_after_training(
 
 # The PCA of the histograms reads at most this many training faces' histograms, all held at
 # once: 85,500 float32 values a face for the default's two families (342 kB), so about 3.4 GB
-# here, where every training face's would have taken 20 GB for 60,000 faces. A sample of
-# this size finds the leading directions; every face is whitened and put on them. No LFW run
-# has more training faces (a View 2 fold at most 9,735), so their fits are unchanged.
+# here, where every training face's would have taken 20 GB for 60,000 faces. Beyond it the
+# directions are a sample's (View 1's 6,145 faces sampled to 3,000 moved validation AUC by
+# -0.0002 to +0.0012 and DevTest by -0.2 to -0.7 points: docs/accuracy.md); every face is
+# still whitened and put on them. No LFW run has more training faces (a View 2 fold at most
+# 9,735), so their fits are unchanged.
 PCA_FACES = 10_000
 
 

@@ -4,9 +4,11 @@ import pytest
 
 from siamese_faces.cli import main
 from siamese_faces.reporting.report import Section, to_html, to_markdown
+from siamese_faces.reporting.sections import fitted_after_training
 
 from ..evaluation.test_cli_eval import run  # noqa: F401 (fixture)
-from ..training.test_training import TINY
+from ..training.test_distill import IDENTITY
+from ..training.test_training import TINY, tiny
 
 SECTIONS = [
     "Dataset",
@@ -143,3 +145,37 @@ def test_a_report_is_never_stale(run, lfw_like, tmp_path, capsys):  # noqa: F811
     saved = json.loads((run / "eval-pairsDevTest.json").read_text())
     assert saved["at_model_threshold"]["pairs"] == 4
     assert saved["depends_on"]["weights_sha256"] and saved["depends_on"]["pairs_sha256"]
+
+
+FITTED = {
+    "wccn_images": 5067,
+    "wccn_people": 850,
+    "descriptor_images": 6145,
+    "descriptor_pca_images": 6145,
+    "descriptor_weight": [0.15, 0.35],
+    "descriptor_val_auc": 0.97214,
+    "descriptor_val_auc_tower": 0.95439,
+    "score_norm_cohort": 1928,
+    "fit_seconds": {"embed": 4.5, "descriptor_pca": 27.2, "cohort": 0.3},
+}
+
+
+def test_the_report_says_what_was_fitted_after_training():
+    cfg = tiny("x", *IDENTITY, "model.descriptor_illumination=none,tan-triggs")
+    said = fitted_after_training(FITTED, cfg)
+    for needed in (
+        "in 32 s",
+        "whitening on 5,067 faces of 850 people",
+        "of the face as it is, share 0.15; after Tan & Triggs' normalisation, share 0.35",
+        "each family a PCA of 6,145 training faces to 256 whitened directions",
+        "0.9544 for the tower alone, 0.9721 joined",
+        "a cohort of 1,928 training people",
+    ):
+        assert needed in said, needed
+    one = {k: v for k, v in FITTED.items() if not k.startswith(("wccn", "score_norm"))}
+    one["descriptor_weight"] = 0.4  # a run of one family, as older runs saved it
+    said = fitted_after_training(one, tiny("x"))
+    assert "(of the face as it is, share 0.4), a PCA of" in said and "whitening on" not in said
+    restricted = fitted_after_training({**one, "score_norm_cohort": 90}, tiny("x"))
+    assert "a cohort of 90 training faces" in restricted  # one a face: no names to group by
+    assert fitted_after_training({"fit_seconds": {}}, tiny("x")) is None

@@ -64,6 +64,48 @@ def setup(run) -> Section:
     return sec
 
 
+# How the report names each family of histograms (model.descriptor_illumination).
+FACES_AS = {"none": "of the face as it is", "tan-triggs": "after Tan & Triggs' normalisation"}
+
+
+def fitted_after_training(res: dict, cfg) -> str | None:
+    """What was fitted on the training faces after training, read from the run's results
+    (what the reported scores are made of); None where nothing was."""
+    said = []
+    if "wccn_images" in res:
+        said.append(
+            f"the tower's within-person whitening on {res['wccn_images']:,} faces of "
+            f"{res['wccn_people']:,} people"
+        )
+    if "descriptor_images" in res:
+        shares = res["descriptor_weight"]
+        shares = shares if isinstance(shares, list) else [shares]
+        families = cfg.model.descriptor_illumination
+        named = "; ".join(
+            f"{FACES_AS[f]}, share {a:g}" for f, a in zip(families, shares, strict=True)
+        )
+        each = "each family " if len(shares) > 1 else ""
+        said.append(
+            f"HOG and LBP histograms ({named}), {each}a PCA of "
+            f"{res.get('descriptor_pca_images', res['descriptor_images']):,} training faces to "
+            f"{cfg.model.descriptor_dim} whitened directions, joined to the tower's embedding "
+            f"with the share{'s' if each else ''} of highest validation AUC "
+            f"({res['descriptor_val_auc_tower']:.4f} for the tower alone, "
+            f"{res['descriptor_val_auc']:.4f} joined)"
+        )
+    if "score_norm_cohort" in res:
+        whom = "people" if cfg.data.protocol == "unrestricted" else "faces"
+        said.append(f"S-norm against a cohort of {res['score_norm_cohort']:,} training {whom}")
+    if not said:
+        return None
+    seconds = sum(res.get("fit_seconds", {}).values())
+    return (
+        f"Fitted after training, with the best epoch's weights, in {seconds:.0f} s: "
+        + "; ".join(said)
+        + ". No validation or test face was fitted on."
+    )
+
+
 def training(run, out: Path) -> Section:
     res = run.results
     with open(run.path / "metrics.csv") as fh:
@@ -74,6 +116,9 @@ def training(run, out: Path) -> Section:
         f"validation {run.config.train.monitor} at epoch {res.get('best_epoch')}, whose "
         "weights are kept."
     )
+    fitted = fitted_after_training(res, run.config)
+    if fitted:
+        sec.p(fitted)
     caption = "Loss and accuracy per epoch"
     objective = run.config.train.objective
     if objective != "pairs":

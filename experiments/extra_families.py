@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from siamese_faces.data.rundata import batch_images
+from siamese_faces.data.rundata import batched
 from siamese_faces.evaluation.predict import embed_rows
 from siamese_faces.models.descriptors import cell_histograms, tan_triggs
 from siamese_faces.models.siamese import halve, halvings
@@ -53,14 +53,6 @@ SHARES = [i / 20 for i in range(0, 13)]  # the map's share, 0 to 0.6
 
 
 @torch.no_grad()
-def batched(fn, images, rows, device, batch: int = 256) -> torch.Tensor:
-    """``fn`` of the faces ``images[rows]`` ``(B, 1, S, S)`` in [0, 1], a batch at a time."""
-    parts = [
-        fn(batch_images(images, rows[i : i + batch], device)) for i in range(0, len(rows), batch)
-    ]
-    return torch.cat(parts)
-
-
 def stage_map(run, x: torch.Tensor, stage: int) -> torch.Tensor:
     """Stage ``stage``'s output of the tower (0: the stem) for faces ``x``, the face's and its
     mirror's (flipped back) averaged, flattened ``(B, C * H * W)``."""

@@ -245,3 +245,13 @@ def batch_images(images: torch.Tensor, rows: torch.Tensor, device: torch.device)
     """uint8 rows -> float ``(B, 1, S, S)`` in [0, 1] on ``device`` (gathered before the copy)."""
     x = images.index_select(0, rows).to(device, non_blocking=True)
     return x.unsqueeze(1).float().div_(255.0)
+
+
+@torch.no_grad()
+def batched(fn, images: torch.Tensor, rows: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
+    """``fn`` of the faces ``images[rows]`` ``(B, 1, S, S)`` in [0, 1], a batch at a time:
+    never every face's float copy (or ``fn``'s output for them, until joined) at once."""
+    parts = [
+        fn(batch_images(images, rows[i : i + batch], device)) for i in range(0, len(rows), batch)
+    ]
+    return torch.cat(parts)

@@ -15,7 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
-from ..data.rundata import RunData, batch_images
+from ..data.rundata import RunData, batch_images, batched
 from ..evaluation.metrics import accuracy, auc, choose_threshold, head_threshold
 from ..evaluation.predict import (
     PairLoss,
@@ -469,11 +469,7 @@ def on_directions(d, images, rows, sample, z_sample, device) -> torch.Tensor:
 def batch_by_batch(d, images, rows, device, then, batch: int = 256) -> torch.Tensor:
     """``then`` (``d.directions``, ``d.embed_features``) of ``d``'s raw histograms of
     ``images[rows]``, a batch at a time: never all their histograms at once."""
-    parts = [
-        then(descriptor_features(d, images, rows[i : i + batch], device, batch))
-        for i in range(0, len(rows), batch)
-    ]
-    return torch.cat(parts)
+    return batched(lambda x: then(d.features(x)), images, rows, device, batch)
 
 
 @torch.no_grad()

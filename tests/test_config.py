@@ -54,6 +54,23 @@ def test_recipes_built_on_default_set_their_own_training_length():
     assert {"unrestricted", "omniglot"} <= set(built_on_default)
 
 
+def test_recipes_built_on_default_set_their_own_histogram_families():
+    """The default's second family of histograms (after Tan & Triggs) was measured on the
+    default; `unrestricted` inherited it unmeasured until it said its own. A recipe built on
+    the default that joins histograms names its families."""
+    import tomllib
+
+    joined = []
+    for name in preset_names():
+        raw = tomllib.loads(preset_path(name).read_text())
+        model = raw.get("model", {})
+        if raw.get("base") == "default" and model.get("descriptor") != "none":
+            joined.append(name)
+            assert "descriptor_illumination" in model, name
+    assert "unrestricted" in joined
+    assert load_file(preset_path("unrestricted")).model.descriptor_illumination == ("none",)
+
+
 def test_overrides_are_typed():
     c = apply_overrides(
         Config(),

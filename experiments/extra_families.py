@@ -52,7 +52,6 @@ from descriptor_families import (  # noqa: E402
 SHARES = [i / 20 for i in range(0, 13)]  # the map's share, 0 to 0.6
 
 
-@torch.no_grad()
 def stage_map(run, x: torch.Tensor, stage: int) -> torch.Tensor:
     """Stage ``stage``'s output of the tower (0: the stem) for faces ``x``, the face's and its
     mirror's (flipped back) averaged, flattened ``(B, C * H * W)``."""

@@ -505,16 +505,22 @@ def test_a_pca_on_a_sample_whitens_and_describes_every_training_face(sampled, mo
     rows, grouped, classes = data.fitting_faces()
     limit = len(rows) // 2
     assert d.dim < limit, len(rows)  # enough faces for its directions in the sample
-    asked, histograms = [], trainer.descriptor_features
+    asked, described, histograms, features = [], [], trainer.descriptor_features, d.features
 
     def counted(d, images, some, *args, **kw):
         asked.append(len(some))
         return histograms(d, images, some, *args, **kw)
 
+    def batch(x):
+        described.append(len(x))
+        return features(x)
+
     monkeypatch.setattr(trainer, "descriptor_features", counted)
+    monkeypatch.setattr(d, "features", batch)
     fitted = fit_after_training(run.net, data, run.config, cpu, False, pca_faces=limit)
     assert fitted["descriptor_pca_images"] == limit < fitted["descriptor_images"] == len(rows)
-    assert asked[0] == limit and max(asked[1:]) <= 256  # the sample, then a batch at a time
+    # the sample's histograms held at once, every other face's a batch at a time
+    assert asked == [limit] and max(described) <= 256 and sum(described) > len(rows)
     assert "descriptor_others" in fitted["fit_seconds"]
     raw = histograms(d, data.images, rows, cpu)
     sample = pca_sample(len(rows), limit, torch.Generator().manual_seed(run.config.train.seed))

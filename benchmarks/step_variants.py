@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -112,6 +113,9 @@ class Variant:
     # Settings of the preset changed before its net is built (``--set`` style): a cheaper
     # tower, whose accuracy docs/accuracy.md measures apart.
     overrides: tuple[str, ...] = ()
+    # Environment variables of the variant's process, set before it starts (read once by
+    # the libraries it loads).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 VARIANTS: dict[str, Variant] = {
@@ -124,6 +128,9 @@ VARIANTS: dict[str, Variant] = {
     "8x8 convs as tap products (candidate)": Variant(tapped_8x8),
     "tower compiled (candidate)": Variant(compiled_tower),
     "dropout by bernoulli_": Variant(bernoulli_dropout),
+    # PyTorch's CPU allocator aligns blocks of 2 MiB and more to 2 MiB and asks the kernel
+    # for huge pages for them (madvise), where the kernel gives them only on request
+    "huge pages (candidate)": Variant(env=(("THP_MEM_ALLOC_ENABLE", "1"),)),
     "filters 24-48-96-192 (candidate)": Variant(overrides=("model.filters=24,48,96,192",)),
     "48x48 input (candidate)": Variant(overrides=("data.size=48",)),
 }
@@ -154,8 +161,24 @@ def start(preset: str, variant: str, bf16: bool, threads: int):
     proc = mp.get_context("spawn").Process(
         target=serve_steps, args=(theirs, preset, variant, bf16, threads), daemon=True
     )
-    proc.start()
+    with environment(dict(VARIANTS[variant].env)):  # a spawned process starts with it
+        proc.start()
     return proc, ours
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """``os.environ`` with ``values`` set, inside; as it was, after."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool, threads: int):

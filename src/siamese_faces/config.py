@@ -354,6 +354,12 @@ class TrainConfig:
     # Keep freed tensors' memory for reuse instead of handing it back to the system each step
     # (runtime.reuse_freed_memory; glibc only): same results, fewer page faults.
     reuse_memory: bool = True
+    # The tower's training forward (and its backward) through torch.compile's inductor,
+    # which fuses its elementwise work: other rounding and dropout draws, so other weights
+    # than eager's from the same seed (the same ones run to run); identity and instance
+    # objectives; needs a C++ compiler at run time (without one, training says so and runs
+    # eagerly). Validation and inference stay eager.
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "train.lr", self.lr, "use a positive learning rate, e.g. 1e-3.")
@@ -434,6 +440,12 @@ class Config:
                 f"train.objective='instance' trains the tower's embedding for a cosine, and "
                 f"model.head={self.model.head!r} would be validated untrained: set "
                 'model.head = "cosine".'
+            )
+        if self.train.compile and self.train.objective == "pairs":
+            raise ConfigError(
+                "train.compile=true compiles the tower of the identity and instance "
+                "objectives (train.objective = cosface, arcface, adaface or instance); pairs "
+                "train eagerly: set train.compile = false."
             )
         if self.model.subcentres > 1 and not identities:
             raise ConfigError(

@@ -139,7 +139,30 @@ class PairObjective:
         return loss, correct
 
 
-class IdentityModule(nn.Module):
+class TowerModule(nn.Module):
+    """What an objective trains around the Siamese net's ``tower``: :meth:`embed` runs the
+    tower, or once :meth:`compile_tower` is called (``train.compile``) its forward through
+    ``torch.compile``. The compiled function is held apart from the module's children, so
+    the state dict and checkpoints are eager's, and the tower itself stays eager for
+    validation and for its BatchNorm-folded inference copy (a deep copy of a compiled
+    module would call the original's forward)."""
+
+    def __init__(self, tower: nn.Module) -> None:
+        super().__init__()
+        self.tower = tower
+        self.compiled = None
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tower(x) if self.compiled is None else self.compiled(x)
+
+    def compile_tower(self) -> None:
+        # The tower alone, not the loss: its input is the same shape in every run of a
+        # recipe, so inductor's on-disk cache serves a later run (a View 2 fold, whose
+        # class weights differ in number) instead of compiling again.
+        self.compiled = torch.compile(self.tower.forward)
+
+
+class IdentityModule(TowerModule):
     """The Siamese net's tower plus the margin softmax's class weights, as one module for DDP.
 
     Not the head: its parameters take no part in this loss, and DDP needs a gradient for
@@ -147,12 +170,12 @@ class IdentityModule(nn.Module):
     """
 
     def __init__(self, net, criterion: nn.Module, groups: int = 1, distill: float = 0.0) -> None:
-        super().__init__()
-        self.tower, self.criterion = net.tower, criterion
+        super().__init__(net.tower)
+        self.criterion = criterion
         self.groups, self.distill = groups, distill
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None):
-        h = self.tower(x)  # (B, D)
+        h = self.embed(x)  # (B, D)
         loss = self.criterion(h, labels)
         if teacher is not None:  # the teacher's joined unit vectors of the same faces
             student = score_matrix(h, self.groups)
@@ -224,19 +247,19 @@ INSTANCE_AUGMENT = {
 }
 
 
-class InstanceModule(nn.Module):
+class InstanceModule(TowerModule):
     """The tower and SimCLR's NT-Xent loss (Chen et al., 2020): each of ``2B`` views must pick
     its partner among the other ``2B - 1`` by cosine over ``temperature``; members each
     their own loss, as for the other objectives."""
 
     def __init__(self, net, groups: int, temperature: float) -> None:
-        super().__init__()
-        self.tower, self.groups, self.temperature = net.tower, groups, temperature
+        super().__init__(net.tower)
+        self.groups, self.temperature = groups, temperature
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x``: the first views of ``B`` faces, then their second views, ``(2B, 1, S, S)``;
         the loss and how many views found their partner."""
-        u = member_units(self.tower(x), self.groups)  # (2B, G, D)
+        u = member_units(self.embed(x), self.groups)  # (2B, G, D)
         n = len(x) // 2
         partner = torch.arange(2 * n, device=x.device).roll(n)  # i <-> i + n
         sims = torch.einsum("igd,jgd->gij", u, u) / self.temperature  # (G, 2B, 2B)

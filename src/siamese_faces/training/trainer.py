@@ -36,7 +36,7 @@ from ..runtime import (
     set_threads,
 )
 from .callbacks import CheckpointSaver, EarlyStopping, MetricLogger, load_weights
-from .objectives import make_objective
+from .objectives import TowerModule, make_objective
 from .sources import start_from
 
 StepHook = Callable[[int, int], None]  # (epoch, step) -> None, called after every step
@@ -190,6 +190,7 @@ def fit(
     seconds = time.perf_counter() - t0
     results = (
         finish(net, val_loss, cfg, data, ctx, use_bf16, stopper, logger.rows, seconds, threads)
+        | {"compiled": getattr(module, "compiled", None) is not None}
         | fitted
     )
     if ctx.is_main:
@@ -209,10 +210,29 @@ def build(cfg: Config, data: RunData, ctx: DistContext):
         net = net.to(memory_format=torch.channels_last)
     objective = make_objective(net, data, cfg, ctx)
     module = objective.module
+    if cfg.train.compile and not compile_forward(module) and ctx.is_main:
+        to_stderr(
+            "note: train.compile: inductor found no C++ compiler (g++); training eagerly. "
+            "Install one (Debian: apt install g++) to compile the step."
+        )
     model = DistributedDataParallel(module) if ctx.distributed else module
     opt = make_optimizer(module.parameters(), cfg)
     sched = make_scheduler(opt, cfg, sum(1 for _ in objective.batches(0)))
     return net, objective, model, opt, sched
+
+
+def compile_forward(module: TowerModule) -> bool:
+    """``module``'s tower through ``torch.compile`` (inductor) in its training forward
+    (:meth:`TowerModule.compile_tower`). False, and nothing changed, where inductor finds no
+    C++ compiler to build its kernels with."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception:  # inductor's own error for a missing compiler (InvalidCxxCompiler)
+        return False
+    module.compile_tower()
+    return True
 
 
 def make_average(net, decay: float):

@@ -11,20 +11,10 @@ from safetensors.torch import load_file
 from siamese_faces.config import ConfigError, apply_overrides
 from siamese_faces.data.rundata import prepare
 from siamese_faces.runtime import DistContext
-from siamese_faces.training.trainer import build, compile_forward, fit
+from siamese_faces.training.trainer import build, compile_forward, fit, has_cpp_compiler
 
 from .test_distill import IDENTITY
 from .test_training import tiny
-
-
-def has_cpp_compiler() -> bool:
-    from torch._inductor.cpp_builder import get_cpp_compiler
-
-    try:
-        get_cpp_compiler()
-    except Exception:
-        return False
-    return True
 
 
 def test_pairs_are_refused_with_the_fix(lfw_like):

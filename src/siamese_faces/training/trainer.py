@@ -225,13 +225,20 @@ def compile_forward(module: TowerModule) -> bool:
     """``module``'s tower through ``torch.compile`` (inductor) in its training forward
     (:meth:`TowerModule.compile_tower`). False, and nothing changed, where inductor finds no
     C++ compiler to build its kernels with."""
+    if not has_cpp_compiler():
+        return False
+    module.compile_tower()
+    return True
+
+
+def has_cpp_compiler() -> bool:
+    """Whether inductor finds a C++ compiler (g++ on Linux) to build its CPU kernels with."""
     from torch._inductor.cpp_builder import get_cpp_compiler
 
     try:
         get_cpp_compiler()
     except Exception:  # inductor's own error for a missing compiler (InvalidCxxCompiler)
         return False
-    module.compile_tower()
     return True
 
 

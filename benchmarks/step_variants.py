@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch import nn
@@ -161,24 +162,10 @@ def start(preset: str, variant: str, bf16: bool, threads: int):
     proc = mp.get_context("spawn").Process(
         target=serve_steps, args=(theirs, preset, variant, bf16, threads), daemon=True
     )
-    with environment(dict(VARIANTS[variant].env)):  # a spawned process starts with it
+    # a spawned process starts with the environment it was started in, restored after
+    with mock.patch.dict(os.environ, dict(VARIANTS[variant].env)):
         proc.start()
     return proc, ours
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]):
-    """``os.environ`` with ``values`` set, inside; as it was, after."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def compare(preset: str, variant: str, rounds: int, seconds: float, bf16: bool, threads: int):

@@ -149,6 +149,26 @@ def row_line(r: dict) -> str:
     return line
 
 
+def measure(preset, batch, variant, flops, seconds, peak, peak_bf16) -> dict:
+    """One row: ``variant``'s training step on ``preset`` at ``batch``, against the peaks."""
+    cl, bf16 = VARIANTS[variant]
+    sec = time_steps(preset, batch, cl, bf16, seconds)
+    gflops = flops / sec / 1e9
+    row = {
+        "preset": preset,
+        "batch": batch,
+        "variant": variant,
+        "images_per_s": round(2 * batch / sec, 1),
+        "step_ms": round(1000 * sec, 2),
+        "gflop_per_step": round(flops / 1e9, 2),
+        "gflops": round(gflops, 1),
+        "of_peak": round(gflops / peak, 3),
+    }
+    if bf16 and peak_bf16:
+        row["of_bf16_peak"] = round(gflops / peak_bf16, 3)
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -174,23 +194,7 @@ def main(argv=None) -> int:
         for batch in args.batches:
             flops = step_flops(preset, batch)
             for variant in args.variants:
-                cl, bf16 = VARIANTS[variant]
-                sec = time_steps(preset, batch, cl, bf16, args.seconds)
-                gflops = flops / sec / 1e9
-                rows.append(
-                    {
-                        "preset": preset,
-                        "batch": batch,
-                        "variant": variant,
-                        "images_per_s": round(2 * batch / sec, 1),
-                        "step_ms": round(1000 * sec, 2),
-                        "gflop_per_step": round(flops / 1e9, 2),
-                        "gflops": round(gflops, 1),
-                        "of_peak": round(gflops / peak, 3),
-                    }
-                )
-                if bf16 and peak_bf16:
-                    rows[-1]["of_bf16_peak"] = round(gflops / peak_bf16, 3)
+                rows.append(measure(preset, batch, variant, flops, args.seconds, peak, peak_bf16))
                 if not args.json:
                     print(row_line(rows[-1]), flush=True)
     result = {

@@ -145,11 +145,8 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
             run.refresh()
         else:  # the saved whitening and cohort back into the refitted modules
             if lever in ("descriptor", "no-descriptor"):
-                run.net = (
-                    model_from_config(run.config)
-                    .eval()
-                    .to(run.device, memory_format=torch.channels_last)
-                )
+                fresh = model_from_config(run.config).eval()
+                run.net = fresh.to(run.device, memory_format=torch.channels_last)
             load_weights(run.path / "best.safetensors", run.net)
             run.refresh()
         return
@@ -284,7 +281,7 @@ def chosen_ridge(paths, ridges) -> float:
     return best
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
     levers = ["flip", "wccn", "shift", "ridge", "fit-people", "descriptor", "no-descriptor"]
     levers += ["threshold", "summary"]
@@ -326,46 +323,59 @@ def main() -> None:
         "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"
     )
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
-    rows, fitted = [], {}
+    return p
+
+
+def summarize_saved(paths: list[str]) -> None:
+    """The summary of outputs saved by ``--json`` earlier."""
+    for path in paths:
+        saved = json.loads(Path(path).read_text())
+        # a screen's file holds several such outputs, each under its label in "runs"
+        screens = saved["runs"] if isinstance(saved, dict) and "runs" in saved else {"": saved}
+        for label, rows in screens.items():
+            if label:
+                print(label)
+            print_summary(rows["rows"] if isinstance(rows, dict) else rows, "the lever")
+
+
+def screen(path: str, args, fitted: dict) -> dict | None:
+    """One run scored with the lever on and off (``None`` for ``--ridges``, which prints)."""
+    run = load_run(path)
+    val_data, data = open_run_data(run)
+    if args.ridges:
+        run.net.whiten = nn.Identity()  # fitted from the tower's own embeddings
+        ridges = [float(r) for r in args.ridges.split(",")]
+        by_ridge = validation_auc_by_ridge(run, val_data, ridges)
+        print(
+            f"{path}: validation AUC "
+            + ", ".join(f"ridge {r:g}: {a:.4f}" for r, a in by_ridge.items())
+        )
+        return None
+    row = {"run": path}
+    for on in (True, False):
+        seconds = set_lever(run, args.lever, on, val_data, args, fitted)
+        if seconds:  # the fit's stages (descriptor)
+            row[f"fit seconds on={on}"] = seconds
+        result = evaluate(run, val_data, data).result  # threshold re-chosen on validation
+        row[f"on={on}"] = result["at_val_threshold"]["acc"]
+        row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
+        row[f"val auc on={on}"] = auc(
+            pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
+        )
+        if args.oneshot:  # the test people's N-way one-shot, as ``siamese-faces oneshot``
+            row[f"oneshot on={on}"] = oneshot(run, data, ways=args.oneshot)["acc"]
+    return row
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.lever == "summary":
-        for path in args.runs:
-            saved = json.loads(Path(path).read_text())
-            # a screen's file holds several such outputs, each under its label in "runs"
-            screens = saved["runs"] if isinstance(saved, dict) and "runs" in saved else {"": saved}
-            for label, rows in screens.items():
-                if label:
-                    print(label)
-                print_summary(rows["rows"] if isinstance(rows, dict) else rows, "the lever")
+        summarize_saved(args.runs)
         return
     if args.choose_ridge:
         args.ridge = chosen_ridge(args.runs, [float(r) for r in args.choose_ridge.split(",")])
-    for path in args.runs:
-        run = load_run(path)
-        val_data, data = open_run_data(run)
-        if args.ridges:
-            run.net.whiten = nn.Identity()  # fitted from the tower's own embeddings
-            ridges = [float(r) for r in args.ridges.split(",")]
-            by_ridge = validation_auc_by_ridge(run, val_data, ridges)
-            print(
-                f"{path}: validation AUC "
-                + ", ".join(f"ridge {r:g}: {a:.4f}" for r, a in by_ridge.items())
-            )
-            continue
-        row = {"run": path}
-        for on in (True, False):
-            seconds = set_lever(run, args.lever, on, val_data, args, fitted)
-            if seconds:  # the fit's stages (descriptor)
-                row[f"fit seconds on={on}"] = seconds
-            result = evaluate(run, val_data, data).result  # threshold re-chosen on validation
-            row[f"on={on}"] = result["at_val_threshold"]["acc"]
-            row[f"auc on={on}"] = result["at_val_threshold"]["auc"]
-            row[f"val auc on={on}"] = auc(
-                pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
-            )
-            if args.oneshot:  # the test people's N-way one-shot, as ``siamese-faces oneshot``
-                row[f"oneshot on={on}"] = oneshot(run, data, ways=args.oneshot)["acc"]
-        rows.append(row)
+    fitted = {}
+    rows = [row for path in args.runs if (row := screen(path, args, fitted)) is not None]
     if not rows:
         return
     if args.json:

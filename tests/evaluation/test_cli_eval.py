@@ -191,3 +191,43 @@ def test_scores_saved_by_an_older_way_of_embedding_are_scored_again(run, capsys)
     saved["depends_on"]["scoring"] = SCORING - 1  # as saved before BatchNorm was folded
     saved_file.write_text(json.dumps(saved))
     assert saved_evaluation(loaded) is None
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        [],
+        # the default's fitted stages: both families of histograms, whitening, S-norm, flips
+        [
+            "data.protocol=unrestricted",
+            "train.objective=cosface",
+            "model.head=cosine",
+            "model.name=resnet",
+            "model.init=default",
+            "data.size=32",
+            "model.descriptor=hog-lbp",
+            "model.descriptor_dim=4",
+            "model.descriptor_illumination=none,tan-triggs",
+            "model.wccn=0.1",
+            "model.score_norm=s-norm",
+            "model.flip_tta=true",
+            "model.threshold_rule=smoothed-accuracy",
+        ],
+    ],
+    ids=["tiny", "fitted-stages"],
+)
+def test_training_saves_the_evaluation_evaluate_would_compute(lfw_like, tmp_path, recipe):
+    # The benchmark's ROC and the report read what training saved instead of scoring the test
+    # pairs again: it must be what evaluate computes from the saved weights, to the bit.
+    from siamese_faces.evaluation.api import evaluate, open_run_data, saved_evaluation
+    from siamese_faces.evaluation.runs import load_run
+
+    cfg = apply_overrides(Config(), [f"data.dir={lfw_like}", *TINY, "train.epochs=2", *recipe])
+    fit(cfg, prepare(cfg), tmp_path / "run", DistContext())
+    loaded = load_run(tmp_path / "run")
+    saved = saved_evaluation(loaded)
+    assert saved is not None  # current: these weights, these pairs, this way of embedding
+    fresh = evaluate(loaded, *open_run_data(loaded))
+    assert saved.result == json.loads(json.dumps(fresh.result))
+    assert [float(r["score"]) for r in saved.rows] == [r["score"] for r in fresh.rows]
+    assert [r["image1"] for r in saved.rows] == [r["image1"] for r in fresh.rows]

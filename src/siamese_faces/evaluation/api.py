@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import DataConfig
@@ -123,7 +124,18 @@ def evaluate(run: LoadedRun, val_data: RunData, data: RunData) -> Evaluation:
     rule = run.config.model.threshold_rule
     val_threshold = choose_threshold(val_scores, val_data.val.y.numpy(), rule)
     out, scores = pair_scores(run, data, data.test)
-    y = data.test.y.numpy()
+    return evaluation_of(run, data, val_threshold, out, scores)
+
+
+def evaluation_of(
+    run: LoadedRun, data: RunData, val_threshold: float, out: torch.Tensor, scores
+) -> Evaluation:
+    """The :class:`Evaluation` of ``run`` on ``data.test`` from its pairs' head outputs
+    ``out`` and ``scores`` (in pair order) and the threshold its rule chose on validation:
+    :func:`evaluate`'s, or training's own, which scored the same pairs with the same weights
+    (``training.trainer.fit`` saves it, so that nothing scores them twice)."""
+    rule = run.config.model.threshold_rule
+    scores, y = np.asarray(scores), data.test.y.numpy()
     result = {
         "run": str(run.path),
         "pairs_file": str(data.source.test.path),

@@ -314,6 +314,10 @@ class TrainConfig:
     epochs: int = 100  # at most; early stopping usually ends sooner
     patience: int = 3  # epochs without a better monitored value before stopping
     monitor: Literal["loss", "auc"] = "loss"  # early stopping on validation loss or AUC
+    # The share of train.epochs trained before validation begins: those epochs cannot be kept
+    # as the best nor count towards patience, and each saves its validation (a tenth of a
+    # View 2 fold's epoch, embedding a thousand faces). 0: every epoch; 0.5: the second half.
+    validate_after: float = 0.0
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over train.epochs
     # Decay per step of a moving average of the weights (and BatchNorm statistics) that is
     # validated, checkpointed and kept instead of the last step's weights; 0: off.
@@ -387,6 +391,12 @@ class TrainConfig:
             "distillation needs both train.teacher (a run folder) and train.distill (> 0).",
         )
         check(self.patience >= 1, "train.patience", self.patience, "use >= 1, e.g. 3.")
+        check(
+            0 <= self.validate_after < 1,
+            "train.validate_after",
+            self.validate_after,
+            "use a share of train.epochs in [0, 1), e.g. 0.5 (0: validate every epoch).",
+        )
         check(self.threads >= 0, "train.threads", self.threads, "use 0 (all cores) or more.")
         check(
             0 <= self.same_fraction < 1,
@@ -412,6 +422,12 @@ class TrainConfig:
             self.min_images_per_person,
             "use 1 (every person) or more, e.g. 2.",
         )
+
+    @property
+    def first_validated(self) -> int:
+        """The first epoch (1-based) that is validated: the one after ``validate_after`` of
+        them (36 epochs at 0.5: the 19th)."""
+        return int(self.validate_after * self.epochs) + 1
 
     @property
     def limits_images_per_person(self) -> bool:

@@ -101,6 +101,27 @@ def test_early_stopping_restores_the_best_epoch(lfw_like, tmp_path):
         assert len(val) == best + 1 + 2
 
 
+def test_epochs_before_validation_begins_train_alike_and_are_never_kept(lfw_like, tmp_path, capsys):
+    # Validating an epoch changes nothing that trains the next (no draw, no state): skipped,
+    # the epochs train to the same numbers, and the best is chosen among the validated ones.
+    extra = ("train.epochs=4", "model.dropout=0.3", "train.monitor=auc", "train.patience=4")
+    every = tiny(lfw_like, *extra)
+    fit(every, prepare(every), tmp_path / "every", DistContext())
+    later = tiny(lfw_like, *extra, "train.validate_after=0.5")
+    results = fit(later, prepare(later), tmp_path / "later", DistContext())
+    a, b = rows(tmp_path / "every"), rows(tmp_path / "later")
+    train = [{k: v for k, v in r.items() if not k.startswith("val/")} for r in a]
+    assert [{k: v for k, v in r.items() if not k.startswith("val/")} for r in b] == train
+    assert b[2:] == a[2:]  # epochs 3 and 4: the same validation numbers
+    assert all(r[k] == "nan" for r in b[:2] for k in ("val/loss", "val/acc", "val/auc"))
+    aucs = [float(r["val/auc"]) for r in a[2:]]
+    assert results["best_epoch"] == 3 + aucs.index(max(aucs))
+    assert capsys.readouterr().err.count("not validated (train.validate_after)") == 2
+    with pytest.raises(ConfigError, match="train.validate_after"):
+        tiny(lfw_like, "train.validate_after=1")
+    assert tiny(lfw_like, "train.epochs=36", "train.validate_after=0.5").train.first_validated == 19
+
+
 class Interrupt(Exception):
     pass
 

@@ -190,6 +190,7 @@ def fold_record(trials: list[dict], out: Path, cache_dir: str | None) -> dict:
         "fold": t["params"]["data.fold"],
         "train_seconds": sum(x["train_seconds"] for x in trials),
         "epochs": t["epochs_run"],
+        "best_epochs": [x.get("best_epoch") for x in trials],  # each seed's, chosen on validation
         "run_dir": t["run_dir"],
     }
     if len(trials) > 1:

@@ -72,7 +72,7 @@ class MetricLogger:
         if not self.enabled:
             return
         for key, value in row.items():
-            if key != "epoch":
+            if key != "epoch" and not math.isnan(value):  # NaN: not measured this epoch
                 self.writer.add_scalar(key, value, row["epoch"])
         self.writer.flush()
         self.write_csv()

@@ -130,6 +130,25 @@ def validate(
     }
 
 
+# An epoch within train.validate_after: its row's validation columns, empty (NaN: a gap in
+# every curve), so that metrics.csv keeps one header.
+NOT_VALIDATED = {"val/loss": math.nan, "val/acc": math.nan, "val/auc": math.nan}
+
+
+def validation(epoch: int, net, loss_fn: PairLoss, data: RunData, cfg: Config, ctx, bf16):
+    """Epoch ``epoch``'s validation columns (0-based): measured once ``train.validate_after``
+    of the epochs have trained, empty before."""
+    if epoch + 1 < cfg.train.first_validated:
+        return dict(NOT_VALIDATED)
+    return validate(net, loss_fn, data, cfg, ctx, bf16)
+
+
+def watched(row: dict, t) -> float:
+    """What early stopping and the best checkpoint minimise (``t``: the training settings):
+    the validation loss, or one minus the validation AUC."""
+    return row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
+
+
 def make_scheduler(opt, cfg: Config, steps_per_epoch: int):
     total = max(1, cfg.train.epochs * steps_per_epoch)
     if cfg.train.schedule == "cosine":
@@ -171,13 +190,13 @@ def fit(
                 break
             tick = time.perf_counter()
             row = train_epoch(model, objective, opt, sched, cfg, ctx, epoch, step_hook)
-            row = {"epoch": epoch + 1, **row, **validate(shown, val_loss, data, cfg, ctx, use_bf16)}
+            checked = validation(epoch, shown, val_loss, data, cfg, ctx, use_bf16)
+            row = {"epoch": epoch + 1, **row, **checked}
             row["seconds"] = round(time.perf_counter() - tick, 3)
             logger.log(row)
-            watched = row["val/loss"] if t.monitor == "loss" else 1.0 - row["val/auc"]
-            improved = stopper.update(watched, epoch)
+            improved = epoch + 1 >= t.first_validated and stopper.update(watched(row, t), epoch)
             saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
-            say(epoch_line(row, improved))
+            say(epoch_line(row, improved, epoch + 1 >= t.first_validated))
     finally:
         saver.close()  # the checkpoints written on their thread on the disk, however it ends
         logger.close()
@@ -315,11 +334,16 @@ def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: 
     return EarlyStopping(**state["stopper"]), state["epoch"] + 1, state["rows"]
 
 
-def epoch_line(row: dict, improved: bool) -> str:
+def epoch_line(row: dict, improved: bool, validated: bool = True) -> str:
+    checked = (
+        "not validated (train.validate_after)"
+        if not validated
+        else f"val/loss {row['val/loss']:.4f}  val/acc {row['val/acc']:.3f}  "
+        f"val/auc {row['val/auc']:.3f}"
+    )
     return (
         f"epoch {row['epoch']:3d}  train/loss {row['train/loss']:.4f}  train/acc "
-        f"{row['train/acc']:.3f}  val/loss {row['val/loss']:.4f}  val/acc "
-        f"{row['val/acc']:.3f}  val/auc {row['val/auc']:.3f}  {row['seconds']:.1f}s"
+        f"{row['train/acc']:.3f}  {checked}  {row['seconds']:.1f}s"
         f"{'  *best' if improved else ''}"
     )
 

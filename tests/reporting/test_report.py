@@ -179,3 +179,13 @@ def test_the_report_says_what_was_fitted_after_training():
     restricted = fitted_after_training({**one, "score_norm_cohort": 90}, tiny("x"))
     assert "a cohort of 90 training faces" in restricted  # one a face: no names to group by
     assert fitted_after_training({"fit_seconds": {}}, tiny("x")) is None
+
+
+def test_the_report_says_which_epochs_went_unvalidated():
+    from siamese_faces.config import Config, apply_overrides
+    from siamese_faces.reporting.sections import validated_from
+
+    assert validated_from(Config().train) == ""  # every epoch validated: nothing to say
+    half = apply_overrides(Config(), ["train.epochs=36", "train.validate_after=0.5"]).train
+    said = validated_from(half)
+    assert "Epochs 1 to 18 trained without validation" in said and "from epoch 19 on" in said

@@ -106,6 +106,18 @@ def fitted_after_training(res: dict, cfg) -> str | None:
     )
 
 
+def validated_from(train) -> str:
+    """What the report says of epochs left unvalidated (``train.validate_after``)."""
+    first = train.first_validated
+    if first == 1:
+        return ""
+    return (
+        f" Epochs 1 to {first - 1} trained without validation (train.validate_after = "
+        f"{train.validate_after:g}): the best is chosen from epoch {first} on, and their "
+        "validation curves start there."
+    )
+
+
 def training(run, out: Path) -> Section:
     res = run.results
     with open(run.path / "metrics.csv") as fh:
@@ -114,7 +126,7 @@ def training(run, out: Path) -> Section:
         f"{res.get('epochs_run')} epochs in {res.get('train_seconds', 0):.0f} s on "
         f"{res.get('device')} ({res.get('threads')} threads, bf16 {res.get('bf16')}); best "
         f"validation {run.config.train.monitor} at epoch {res.get('best_epoch')}, whose "
-        "weights are kept."
+        "weights are kept." + validated_from(run.config.train)
     )
     fitted = fitted_after_training(res, run.config)
     if fitted:

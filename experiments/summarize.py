@@ -28,6 +28,16 @@ def load(run: Path) -> dict:
     # epochs: loading the best weights, the fit after training, the checkpoints saved.
     r["epoch_seconds"] = [min(seconds[1:] or seconds), max(seconds[1:] or seconds)]
     r["seconds_outside_epochs"] = round(r["train_seconds"] - sum(seconds), 1)
+    # The mean epoch after the first, validated or not (train.validate_after): what an
+    # epoch's validation costs, within one run.
+    checked = [not math.isnan(float(row["val/auc"])) for row in rows[1:]]
+    r["epoch_seconds_mean"] = {
+        name: statistics.mean(picked) if picked else math.nan
+        for name, picked in (
+            ("validated", [s for s, c in zip(seconds[1:], checked, strict=True) if c]),
+            ("unvalidated", [s for s, c in zip(seconds[1:], checked, strict=True) if not c]),
+        )
+    }
     return r
 
 
@@ -53,6 +63,7 @@ def summarize(runs: list[Path]) -> dict[str, dict]:
             "train_seconds": [r["train_seconds"] for r in rs],
             "epoch_seconds": [r["epoch_seconds"] for r in rs],
             "seconds_outside_epochs": [r["seconds_outside_epochs"] for r in rs],
+            "epoch_seconds_mean": [r["epoch_seconds_mean"] for r in rs],
             # validation AUC of the embedding joined to the histograms (model.descriptor)
             "descriptor_val_auc": [r.get("descriptor_val_auc", math.nan) for r in rs],
             # each stage of the fit after training (runs trained before it was recorded: {})

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.callbacks import EarlyStopping
 from siamese_faces.training.trainer import fit
+
+from ..helpers import script
 
 TINY = [
     "data.size=16",
@@ -117,6 +120,11 @@ def test_epochs_before_validation_begins_train_alike_and_are_never_kept(lfw_like
     aucs = [float(r["val/auc"]) for r in a[2:]]
     assert results["best_epoch"] == 3 + aucs.index(max(aucs))
     assert capsys.readouterr().err.count("not validated (train.validate_after)") == 2
+    # experiments/summarize.py tells the two kinds of epoch apart (after the first, a warm-up)
+    with open(tmp_path / "later" / "metrics.csv") as fh:
+        seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
+    means = script("experiments", "summarize").load(tmp_path / "later")["epoch_seconds_mean"]
+    assert means == {"validated": statistics.mean(seconds[2:]), "unvalidated": seconds[1]}
     with pytest.raises(ConfigError, match="train.validate_after"):
         tiny(lfw_like, "train.validate_after=1")
     assert tiny(lfw_like, "train.epochs=36", "train.validate_after=0.5").train.first_validated == 19

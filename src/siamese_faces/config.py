@@ -315,8 +315,9 @@ class TrainConfig:
     patience: int = 3  # epochs without a better monitored value before stopping
     monitor: Literal["loss", "auc"] = "loss"  # early stopping on validation loss or AUC
     # The share of train.epochs trained before validation begins: those epochs cannot be kept
-    # as the best nor count towards patience, and each saves its validation (a tenth of a
-    # View 2 fold's epoch, embedding a thousand faces). 0: every epoch; 0.5: the second half.
+    # as the best nor count towards patience, and each saves its validation (about a tenth of
+    # a View 2 fold's epoch on one thread: docs/accuracy.md). 0: every epoch; 0.5: the second
+    # half.
     validate_after: float = 0.0
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over train.epochs
     # Decay per step of a moving average of the weights (and BatchNorm statistics) that is

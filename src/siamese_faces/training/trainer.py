@@ -220,7 +220,7 @@ def write_results(run_dir: Path, results: dict, data: RunData, scored: tuple | N
     """``results.json`` and, where there are test pairs, their evaluation as ``evaluate``
     saves it, from the scores ``finish`` made with the best weights (``scored``): the
     benchmark's ROC and the report read it instead of embedding every test and validation
-    face again (15 s of a View 2 fold's one thread)."""
+    face again (on a View 2 worker's one thread, before its next fold)."""
     from ..evaluation.api import evaluation_of, save_evaluation
     from ..evaluation.runs import load_run
 

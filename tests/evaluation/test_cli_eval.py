@@ -14,6 +14,7 @@ from siamese_faces.data.rundata import prepare
 from siamese_faces.runtime import DistContext
 from siamese_faces.training.trainer import fit
 
+from ..training.test_distill import IDENTITY
 from ..training.test_training import TINY
 from .test_metrics import REPORT_KEYS
 
@@ -199,11 +200,7 @@ def test_scores_saved_by_an_older_way_of_embedding_are_scored_again(run, capsys)
         [],
         # the default's fitted stages: both families of histograms, whitening, S-norm, flips
         [
-            "data.protocol=unrestricted",
-            "train.objective=cosface",
-            "model.head=cosine",
-            "model.name=resnet",
-            "model.init=default",
+            *IDENTITY,
             "data.size=32",
             "model.descriptor=hog-lbp",
             "model.descriptor_dim=4",

@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..config import DataConfig
@@ -135,7 +134,7 @@ def evaluation_of(
     :func:`evaluate`'s, or training's own, which scored the same pairs with the same weights
     (``training.trainer.fit`` saves it, so that nothing scores them twice)."""
     rule = run.config.model.threshold_rule
-    scores, y = np.asarray(scores), data.test.y.numpy()
+    y = data.test.y.numpy()
     result = {
         "run": str(run.path),
         "pairs_file": str(data.source.test.path),

@@ -135,14 +135,6 @@ def validate(
 NOT_VALIDATED = {"val/loss": math.nan, "val/acc": math.nan, "val/auc": math.nan}
 
 
-def validation(epoch: int, net, loss_fn: PairLoss, data: RunData, cfg: Config, ctx, bf16):
-    """Epoch ``epoch``'s validation columns (0-based): measured once ``train.validate_after``
-    of the epochs have trained, empty before."""
-    if epoch + 1 < cfg.train.first_validated:
-        return dict(NOT_VALIDATED)
-    return validate(net, loss_fn, data, cfg, ctx, bf16)
-
-
 def watched(row: dict, t) -> float:
     """What early stopping and the best checkpoint minimise (``t``: the training settings):
     the validation loss, or one minus the validation AUC."""
@@ -190,13 +182,15 @@ def fit(
                 break
             tick = time.perf_counter()
             row = train_epoch(model, objective, opt, sched, cfg, ctx, epoch, step_hook)
-            checked = validation(epoch, shown, val_loss, data, cfg, ctx, use_bf16)
-            row = {"epoch": epoch + 1, **row, **checked}
-            row["seconds"] = round(time.perf_counter() - tick, 3)
+            validated = epoch + 1 >= t.first_validated
+            row |= (
+                validate(shown, val_loss, data, cfg, ctx, use_bf16) if validated else NOT_VALIDATED
+            )
+            row = {"epoch": epoch + 1, **row, "seconds": round(time.perf_counter() - tick, 3)}
             logger.log(row)
-            improved = epoch + 1 >= t.first_validated and stopper.update(watched(row, t), epoch)
+            improved = validated and stopper.update(watched(row, t), epoch)
             saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
-            say(epoch_line(row, improved, epoch + 1 >= t.first_validated))
+            say(epoch_line(row, improved, validated))
     finally:
         saver.close()  # the checkpoints written on their thread on the disk, however it ends
         logger.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import subprocess
@@ -89,3 +90,35 @@ def test_training_sets_long_lived_objects_aside_and_always_gives_them_back(lfw_l
     with pytest.raises(Interrupt):
         fit(cfg, data, tmp_path / "b", runtime.DistContext(), hook=die)
     assert gc.get_freeze_count() == 0
+
+
+BATCH_COMMANDS = {"evaluate", "verify", "oneshot", "report", "enroll", "identify", "calibrate"}
+
+
+def leaf_commands(parser, prefix=()):
+    """Each command's own parser, by its words (``data stats``), nested ones included."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(prefix), parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from leaf_commands(sub, (*prefix, name))
+
+
+def test_the_commands_that_embed_many_faces_say_so_and_no_other():
+    from siamese_faces import cli
+
+    marked = {n for n, p in leaf_commands(cli.build_parser()) if p.get_default("batch_work")}
+    assert marked == BATCH_COMMANDS  # serve's memory after a burst goes back to the system
+
+
+@pytest.mark.parametrize(("argv", "asks"), [(["evaluate", "RUN"], True), (["serve", "RUN"], False)])
+def test_main_keeps_freed_memory_before_a_batch_command_runs(monkeypatch, argv, asks):
+    from siamese_faces import cli
+
+    parser, asked = cli.build_parser(), []
+    monkeypatch.setattr(runtime, "reuse_freed_memory", lambda: asked.append(1) or True)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    commands = dict(leaf_commands(parser))
+    commands[argv[0]].set_defaults(func=lambda args: len(asked))  # what the command saw
+    assert cli.main(argv) == int(asks)

@@ -132,14 +132,14 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("evaluate", help="verification metrics of a trained run on test pairs")
     common(p)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, batch_work=True)
 
     p = sub.add_parser("verify", help="same person or not, for two image files")
     common(p, data=False)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="two image files")
     p.add_argument("--csv", metavar="FILE", help="many pairs: a CSV of image1,image2 rows")
     p.add_argument("--out", metavar="FILE", help="with --csv: write the scores here")
-    p.set_defaults(func=cmd_verify)
+    p.set_defaults(func=cmd_verify, batch_work=True)  # --csv: many pairs
 
     p = sub.add_parser("oneshot", help="N-way one-shot identification on unseen people")
     common(p)
@@ -153,4 +153,4 @@ def add_commands(sub) -> None:
         help="score Lake's official one-shot runs instead (Omniglot's all_runs folder: each "
         "test item against its run's 20 training images; --ways/--trials do not apply)",
     )
-    p.set_defaults(func=cmd_oneshot)
+    p.set_defaults(func=cmd_oneshot, batch_work=True)

@@ -75,7 +75,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="where to write the report")
     options.add_data(p, data=False, pairs=(), overlap=False)
     options.add_oneshot(p)
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cmd_report, batch_work=True)
 
     p = sub.add_parser("run", help="the main job: analyse, train, evaluate, one-shot, report")
     options.add_data(p)

@@ -162,7 +162,7 @@ def add_commands(sub) -> None:
     p.add_argument("--gallery", required=True, metavar="DIR", help="the gallery folder")
     p.add_argument("folder", metavar="DIR", help="<Name>/<photos> folders to enroll")
     p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable photos")
-    p.set_defaults(func=cmd_enroll)
+    p.set_defaults(func=cmd_enroll, batch_work=True)
 
     p = sub.add_parser("identify", help="who is this? photos against a gallery (1:N)")
     common(p)
@@ -176,7 +176,7 @@ def add_commands(sub) -> None:
         help="'unknown' below the threshold at this false-accept rate on the run's validation "
         "pairs (default 1e-3)",
     )
-    p.set_defaults(func=cmd_identify)
+    p.set_defaults(func=cmd_identify, batch_work=True)
 
     p = sub.add_parser("calibrate", help="set the run's threshold from your own labelled pairs")
     common(p, photos=False)
@@ -188,4 +188,4 @@ def add_commands(sub) -> None:
         action="store_true",
         help="the most accurate threshold, by the run's model.threshold_rule",
     )
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=cmd_calibrate, batch_work=True)

@@ -30,14 +30,10 @@ def load(run: Path) -> dict:
     r["seconds_outside_epochs"] = round(r["train_seconds"] - sum(seconds), 1)
     # The mean epoch after the first, validated or not (train.validate_after): what an
     # epoch's validation costs, within one run.
-    checked = [not math.isnan(float(row["val/auc"])) for row in rows[1:]]
-    r["epoch_seconds_mean"] = {
-        name: statistics.mean(picked) if picked else math.nan
-        for name, picked in (
-            ("validated", [s for s, c in zip(seconds[1:], checked, strict=True) if c]),
-            ("unvalidated", [s for s, c in zip(seconds[1:], checked, strict=True) if not c]),
-        )
-    }
+    kinds: dict[str, list[float]] = {"validated": [], "unvalidated": []}
+    for row, s in zip(rows[1:], seconds[1:], strict=True):
+        kinds["unvalidated" if math.isnan(float(row["val/auc"])) else "validated"].append(s)
+    r["epoch_seconds_mean"] = {k: statistics.mean(v) if v else math.nan for k, v in kinds.items()}
     return r
 
 

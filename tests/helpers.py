@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import os
@@ -27,6 +28,16 @@ needs_lfw = pytest.mark.skipif(
     not (REAL_DATA / "lfw2").is_dir(),
     reason=f"the real LFW-a data is not at {REAL_DATA} (CI and developer machines have it)",
 )
+
+
+def command_parsers(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()):
+    """``(words, parser)`` for ``parser`` and every sub-command under it, nested ones
+    included (``"data stats"``; the top parser's words are ``""``)."""
+    yield " ".join(words), parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from command_parsers(sub, (*words, name))
 
 
 def face(seed: int, size: int = 40) -> np.ndarray:

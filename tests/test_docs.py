@@ -9,7 +9,6 @@ repository (benchmarks/, experiments/, docs/, recipes/, tests/, src/) that is no
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 import typing
@@ -19,6 +18,8 @@ import pytest
 
 from siamese_faces.cli import build_parser
 from siamese_faces.config import Config, preset_path
+
+from .helpers import command_parsers
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -52,19 +53,13 @@ def setting_names() -> set[str]:
 
 def sub_commands() -> dict[str, set[str]]:
     """Each sub-command of ``siamese-faces`` and every option it (or a nested one) takes."""
-    parser = build_parser()
-
-    def options(p: argparse.ArgumentParser) -> set[str]:
-        found = set(parser._option_string_actions)  # --debug, --version: global
-        for action in p._actions:
-            found.update(action.option_strings)
-            if isinstance(action, argparse._SubParsersAction):
-                for nested in action.choices.values():
-                    found |= options(nested)
-        return found
-
-    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return {name: options(p) for name, p in subs.choices.items()}
+    parsers = dict(command_parsers(build_parser()))
+    own = {w: {o for a in p._actions for o in a.option_strings} for w, p in parsers.items()}
+    found: dict[str, set[str]] = {}
+    for words, options in own.items():
+        if words:  # --debug, --version: global, so every command's
+            found.setdefault(words.split()[0], set(own[""])).update(options)
+    return found
 
 
 def commands(code: str) -> list[tuple[str, list[str]]]:

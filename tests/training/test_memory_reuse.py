@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import subprocess
@@ -15,6 +14,7 @@ from siamese_faces.config import Config
 from siamese_faces.data.rundata import prepare
 from siamese_faces.training.trainer import fit
 
+from ..helpers import command_parsers
 from .test_training import Interrupt, tiny
 
 # A step in miniature, ten times: three 40 MiB tensors (above glibc's largest mmap threshold,
@@ -95,20 +95,10 @@ def test_training_sets_long_lived_objects_aside_and_always_gives_them_back(lfw_l
 BATCH_COMMANDS = {"evaluate", "verify", "oneshot", "report", "enroll", "identify", "calibrate"}
 
 
-def leaf_commands(parser, prefix=()):
-    """Each command's own parser, by its words (``data stats``), nested ones included."""
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield " ".join(prefix), parser
-    for action in subs:
-        for name, sub in action.choices.items():
-            yield from leaf_commands(sub, (*prefix, name))
-
-
 def test_the_commands_that_embed_many_faces_say_so_and_no_other():
     from siamese_faces import cli
 
-    marked = {n for n, p in leaf_commands(cli.build_parser()) if p.get_default("batch_work")}
+    marked = {n for n, p in command_parsers(cli.build_parser()) if p.get_default("batch_work")}
     assert marked == BATCH_COMMANDS  # serve's memory after a burst goes back to the system
 
 
@@ -119,6 +109,6 @@ def test_main_keeps_freed_memory_before_a_batch_command_runs(monkeypatch, argv, 
     parser, asked = cli.build_parser(), []
     monkeypatch.setattr(runtime, "reuse_freed_memory", lambda: asked.append(1) or True)
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    commands = dict(leaf_commands(parser))
+    commands = dict(command_parsers(parser))
     commands[argv[0]].set_defaults(func=lambda args: len(asked))  # what the command saw
     assert cli.main(argv) == int(asks)

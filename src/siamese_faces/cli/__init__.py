@@ -64,17 +64,6 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def keep_freed_memory() -> None:
-    """For a command that embeds many faces in batches (``batch_work`` among its defaults):
-    keep freed tensors' memory for the next batch, as training does (``train.reuse_memory``).
-    Each batch's large tensors otherwise come on fresh pages that the kernel faults in and
-    zeroes: ``evaluate`` of the main job's run spent 8-12 s of system time on them
-    (README, design notes). Not for ``serve``, whose memory after a burst goes back."""
-    from ..runtime import reuse_freed_memory
-
-    reuse_freed_memory()
-
-
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -82,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         if getattr(args, "batch_work", False):
-            keep_freed_memory()
+            # A command that embeds many faces in batches keeps freed tensors' memory for the
+            # next batch, as training does (train.reuse_memory): else each batch's large
+            # tensors come on fresh pages, faulted in and zeroed (evaluate of the main job's
+            # run spent 8-12 s of system time on them: README, design notes). Not serve,
+            # whose memory after a burst goes back.
+            from ..runtime import reuse_freed_memory
+
+            reuse_freed_memory()
         return args.func(args)
     except KeyboardInterrupt:
         print("siamese-faces: interrupted", file=sys.stderr)

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -11,12 +12,14 @@ from ..training.test_distill import IDENTITY
 from ..training.test_training import TINY, tiny
 
 SECTIONS = [
+    "Summary",
     "Dataset",
     "Experimental setup",
     "Training and convergence",
     "Results",
     "Examples of right and wrong, and what makes pairs hard",
     "Compared with the 2019 study",
+    "Every setting, and the network",
 ]
 
 
@@ -25,8 +28,18 @@ def test_report_has_every_section(run, tmp_path, capsys):  # noqa: F811
     assert main(["report", str(run), "--out", str(out), "--ways", "2", "--trials", "20"]) == 0
     assert "index.html" in capsys.readouterr().out
     md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
+    titles = re.findall(r"^## (.+)$", md, re.M)
+    assert titles == SECTIONS  # the result first, the long tables of settings last
     for title in SECTIONS:
-        assert f"## {title}" in md and f"<h2>{title}</h2>" in page.replace("&#x27;", "'")
+        assert f"<h2>{title}</h2>" in page.replace("&#x27;", "'")
+    summary = md.split("## Summary")[1].split("## ")[0]
+    # The tiny run's numbers, from the evaluation it saved: the summary restates them.
+    result = json.loads((run / "eval-pairsDevTest.json").read_text())["at_model_threshold"]
+    acc = f"{100 * result['acc']:.1f}%"
+    assert f"On the {result['pairs']} test pairs of pairsDevTest.txt" in summary
+    assert "none of them seen in training" in summary and f"correctly on {acc}" in summary
+    assert "The 2019 study's best on these pairs: 68.6%" in summary
+    assert "test (pairsDevTest.txt)" in md  # the results table names the pairs it scored
     for needed in (
         "AUC",
         "equal error rate",

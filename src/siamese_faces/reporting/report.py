@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..data.rundata import RunData
+from ..data.stats import dataset_stats
 from ..evaluation.api import (
     evaluate,
     oneshot,
@@ -72,13 +73,16 @@ def build_report(
     result, scores, one, data = evals[0]
     if data is None:
         _, data = open_run_data(run, **options)
+    st = dataset_stats(data.source)  # the run's own images and pairs files
     parts: list[Section] = [
-        sections.dataset(data.source, out),  # the run's own images and pairs files
+        sections.summary(run, result, scores, one, st["overlap_people"]),
+        sections.dataset(st, data.source, out),
         sections.setup(run),
         sections.training(run, out),
         sections.results(run, result, scores, one, out),
         sections.errors(run, scores, data, out),
         sections.study(runs, [e[0] for e in evals]),
+        sections.settings(run),
     ]
     title = f"siamese-faces report: {run.path.name}"
     atomic_write_text(out / "report.md", to_markdown(title, parts, out))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.stats import dataset_stats, example_grid
+from ..data.stats import example_grid
 from . import figures
 from .analysis import ScoredPairs, architecture, example_indices, image_properties, resemblance
 from .document import Section
@@ -24,8 +24,34 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def dataset(source, out: Path) -> Section:
-    st = dataset_stats(source)
+def summary(run, result: dict, scores: list[dict], one: dict, overlap: int) -> Section:
+    """The report's opening: what the run decides on the test pairs, in a few sentences, so
+    that a reader need not pass the settings to find it. ``overlap``: how many test people
+    are also training people (``dataset_stats``)."""
+    m, res = result["at_model_threshold"], run.results
+    pairs_file = Path(result["pairs_file"]).name
+    people = len({r[f"name{k}"] for r in scores for k in (1, 2)})
+    seen = "none of them" if overlap == 0 else f"{overlap:,} of them"
+    text = (
+        f"On the {m['pairs']:,} test pairs of {pairs_file} ({people:,} people, {seen} seen in "
+        f"training), this run tells the same person from two people correctly on {_ci(m)}) "
+        f"at the threshold it chose on validation pairs; AUC {m['auc']:.3f}, equal error rate "
+        f"{pct(m['eer'])}. Given one photo each of {one['ways']} test people and a new photo "
+        f"of one of them, it names the right one in {pct(one['acc'])} of {one['trials']:,} "
+        f"trials (chance {pct(one['chance'])})."
+    )
+    if pairs_file == "pairsDevTest.txt":
+        best = max(acc for _, acc, _, _ in STUDY)
+        text += f" The 2019 study's best on these pairs: {pct(best)}."
+    trained = (
+        f" Trained {res.get('epochs_run')} epochs in {res.get('train_seconds', 0):.0f} s on "
+        f"{res.get('device')}, the weights of epoch {res.get('best_epoch')} kept."
+    )
+    return Section("Summary").p(text + trained)
+
+
+def dataset(st: dict, source, out: Path) -> Section:
+    """``st``: ``data.stats.dataset_stats(source)``."""
     sec = Section("Dataset").p(
         f"{st['people']:,} people and {st['images']:,} images in {st['data']} "
         f"({st['layout']} layout); {st['people_with_2plus_images']:,} people have two or more "
@@ -43,16 +69,22 @@ def dataset(source, out: Path) -> Section:
 
 
 def setup(run) -> Section:
-    cfg, res = run.config.to_dict(), run.results
+    res = run.results
     formed = run.config.data.val_identity_pairs
     file_pairs = res["val_pairs"] - formed if "val_pairs" in res else "?"
-    sec = Section("Experimental setup").p(
+    return Section("Experimental setup").p(
         f"Run {run.path}. Validation: {file_pairs} pairs of the training file split by rule "
         f"'{run.config.data.split}' (no person on both sides for 'people')"
         + (f", and {formed} more formed from the validation people's names" if formed else "")
-        + "; the reported test pairs never choose a threshold, an epoch or a setting."
+        + "; the reported test pairs never choose a threshold, an epoch or a setting. Every "
+        "setting and the network's layers are listed at the end."
     )
-    sec.table(
+
+
+def settings(run) -> Section:
+    """Every setting of the run and its layers: the appendix, long and rarely read first."""
+    cfg = run.config.to_dict()
+    sec = Section("Every setting, and the network").table(
         ["setting", "value"],
         [
             [f"{s}.{k}", v if not isinstance(v, (list, tuple)) else ",".join(map(str, v))]
@@ -162,7 +194,7 @@ def results(run, result: dict, scores: list[dict], one: dict, out: Path) -> Sect
         )
     )
     sec = Section("Results").table(
-        ["metric", "validation", "test (DevTest)"],
+        ["metric", "validation", f"test ({Path(result['pairs_file']).name})"],
         [
             [loss_label, f"{res.get('val/loss', float('nan')):.4f}", f"{result['loss']:.4f}"],
             [

@@ -55,6 +55,10 @@ def test_main_job_on_200_lfw_people_without_pairs_files(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no pairs files beside" in err.split("[2/4")[0]  # said before the analysis
     assert (out / "report" / "index.html").is_file()
+    # Its made test file is named pairsDevTest.txt, but it is not LFW's: the report says so.
+    report = (out / "report" / "report.md").read_text()
+    assert "The 2019 study's best on these pairs" not in report
+    assert "(main) compares with them only loosely" in report
     run = load_run(out)
     val_data, data = open_run_data(run)
     tested = data.source.test.people

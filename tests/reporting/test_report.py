@@ -40,6 +40,7 @@ def test_report_has_every_section(run, tmp_path, capsys):  # noqa: F811
     assert "none of them seen in training" in summary and f"correctly on {acc}" in summary
     assert "The 2019 study's best on these pairs: 68.6%" in summary
     assert "test (pairsDevTest.txt)" in md  # the results table names the pairs it scored
+    assert "compares with them only loosely" not in md
     for needed in (
         "AUC",
         "equal error rate",

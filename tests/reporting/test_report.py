@@ -26,7 +26,8 @@ SECTIONS = [
 def test_report_has_every_section(run, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out), "--ways", "2", "--trials", "20"]) == 0
-    assert "index.html" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "index.html" in printed
     md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
     titles = re.findall(r"^## (.+)$", md, re.M)
     assert titles == SECTIONS  # the result first, the long tables of settings last
@@ -39,6 +40,7 @@ def test_report_has_every_section(run, tmp_path, capsys):  # noqa: F811
     assert f"On the {result['pairs']} test pairs of pairsDevTest.txt" in summary
     assert "none of them seen in training" in summary and f"correctly on {acc}" in summary
     assert "The 2019 study's best on these pairs: 68.6%" in summary
+    assert summary.strip() in printed  # and the command prints it
     assert "test (pairsDevTest.txt)" in md  # the results table names the pairs it scored
     assert "compares with them only loosely" not in md
     for needed in (

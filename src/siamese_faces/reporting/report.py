@@ -74,8 +74,9 @@ def build_report(
     if data is None:
         _, data = open_run_data(run, **options)
     st = dataset_stats(data.source)  # the run's own images and pairs files
+    summary = sections.summary(run, result, scores, one, st["overlap_people"])
     parts: list[Section] = [
-        sections.summary(run, result, scores, one, st["overlap_people"]),
+        Section("Summary").p(summary),
         sections.dataset(st, data.source, out),
         sections.setup(run),
         sections.training(run, out),
@@ -87,5 +88,5 @@ def build_report(
     title = f"siamese-faces report: {run.path.name}"
     atomic_write_text(out / "report.md", to_markdown(title, parts, out))
     atomic_write_text(out / "index.html", to_html(title, parts))
-    print(f"report built in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"report built in {time.perf_counter() - start:.1f} s\n\n{summary}", flush=True)
     return out / "index.html"

@@ -31,10 +31,11 @@ def scored_devtest(run, result: dict) -> bool:
     return path.name == "pairsDevTest.txt" and not path.is_relative_to(run.path.resolve())
 
 
-def summary(run, result: dict, scores: list[dict], one: dict, overlap: int) -> Section:
+def summary(run, result: dict, scores: list[dict], one: dict, overlap: int) -> str:
     """The report's opening: what the run decides on the test pairs, in a few sentences, so
-    that a reader need not pass the settings to find it. ``overlap``: how many test people
-    are also training people (``dataset_stats``)."""
+    that a reader need not pass the settings to find it (and the last thing the main job
+    prints). ``overlap``: how many test people are also training people
+    (``dataset_stats``)."""
     m, res = result["at_model_threshold"], run.results
     pairs_file = Path(result["pairs_file"]).name
     people = len({r[f"name{k}"] for r in scores for k in (1, 2)})
@@ -54,7 +55,7 @@ def summary(run, result: dict, scores: list[dict], one: dict, overlap: int) -> S
         f" Trained {res.get('epochs_run')} epochs in {res.get('train_seconds', 0):.0f} s on "
         f"{res.get('device')}, the weights of epoch {res.get('best_epoch')} kept."
     )
-    return Section("Summary").p(text + trained)
+    return text + trained
 
 
 def dataset(st: dict, source, out: Path) -> Section:

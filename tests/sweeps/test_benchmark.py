@@ -21,7 +21,7 @@ from siamese_faces.sweeps.benchmark import (
     summarize,
     view2_spec,
 )
-from siamese_faces.sweeps.sweep import first_seeds, queue_points, run_name
+from siamese_faces.sweeps.sweep import first_seeds, queue_line, queue_points, run_name
 
 from ..helpers import needs_postgres, postgres_database, write_people
 from ..training.test_distill import IDENTITY
@@ -355,6 +355,21 @@ def test_a_set_training_seed_is_the_folds_seed_not_overwritten_by_0(view2_like, 
     assert run_name({"data.fold": 3, "train.seed": 1}) == "fold=3-seed1"
     assert queue_points(spec, url, seeds=2) == 0  # queued once
     assert first_seeds(view2_spec(config(view2_like), "first", [3]), 1) == [0]  # unset: 0
+
+
+def test_a_resumed_benchmark_says_what_still_runs_though_it_queues_nothing(view2_like, tmp_path):
+    """Run again after a stop, a benchmark queues nothing new: its first line used to say
+    only "0 trial(s) queued", which reads as nothing left to do."""
+    spec = view2_spec(config(view2_like), "again", [1, 2, 3])
+    url = f"sqlite:///{tmp_path / 'again.db'}"
+    first = queue_points(spec, url, seeds=1)
+    assert queue_line(spec, url, first, 10) == f"sweep again: 3 trial(s) queued now; storage {url}"
+    study = optuna.load_study(study_name="again", storage=url)
+    study.tell(study.ask(), 0.9)  # fold 1 finished
+    study.ask()  # fold 2 taken by a worker that was then stopped
+    line = queue_line(spec, url, queue_points(spec, url, seeds=1), 10)
+    assert line.startswith("sweep again: 0 trial(s) queued now, 1 waiting from before, 1 running")
+    assert line.endswith(f"from its checkpoint after the waiting ones), 1 finished; storage {url}")
 
 
 def test_each_fold_is_taught_by_the_teacher_of_its_own_fold(view2_like, tmp_path):

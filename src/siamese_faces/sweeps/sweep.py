@@ -540,6 +540,28 @@ def wait_for_others(study, heartbeat: int) -> None:
     time.sleep(heartbeat)
 
 
+def queue_line(spec: SweepSpec, storage_url: str, queued: int, heartbeat: int) -> str:
+    """What the command will do, said before it starts: a resumed sweep queues nothing new,
+    yet its waiting and interrupted trials still run (the interrupted ones after the waiting,
+    from their checkpoints, once Optuna finds their heartbeats stopped)."""
+    from optuna.trial import TrialState
+
+    states = [t.state for t in open_study(spec, storage_url, heartbeat).get_trials(deepcopy=False)]
+    count = {s: states.count(s) for s in (TrialState.WAITING, TrialState.RUNNING)}
+    done = states.count(TrialState.COMPLETE)
+    line = f"sweep {spec.name}: {queued} trial(s) queued now"
+    if count[TrialState.WAITING] > queued:
+        line += f", {count[TrialState.WAITING] - queued} waiting from before"
+    if count[TrialState.RUNNING]:
+        line += (
+            f", {count[TrialState.RUNNING]} running elsewhere or stopped mid-way (a stopped one "
+            "runs again from its checkpoint after the waiting ones)"
+        )
+    if done:
+        line += f", {done} finished"
+    return f"{line}; storage {storage_url}"
+
+
 def run_sweep(
     spec_file: str | Path | SweepSpec,
     data: str,
@@ -568,7 +590,7 @@ def run_sweep(
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)
     queued = queue_points(spec, storage, seeds, heartbeat) if spec.grid else 0
-    print(f"sweep {spec.name}: {queued} trial(s) queued, storage {storage}", file=sys.stderr)
+    print(queue_line(spec, storage, queued, heartbeat), file=sys.stderr)
     threads = max(1, (os.cpu_count() or 1) // workers)
     wargs = WorkerArgs(
         spec,

@@ -74,7 +74,7 @@ def build_report(
     if data is None:
         _, data = open_run_data(run, **options)
     st = dataset_stats(data.source)  # the run's own images and pairs files
-    summary = sections.summary(run, result, scores, one, st["overlap_people"])
+    summary = sections.summary(run, result, one, st)
     parts: list[Section] = [
         Section("Summary").p(summary),
         sections.dataset(st, data.source, out),

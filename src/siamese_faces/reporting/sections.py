@@ -31,22 +31,22 @@ def scored_devtest(run, result: dict) -> bool:
     return path.name == "pairsDevTest.txt" and not path.is_relative_to(run.path.resolve())
 
 
-def summary(run, result: dict, scores: list[dict], one: dict, overlap: int) -> str:
+def summary(run, result: dict, one: dict, st: dict) -> str:
     """The report's opening: what the run decides on the test pairs, in a few sentences, so
     that a reader need not pass the settings to find it (and the last thing the main job
-    prints). ``overlap``: how many test people are also training people
-    (``dataset_stats``)."""
+    prints). ``st``: ``data.stats.dataset_stats`` of the run's data (its test people, and how
+    many of them are training people too)."""
     m, res = result["at_model_threshold"], run.results
     pairs_file = Path(result["pairs_file"]).name
-    people = len({r[f"name{k}"] for r in scores for k in (1, 2)})
+    overlap = st["overlap_people"]
     seen = "none of them" if overlap == 0 else f"{overlap:,} of them"
     text = (
-        f"On the {m['pairs']:,} test pairs of {pairs_file} ({people:,} people, {seen} seen in "
-        f"training), this run tells the same person from two people correctly on {_ci(m)}) "
-        f"at the threshold it chose on validation pairs; AUC {m['auc']:.3f}, equal error rate "
-        f"{pct(m['eer'])}. Given one photo each of {one['ways']} test people and a new photo "
-        f"of one of them, it names the right one in {pct(one['acc'])} of {one['trials']:,} "
-        f"trials (chance {pct(one['chance'])})."
+        f"On the {m['pairs']:,} test pairs of {pairs_file} ({st['test']['people']:,} people, "
+        f"{seen} seen in training), this run tells the same person from two people correctly "
+        f"on {_ci(m)}) at the threshold it chose on validation pairs; AUC {m['auc']:.3f}, "
+        f"equal error rate {pct(m['eer'])}. Given one photo each of {one['ways']} test "
+        f"people and a new photo of one of them, it names the right one in {pct(one['acc'])} "
+        f"of {one['trials']:,} trials (chance {pct(one['chance'])})."
     )
     if scored_devtest(run, result):
         best = max(acc for _, acc, _, _ in STUDY)

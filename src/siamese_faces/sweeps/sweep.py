@@ -547,15 +547,15 @@ def queue_line(spec: SweepSpec, storage_url: str, queued: int, heartbeat: int) -
     from optuna.trial import TrialState
 
     states = [t.state for t in open_study(spec, storage_url, heartbeat).get_trials(deepcopy=False)]
-    count = {s: states.count(s) for s in (TrialState.WAITING, TrialState.RUNNING)}
-    done = states.count(TrialState.COMPLETE)
+    earlier = states.count(TrialState.WAITING) - queued
+    running, done = states.count(TrialState.RUNNING), states.count(TrialState.COMPLETE)
     line = f"sweep {spec.name}: {queued} trial(s) queued now"
-    if count[TrialState.WAITING] > queued:
-        line += f", {count[TrialState.WAITING] - queued} waiting from before"
-    if count[TrialState.RUNNING]:
+    if earlier > 0:  # (another machine may already have taken some of those queued)
+        line += f", {earlier} waiting from before"
+    if running:
         line += (
-            f", {count[TrialState.RUNNING]} running elsewhere or stopped mid-way (a stopped one "
-            "runs again from its checkpoint after the waiting ones)"
+            f", {running} running elsewhere or stopped mid-way (a stopped one runs again from "
+            "its checkpoint after the waiting ones)"
         )
     if done:
         line += f", {done} finished"

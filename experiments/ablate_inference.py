@@ -16,6 +16,8 @@
         --lbp-divisor 16 --lbp-radii 1,2
     python experiments/ablate_inference.py descriptor runs/main-epyc-e36/main-seed? \
         --illumination tan-triggs
+    python experiments/ablate_inference.py descriptor runs/main-epyc-1206/main-seed? \
+        --halvings 0,1
     python experiments/ablate_inference.py threshold runs/main-desc/main-seed*
     python experiments/ablate_inference.py no-descriptor runs/unr128/unrestricted-seed* --oneshot 20
     python experiments/ablate_inference.py summary docs/measurements/descriptor_inference_view1.json
@@ -130,15 +132,7 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
         elif on and lever == "ridge":
             refit_at(run, val_data, args.ridge)
         elif on and lever == "descriptor":  # how long each stage of its fit took
-            return with_descriptor(
-                run,
-                val_data,
-                args.descriptor_dim,
-                args.lbp_divisor,
-                args.lbp_radii,
-                args.illumination,
-                args.pca_faces,
-            )["fit_seconds"]
+            return with_descriptor(run, val_data, args)["fit_seconds"]
         elif on:
             d = dataclasses.replace(run.config.data, train_people="people-file")
             fit_after_training(net, validation_data(run, d), run.config, run.device, run.bf16)
@@ -163,32 +157,26 @@ def set_lever(run, lever: str, on: bool, val_data, args, fitted: dict) -> dict |
         refit_cohort(run, val_data)  # its statistics are of the units the whitening gives
 
 
-def with_descriptor(
-    run,
-    val_data,
-    dim: int | None = None,
-    lbp_divisor: int | None = None,
-    lbp_radii: tuple[int, ...] | None = None,
-    illumination: tuple[str, ...] | None = None,
-    pca_faces: int | None = None,
-) -> dict:
-    """The run's net as ``model.descriptor = "hog-lbp"`` builds it (``dim`` directions, LBP
-    cells of data.size // ``lbp_divisor``, LBP at ``lbp_radii``, the faces under
-    ``illumination``; each left out: the run's ``model.descriptor_*``), its trained weights
-    and whitening loaded, the descriptor (and a cohort after it) fitted as training fits
-    them, its PCA on at most ``pca_faces`` faces (left out: as training). Returns what was
-    fitted."""
-    m = run.config.model
-    return refit_as(
-        run,
-        val_data,
-        pca_faces,
-        descriptor="hog-lbp",
-        descriptor_dim=dim or m.descriptor_dim,
-        descriptor_lbp_divisor=lbp_divisor or m.descriptor_lbp_divisor,
-        descriptor_lbp_radii=lbp_radii or m.descriptor_lbp_radii,
-        descriptor_illumination=illumination or m.descriptor_illumination,
-    )
+# The descriptor lever's options (argparse's names) and the model.* setting each overrides.
+DESCRIPTOR_OPTIONS = {
+    "descriptor_dim": "descriptor_dim",
+    "lbp_divisor": "descriptor_lbp_divisor",
+    "lbp_radii": "descriptor_lbp_radii",
+    "illumination": "descriptor_illumination",
+    "halvings": "descriptor_halvings",
+}
+
+
+def with_descriptor(run, val_data, args) -> dict:
+    """The run's net as ``model.descriptor = "hog-lbp"`` builds it with the settings the
+    options of ``args`` give (:data:`DESCRIPTOR_OPTIONS`; each left out or None: the run's
+    ``model.descriptor_*``), its trained weights and whitening loaded, the descriptor (and a
+    cohort after it) fitted as training fits them, its PCA on at most ``args.pca_faces``
+    faces (None: as training). Returns what was fitted."""
+    given = {k: getattr(args, k, None) for k in DESCRIPTOR_OPTIONS}
+    model = {DESCRIPTOR_OPTIONS[k]: v for k, v in given.items() if v is not None}
+    pca_faces = getattr(args, "pca_faces", None)
+    return refit_as(run, val_data, pca_faces, descriptor="hog-lbp", **model)
 
 
 def refit_as(run, val_data, pca_faces: int | None = None, **model) -> dict:
@@ -313,6 +301,13 @@ def parser() -> argparse.ArgumentParser:
         type=lambda v: tuple(v.split(",")),
         help="descriptor: the faces its histograms read, comma-separated, one family each: "
         f"of {', '.join(ILLUMINATIONS)} (default: the run's)",
+    )
+    p.add_argument(
+        "--halvings",
+        type=lambda v: tuple(int(h) for h in v.split(",")),
+        help="descriptor: comma-separated scales, each how many times the face is halved "
+        "before its histograms, one family each with each illumination, e.g. 0,1 (default: "
+        "the run's)",
     )
     p.add_argument(
         "--pca-faces",

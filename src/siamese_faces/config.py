@@ -186,6 +186,10 @@ class ModelConfig:
     # models/descriptors.py); both: one family of histograms each, each its own directions
     # and share (docs/accuracy.md)
     descriptor_illumination: tuple[Literal["none", "tan-triggs"], ...] = ("none",)
+    # The scales the histograms read the face at: each value how many times it is halved
+    # first (models/siamese.py, halve), 0 the face as data.size gives it; each scale with each
+    # illumination is a family of its own, its own directions and share (docs/accuracy.md)
+    descriptor_halvings: tuple[int, ...] = (0,)
     # The tower's input size: larger faces (data.size) are halved down to it inside the net,
     # as Pillow's antialiased resize would (models/siamese.py, halve), so that the descriptor
     # reads every pixel of data.size while the tower costs what it costs at this size; faces
@@ -295,6 +299,15 @@ class ModelConfig:
             "model.descriptor_illumination",
             lit,
             "give distinct ones of none, tan-triggs, e.g. tan-triggs or none,tan-triggs.",
+        )
+        halvings = self.descriptor_halvings
+        check(
+            len(halvings) >= 1
+            and len(set(halvings)) == len(halvings)
+            and all(0 <= h <= 3 for h in halvings),
+            "model.descriptor_halvings",
+            halvings,
+            "give distinct halvings of 0..3, e.g. 0 (the face as it is) or 0,1.",
         )
         check(
             self.tower_size >= 0,

@@ -140,15 +140,17 @@ def test_the_wccn_lever_refits_the_cohort_under_the_whitening_it_leaves(lfw_like
 
 
 def descriptor_args(
-    dim=None, lbp_divisor=None, lbp_radii=None, illumination=None, pca_faces=None
+    dim=None, lbp_divisor=None, lbp_radii=None, illumination=None, pca_faces=None, halvings=None
 ) -> Namespace:
     """The descriptor lever's options as the command line gives them (None: the run's own)."""
-    return Namespace(
-        descriptor_dim=dim,
-        lbp_divisor=lbp_divisor,
-        lbp_radii=lbp_radii,
-        illumination=illumination,
-        pca_faces=pca_faces,
+    return script("experiments", "ablate_inference").parser().parse_args(
+        ["descriptor", "RUN"]
+        + (["--descriptor-dim", str(dim)] if dim else [])
+        + (["--lbp-divisor", str(lbp_divisor)] if lbp_divisor else [])
+        + (["--lbp-radii", ",".join(map(str, lbp_radii))] if lbp_radii else [])
+        + (["--illumination", ",".join(illumination)] if illumination else [])
+        + (["--pca-faces", str(pca_faces)] if pca_faces else [])
+        + (["--halvings", ",".join(map(str, halvings))] if halvings else [])
     )
 
 
@@ -304,3 +306,6 @@ def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(
     )
     assert run.net.descriptor.illumination == "tan-triggs"  # --illumination's
     assert bool(run.net.descriptor.fitted)
+    # --halvings reaches the model: these 32-pixel faces have no smaller scale to describe
+    with pytest.raises(ValueError, match="halved 1 times"):
+        ablate.set_lever(run, "descriptor", True, val_data, descriptor_args(halvings=(0, 1)), {})

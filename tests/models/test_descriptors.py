@@ -26,6 +26,7 @@ from siamese_faces.models.descriptors import (
     tan_triggs,
     uniform_patterns,
 )
+from siamese_faces.models.siamese import halve
 from siamese_faces.models.whiten import WithinClassWhitening
 from siamese_faces.runtime import DistContext
 from siamese_faces.training import trainer
@@ -252,6 +253,39 @@ def test_two_families_are_each_fitted_on_their_own_columns_and_weighed_by_their_
     assert net.score_norm.mean.shape[0] == net.tower.embedding_dim + 2 * 4  # two families
     with pytest.raises(ConfigError, match="give distinct ones of none, tan-triggs"):
         apply_overrides(tiny("x"), ["model.descriptor_illumination=none,none"])
+
+
+def test_each_halving_is_a_family_reading_the_halved_face_in_the_same_grid():
+    x = faces(2, 64, 9)[:, None].float() / 255
+    d = make_descriptor(64, 4, 16, (2,), ("none", "tan-triggs"), (0, 1))
+    assert [(p.halvings, p.illumination) for p in d.parts] == [
+        (0, "none"),
+        (0, "tan-triggs"),
+        (1, "none"),
+        (1, "tan-triggs"),
+    ]
+    # the scale's family is the 32-pixel face's descriptor with the same grid of cells
+    small = make_descriptor(32, 4, 16, (2,), ("tan-triggs",))
+    torch.testing.assert_close(d.parts[3].features(x), small.features(halve(x)))
+    assert (d.parts[3].hog_cell, d.parts[3].lbp_cell) == (2, 2)
+    assert (d.parts[0].hog_cell, d.parts[0].lbp_cell) == (4, 4)
+    torch.testing.assert_close(d.features(x)[:, : d.parts[0].feature_count], d.parts[0].features(x))
+    assert d.dim == 4 * 4
+    cfg = tiny("x", *IDENTITY, "data.size=64", *DESCRIBED[1:], "model.descriptor_halvings=0,1")
+    assert [p.halvings for p in model_from_config(cfg).descriptor.parts] == [0, 1]
+    assert model_from_config(tiny("x", *IDENTITY, *DESCRIBED)).descriptor.halvings == 0
+    with pytest.raises(ConfigError, match="give distinct halvings of 0..3"):
+        apply_overrides(tiny("x"), ["model.descriptor_halvings=1,1"])
+
+
+def test_a_halving_below_the_smallest_face_is_refused_with_the_size_it_needs():
+    from siamese_faces.training.api import check_config
+
+    halved = tiny("nowhere", *IDENTITY, *DESCRIBED, "model.descriptor_halvings=0,1")
+    with pytest.raises(ConfigError, match=r"halved 1 times .* data.size >= 64 or fewer"):
+        check_config(halved)
+    with pytest.raises(ValueError, match="data.size >= 64"):
+        make_descriptor(32, 4, 8, (1,), ("none",), (1,))
 
 
 def test_the_shares_tried_leave_the_tower_a_fifth_and_one_familys_are_as_before():

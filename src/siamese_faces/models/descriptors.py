@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ILLUMINATIONS
+from .siamese import halve
 from .whiten import WithinClassWhitening
 
 ORIENTATIONS = 9  # HOG's unsigned orientation bins (Dalal & Triggs)
@@ -185,8 +186,9 @@ class Joined(nn.Module):
 
 class Descriptor(Joined):
     """HOG and LBP histograms of a face and of its mirror image (``illumination``: of the face
-    as it is, or Tan & Triggs normalised), to ``dim`` whitened directions: ``(B, 1, S, S)`` ->
-    unit ``(B, dim)``. Until :meth:`fit`, not used."""
+    as it is, or Tan & Triggs normalised; ``halvings``: of the face halved that many times
+    first), to ``dim`` whitened directions: ``(B, 1, S, S)`` -> unit ``(B, dim)``; the cells
+    are of the halved face. Until :meth:`fit`, not used."""
 
     def __init__(
         self,
@@ -197,6 +199,7 @@ class Descriptor(Joined):
         ridge: float,
         lbp_radii: tuple[int, ...] = (1,),
         illumination: str = "none",
+        halvings: int = 0,
     ) -> None:
         super().__init__()
         if illumination not in ILLUMINATIONS:
@@ -205,8 +208,9 @@ class Descriptor(Joined):
                 f"{', '.join(ILLUMINATIONS)}."
             )
         self.hog_cell, self.lbp_cell, self.lbp_radii = hog_cell, lbp_cell, tuple(lbp_radii)
-        self.illumination = illumination
+        self.illumination, self.halvings = illumination, halvings
         self.register_buffer("table", uniform_patterns(), persistent=False)
+        size >>= halvings  # the histograms read the face halved this many times
         lbp = sum(UNIFORM * ((size - 2 * r) // lbp_cell) ** 2 for r in self.lbp_radii)
         # the face's and its mirror's HOG: the first columns of features(), LBP's after them
         self.hog_features = 2 * 4 * ORIENTATIONS * (size // hog_cell - 1) ** 2
@@ -220,7 +224,7 @@ class Descriptor(Joined):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The raw histograms ``(B, features)``, in float32 whatever the autocast."""
         with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
+            x = halve(x.float(), self.halvings)
             if self.illumination == "tan-triggs":  # equal on the mirror image, mirrored
                 x = tan_triggs(x)
             both = torch.cat([x, x.flip(-1)])
@@ -287,10 +291,10 @@ class Descriptor(Joined):
 
 
 class DescriptorFamilies(Joined):
-    """Several :class:`Descriptor` side by side, one an illumination of the face
-    (``model.descriptor_illumination`` with more than one): each its own PCA, within-person
-    whitening and share, so that each family's directions are its own, not a joined PCA's
-    (docs/accuracy.md measured both)."""
+    """Several :class:`Descriptor` side by side, one an illumination or a scale of the face
+    (``model.descriptor_illumination`` or ``model.descriptor_halvings`` with more than one):
+    each its own PCA, within-person whitening and share, so that each family's directions
+    are its own, not a joined PCA's (docs/accuracy.md measured both)."""
 
     def __init__(self, parts: list[Descriptor]) -> None:
         super().__init__()
@@ -364,19 +368,30 @@ def make_descriptor(
     lbp_divisor: int = 8,
     lbp_radii: tuple[int, ...] = (1,),
     illumination: tuple[str, ...] = ("none",),
+    halvings: tuple[int, ...] = (0,),
 ) -> Descriptor | DescriptorFamilies:
     """The descriptor of ``size``-square faces: HOG cells of size // 16 pixels (a 16 x 16 grid
     whatever the size) and LBP cells of size // ``lbp_divisor`` (8: a 7 x 7 grid,
     10: a 10 x 10 one at 64 pixels; docs/accuracy.md), LBP at each of ``lbp_radii``, of the
-    faces as each of ``illumination`` leaves them (more than one: one family each)."""
-    if size is None or size < SMALLEST:
-        raise ValueError(too_small(size))
-    cells = (size // 16, size // lbp_divisor)
-    parts = [Descriptor(size, dim, *cells, RIDGE, lbp_radii, i) for i in illumination]
+    faces as each of ``illumination`` leaves them, at each of ``halvings`` (the face halved
+    that many times, its cells in the same grid); more than one illumination or scale: one
+    family each, the scales outermost."""
+    if size is None or size >> max(halvings) < SMALLEST:
+        raise ValueError(too_small(size, max(halvings)))
+    parts = []
+    for h in halvings:
+        cells = ((size >> h) // 16, (size >> h) // lbp_divisor)
+        parts += [Descriptor(size, dim, *cells, RIDGE, lbp_radii, i, h) for i in illumination]
     return parts[0] if len(parts) == 1 else DescriptorFamilies(parts)
 
 
-def too_small(size: int | None) -> str:
+def too_small(size: int | None, halvings: int = 0) -> str:
+    if halvings:  # the smallest scale is what is too small
+        return (
+            f"model.descriptor_halvings: faces of {size} pixels halved {halvings} times are "
+            f"too small for the histograms; use data.size >= {SMALLEST << halvings} or fewer "
+            "halvings."
+        )
     return (
         f"model.descriptor: faces of {size} pixels are too small for its histograms; "
         f'use data.size >= {SMALLEST} or model.descriptor = "none".'

@@ -40,6 +40,7 @@ NET_SETTINGS = (
     "descriptor_lbp_divisor",
     "descriptor_lbp_radii",
     "descriptor_illumination",
+    "descriptor_halvings",
     "tower_size",
     "flip_tta",
     "init",
@@ -104,8 +105,9 @@ def check_model_config(config: Config) -> None:
             f"train.batch_size={config.train.batch_size}: BatchNorm needs at least 2 faces a "
             "batch; use 2 or more (e.g. 128)."
         )
-    if config.model.descriptor != "none" and config.data.size < SMALLEST:
-        raise ConfigError(too_small(config.data.size))
+    halved = max(config.model.descriptor_halvings)
+    if config.model.descriptor != "none" and config.data.size >> halved < SMALLEST:
+        raise ConfigError(too_small(config.data.size, halved))
 
 
 def _assemble(
@@ -131,6 +133,7 @@ def _assemble(
             net["descriptor_lbp_divisor"],
             net["descriptor_lbp_radii"],
             net["descriptor_illumination"],
+            net["descriptor_halvings"],
         )
         fused += siamese.descriptor.dim
     if net["score_norm"] != "none":

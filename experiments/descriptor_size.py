@@ -9,12 +9,13 @@ face region. Here the same faces are read at ``--size`` pixels (a power-of-two m
 the run's): the tower gets them resized down to its own size inside the net, as
 ``model.tower_size`` does (``models.siamese.Downsampled``), and the histograms see every
 pixel (HOG cells of size // 16 pixels, LBP cells of size // ``--lbp-divisor``, at
-``--lbp-radii``). With the run's trained weights, the whitening,
-the histograms (their weight chosen on validation) and the cohort are fitted again on the
-training people as training fits them, the threshold is chosen on validation, and the test
-pairs are scored; against the run as trained. The tower's weights were trained on faces
-that Pillow resized to its size once, and gets them here resized twice (to --size by
-Pillow, then halved as Pillow's antialiased bilinear resize would), nearly the same faces.
+``--lbp-radii``; the run's own families of histograms, ``model.descriptor_illumination``).
+With the run's trained weights, the whitening, the histograms (their weight chosen on
+validation) and the cohort are fitted again on the training people as training fits them,
+the threshold is chosen on validation, and the test pairs are scored; against the run as
+trained. The tower's weights were trained on faces that Pillow resized to its size once,
+and gets them here resized twice (to --size by Pillow, then halved as Pillow's antialiased
+bilinear resize would), nearly the same faces.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def with_large_descriptor(run, size: int, divisor: int | None, radii: tuple[int,
         m.descriptor_dim,
         divisor or m.descriptor_lbp_divisor,
         radii or m.descriptor_lbp_radii,
+        m.descriptor_illumination,  # the run's families, each read at the new size
+        m.descriptor_halvings,
     )
     data = validation_data(run, dataclasses.replace(cfg.data, size=size))
     refit(run, net, data, cfg)

@@ -143,14 +143,18 @@ def descriptor_args(
     dim=None, lbp_divisor=None, lbp_radii=None, illumination=None, pca_faces=None, halvings=None
 ) -> Namespace:
     """The descriptor lever's options as the command line gives them (None: the run's own)."""
-    return script("experiments", "ablate_inference").parser().parse_args(
-        ["descriptor", "RUN"]
-        + (["--descriptor-dim", str(dim)] if dim else [])
-        + (["--lbp-divisor", str(lbp_divisor)] if lbp_divisor else [])
-        + (["--lbp-radii", ",".join(map(str, lbp_radii))] if lbp_radii else [])
-        + (["--illumination", ",".join(illumination)] if illumination else [])
-        + (["--pca-faces", str(pca_faces)] if pca_faces else [])
-        + (["--halvings", ",".join(map(str, halvings))] if halvings else [])
+    return (
+        script("experiments", "ablate_inference")
+        .parser()
+        .parse_args(
+            ["descriptor", "RUN"]
+            + (["--descriptor-dim", str(dim)] if dim else [])
+            + (["--lbp-divisor", str(lbp_divisor)] if lbp_divisor else [])
+            + (["--lbp-radii", ",".join(map(str, lbp_radii))] if lbp_radii else [])
+            + (["--illumination", ",".join(illumination)] if illumination else [])
+            + (["--pca-faces", str(pca_faces)] if pca_faces else [])
+            + (["--halvings", ",".join(map(str, halvings))] if halvings else [])
+        )
     )
 
 

@@ -274,6 +274,16 @@ class ModelConfig:
             'the descriptor joins the tower\'s cosine: set model.head = "cosine", or '
             'model.descriptor = "none".',
         )
+        self._check_descriptor()
+        check(
+            self.tower_size >= 0,
+            "model.tower_size",
+            self.tower_size,
+            "use 0 (the tower reads data.size) or data.size halved, e.g. 64 for 128.",
+        )
+
+    def _check_descriptor(self) -> None:
+        """The histograms' settings (models/descriptors.py)."""
         check(
             1 <= self.descriptor_dim <= 4096,
             "model.descriptor_dim",
@@ -286,35 +296,27 @@ class ModelConfig:
             self.descriptor_lbp_divisor,
             "use 2..32 (LBP cells of data.size // it pixels), e.g. 8.",
         )
-        radii = self.descriptor_lbp_radii
-        check(
-            len(radii) >= 1 and len(set(radii)) == len(radii) and all(1 <= r <= 4 for r in radii),
-            "model.descriptor_lbp_radii",
-            radii,
-            "give distinct radii of 1..4 pixels, e.g. 1 or 1,2.",
-        )
-        lit = self.descriptor_illumination
-        check(
-            len(lit) >= 1 and len(set(lit)) == len(lit) and all(i in ILLUMINATIONS for i in lit),
-            "model.descriptor_illumination",
-            lit,
-            "give distinct ones of none, tan-triggs, e.g. tan-triggs or none,tan-triggs.",
-        )
-        halvings = self.descriptor_halvings
-        check(
-            len(halvings) >= 1
-            and len(set(halvings)) == len(halvings)
-            and all(0 <= h <= 3 for h in halvings),
-            "model.descriptor_halvings",
-            halvings,
-            "give distinct halvings of 0..3, e.g. 0 (the face as it is) or 0,1.",
-        )
-        check(
-            self.tower_size >= 0,
-            "model.tower_size",
-            self.tower_size,
-            "use 0 (the tower reads data.size) or data.size halved, e.g. 64 for 128.",
-        )
+        for setting, allowed, fix in (
+            ("lbp_radii", range(1, 5), "give distinct radii of 1..4 pixels, e.g. 1 or 1,2."),
+            (
+                "illumination",
+                ILLUMINATIONS,
+                "give distinct ones of none, tan-triggs, e.g. tan-triggs or none,tan-triggs.",
+            ),
+            (
+                "halvings",
+                range(4),
+                "give distinct halvings of 0..3, e.g. 0 (the face as it is) or 0,1.",
+            ),
+        ):
+            values = getattr(self, f"descriptor_{setting}")
+            distinct = len(set(values)) == len(values) >= 1
+            check(
+                distinct and all(v in allowed for v in values),
+                f"model.descriptor_{setting}",
+                values,
+                fix,
+            )
 
 
 @dataclass(frozen=True)

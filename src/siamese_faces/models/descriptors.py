@@ -376,8 +376,8 @@ def make_descriptor(
     faces as each of ``illumination`` leaves them, at each of ``halvings`` (the face halved
     that many times, its cells in the same grid); more than one illumination or scale: one
     family each, the scales outermost."""
-    if size is None or size >> max(halvings) < SMALLEST:
-        raise ValueError(too_small(size, max(halvings)))
+    if problem := size_problem(size, halvings):
+        raise ValueError(problem)
     parts = []
     for h in halvings:
         cells = ((size >> h) // 16, (size >> h) // lbp_divisor)
@@ -385,8 +385,13 @@ def make_descriptor(
     return parts[0] if len(parts) == 1 else DescriptorFamilies(parts)
 
 
-def too_small(size: int | None, halvings: int = 0) -> str:
-    if halvings:  # the smallest scale is what is too small
+def size_problem(size: int | None, halvings: tuple[int, ...] = (0,)) -> str | None:
+    """Why faces of ``size`` pixels are too small for the histograms at every one of
+    ``halvings`` (the smallest scale decides), with the fix; None if they are not."""
+    halvings = max(halvings)
+    if size is not None and size >> halvings >= SMALLEST:
+        return None
+    if halvings:
         return (
             f"model.descriptor_halvings: faces of {size} pixels halved {halvings} times are "
             f"too small for the histograms; use data.size >= {SMALLEST << halvings} or fewer "

@@ -18,7 +18,7 @@ import torch
 from ..config import Config, ConfigError, ModelConfig
 from ..registry import Registry
 from .cohort import CohortNorm
-from .descriptors import SMALLEST, make_descriptor, too_small
+from .descriptors import make_descriptor, size_problem
 from .heads import make_head
 from .init import initialise
 from .siamese import Downsampled, MemberTowers, SiameseNet, halvings
@@ -105,9 +105,9 @@ def check_model_config(config: Config) -> None:
             f"train.batch_size={config.train.batch_size}: BatchNorm needs at least 2 faces a "
             "batch; use 2 or more (e.g. 128)."
         )
-    halved = max(config.model.descriptor_halvings)
-    if config.model.descriptor != "none" and config.data.size >> halved < SMALLEST:
-        raise ConfigError(too_small(config.data.size, halved))
+    if config.model.descriptor != "none":
+        if problem := size_problem(config.data.size, config.model.descriptor_halvings):
+            raise ConfigError(problem)
 
 
 def _assemble(

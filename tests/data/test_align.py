@@ -136,7 +136,7 @@ def test_no_face_is_an_error_naming_the_file_or_a_counted_skip(faces, tmp_path, 
     else:
         Image.new("L", (250, 250), 128).save(path)
     pre = Preprocess(64, None, spec)
-    with pytest.raises(NoFaceError, match=rf"{kind}\.png: no face found.*--skip-bad-images"):
+    with pytest.raises(NoFaceError, match=rf"{kind}\.png: no face found.*--align none"):
         load_image(path, pre)
     loaded = load_images([paths[0], path], pre, tmp_path / "cache", skip_bad=True)
     assert len(loaded.paths) == 1 and loaded.skipped[0][0] == path

@@ -89,6 +89,9 @@ def test_cache_skip_bad_images_reports_them(lfw_like, capsys):
     (lfw_like / "lfw2" / "Bob_B" / "Bob_B_0002.jpg").write_bytes(b"")
     code, _, err = run(capsys, "data", "cache", "--data", str(lfw_like), "--size", "16")
     assert code == 2 and "Bob_B_0002.jpg" in err
+    assert err.rstrip().endswith(
+        "Or pass --skip-bad-images to leave it out; what is left out is reported."
+    )
     code, out, _ = run(
         capsys,
         "data",

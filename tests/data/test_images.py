@@ -70,7 +70,7 @@ def test_bad_images_stop_the_cache_unless_skipped(tmp_path):
     bad = bad_files(tmp_path)
     paths = [tmp_path / "good.jpg"] + [tmp_path / b for b in bad]
     pre = Preprocess(size=16)
-    with pytest.raises(BadImageError, match="--skip-bad-images"):
+    with pytest.raises(BadImageError, match="replace the file"):
         load_images(paths, pre, tmp_path / "cache")
     result = load_images(paths, pre, tmp_path / "cache", skip_bad=True)
     assert result.paths == [tmp_path / "good.jpg"] and result.images.shape == (1, 16, 16)

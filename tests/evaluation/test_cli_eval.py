@@ -111,7 +111,9 @@ def test_verify_bad_file_is_a_clear_error(run, tmp_path, capsys):
         )
         == 2
     )
-    assert "x.jpg" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # The fix is the file's: verify has no --skip-bad-images to offer (it once said to pass it).
+    assert "x.jpg" in err and "replace the file" in err and "--skip-bad-images" not in err
 
 
 def test_oneshot_is_reproducible(run, capsys):

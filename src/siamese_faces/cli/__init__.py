@@ -64,6 +64,17 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
+def skip_hint(exc: BaseException, args: argparse.Namespace) -> str:
+    """The second fix for an image a command cannot use, where the command has one: only a
+    command with ``--skip-bad-images`` names it (verify's two photos have none to spare)."""
+    images = sys.modules.get("siamese_faces.data.images")  # an image error imported it
+    if images is None or not isinstance(exc, images.BadImageError):
+        return ""
+    if not hasattr(args, "skip_bad_images") or args.skip_bad_images:
+        return ""
+    return " Or pass --skip-bad-images to leave it out; what is left out is reported."
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -91,5 +102,5 @@ def main(argv: list[str] | None = None) -> int:
         text = " ".join(text.split())
         if len(text) > MAX_MESSAGE:
             text = text[:MAX_MESSAGE] + "..."
-        print(f"siamese-faces: error: {text}", file=sys.stderr)
+        print(f"siamese-faces: error: {text}{skip_hint(exc, args)}", file=sys.stderr)
         return code

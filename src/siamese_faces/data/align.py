@@ -153,7 +153,7 @@ def align(gray: np.ndarray, spec: AlignSpec, where: str = "image") -> np.ndarray
     if not boxes:
         raise NoFaceError(
             f"{where}: no face found; give a photo with a face, or --align none if it is "
-            "already aligned like the run's training images (--skip-bad-images leaves it out)."
+            "already aligned like the run's training images."
         )
     if len(boxes) > 1:
         warnings.warn(

@@ -87,7 +87,7 @@ def load_image(
             if im.width * im.height > MAX_PIXELS:  # checked before any pixel is decoded
                 raise TooManyPixels(
                     f"{path}: {im.width}x{im.height} pixels, over the limit of "
-                    f"{MAX_PIXELS:,}; resize it first, or pass --skip-bad-images to leave it out."
+                    f"{MAX_PIXELS:,}; resize it first."
                 )
             im.load()
             # A phone stores a portrait photo sideways with an EXIF Orientation tag: upright it.
@@ -101,10 +101,7 @@ def load_image(
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # Pillow reports a truncated file as OSError and an empty/unknown one as
         # UnidentifiedImageError; both mean the same to a user: this file is unusable.
-        raise BadImageError(
-            f"{path}: cannot decode image ({exc}); replace the file, or pass --skip-bad-images "
-            "to leave it out (and every pair that uses it)."
-        ) from None
+        raise BadImageError(f"{path}: cannot decode image ({exc}); replace the file.") from None
     if preprocess is not None and preprocess.align is not None:
         from .align import align
 

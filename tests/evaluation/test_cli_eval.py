@@ -116,6 +116,23 @@ def test_verify_bad_file_is_a_clear_error(run, tmp_path, capsys):
     assert "x.jpg" in err and "replace the file" in err and "--skip-bad-images" not in err
 
 
+def test_a_run_trained_on_a_relative_path_says_where_to_run_it(
+    lfw_like, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(lfw_like.parent)
+    cfg = apply_overrides(Config(), [f"data.dir={lfw_like.name}", *TINY, "train.epochs=1"])
+    fit(cfg, prepare(cfg), tmp_path / "rel", DistContext())
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    # Once blamed --data ("--data must name the folder"), which names other test images.
+    assert main(["oneshot", str(tmp_path / "rel"), "--data", str(lfw_like)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'rel'}: its training data {lfw_like.name} " in err
+    assert "run this from the folder the run was trained from, as its path is relative" in err
+    monkeypatch.chdir(lfw_like.parent)
+    assert main(["oneshot", str(tmp_path / "rel"), "--ways", "2", "--trials", "5"]) == 0
+
+
 def test_oneshot_is_reproducible(run, capsys):
     args = ["oneshot", str(run), "--ways", "2", "--trials", "30", "--seed", "1", "--json"]
     assert main(args) == 0

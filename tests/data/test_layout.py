@@ -63,6 +63,15 @@ def test_two_trees_is_ambiguous(tmp_path):
         open_dataset(tmp_path / "a")
 
 
+def test_trees_three_folders_deep_are_named(tmp_path):
+    # Omniglot's download: set/Alphabet/characterNN/images; said "no images found" alone.
+    write_people(tmp_path / "omni" / "set1" / "Greek", {"P_Q": 1})
+    write_people(tmp_path / "omni" / "set2" / "Latin", {"R_S": 1})
+    with pytest.raises(DatasetError, match=r"its folders set1, set2 hold image trees.*--depth 2"):
+        open_dataset(tmp_path / "omni")
+    assert len(open_dataset(tmp_path / "omni" / "set1", depth=2).people) == 1
+
+
 def test_empty_or_missing_folder(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="no images found"):
         open_dataset(tmp_path)

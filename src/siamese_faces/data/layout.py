@@ -162,6 +162,13 @@ def open_dataset(data: str | os.PathLike | None, depth: int = 1) -> FaceDataset:
             "or --depth 2 (data.depth=2) if identities sit two folders deep, as Omniglot's "
             "Alphabet/characterNN do."
         )
+    deeper = sorted(e.name for e in os.scandir(root) if e.is_dir() and _image_parents(Path(e.path)))
+    if deeper:  # e.g. Omniglot's download: background sets of Alphabet/characterNN folders
+        raise DatasetError(
+            f"{root}: no images found at one or two folders deep; its folders "
+            f"{', '.join(deeper[:5])} hold image trees: pass --data with one of them (and "
+            "--depth 2 where identities sit two folders deep, as Omniglot's Alphabet/characterNN)."
+        )
     raise DatasetError(
         f"{root}: no images found. Expected <Name>/<Name>_0001.jpg folders, a folder holding one "
         f"such tree (LFW-a's lfw2/), or <Name>_0001.jpg files in one folder."

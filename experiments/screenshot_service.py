@@ -1,7 +1,8 @@
-"""The README's picture of the web page: a real run served on loopback, two photos compared
-in Debian's Chromium (Playwright), the page saved as a PNG.
+"""A picture of the web page: a real run served on loopback, two photos compared in Debian's
+Chromium (Playwright), the page saved as a PNG. Not for the repository, which holds no images
+of the data (README).
 
-    python experiments/screenshot_service.py RUN PHOTO1 PHOTO2 --out docs/img/service.png
+    python experiments/screenshot_service.py RUN PHOTO1 PHOTO2 --out service.png
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main() -> None:
     ap.add_argument("run")
     ap.add_argument("photo1")
     ap.add_argument("photo2")
-    ap.add_argument("--out", default="docs/img/service.png")
+    ap.add_argument("--out", default="service.png")
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-EPOCH = re.compile(r"^epoch\s+(\d+)\s")
+EPOCH = re.compile(r"^epoch\s+(\d+)(?:/\d+)?\s")  # "epoch   3/36  train/loss ..."
 
 
 def rss_mib(pid: int) -> float | None:

@@ -67,3 +67,13 @@ def test_step_profile_says_when_the_profiler_faults_in_fresh_pages():
     loud = prof.fault_note(10, 8202, page_bytes=4096)  # 32 MiB more a step
     assert loud.startswith("minor page faults a step: 10 without the profiler, 8202 under it: ")
     assert "32 MiB more fresh pages" in loud and "inflated" in loud
+
+
+def test_train_memory_reads_the_epoch_from_trainings_own_line():
+    from siamese_faces.training.trainer import epoch_line
+
+    row = {"epoch": 7, "train/loss": 0.5, "train/acc": 0.8, "seconds": 1.0}
+    row |= {"val/loss": 0.6, "val/acc": 0.7, "val/auc": 0.75}
+    epoch = load("train_memory").EPOCH
+    for line in (epoch_line(row, True, True, 36), epoch_line(row, False, False)):
+        assert int(epoch.match(line).group(1)) == 7

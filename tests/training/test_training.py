@@ -216,6 +216,13 @@ def test_existing_run_needs_resume(lfw_like, tmp_path, capsys):
     assert code == 2 and "--resume" in capsys.readouterr().err
 
 
+def test_each_epochs_line_says_how_far_the_run_has_come(lfw_like, tmp_path, capsys):
+    cfg = tiny(lfw_like, "train.epochs=2")
+    fit(cfg, prepare(cfg), tmp_path / "r", DistContext())
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("epoch")]
+    assert [x.split()[1] for x in lines] == ["1/2", "2/2"]
+
+
 def test_resume_with_changed_config_is_refused(lfw_like, tmp_path):
     cfg = tiny(lfw_like, "train.epochs=1")
     fit(cfg, prepare(cfg), tmp_path / "r", DistContext())

@@ -190,7 +190,7 @@ def fit(
             logger.log(row)
             improved = validated and stopper.update(watched(row, t), epoch)
             saver.save(shown, module, opt, sched, epoch, stopper, logger.rows, improved, average)
-            say(epoch_line(row, improved, validated))
+            say(epoch_line(row, improved, validated, t.epochs))
     finally:
         saver.close()  # the checkpoints written on their thread on the disk, however it ends
         logger.close()
@@ -328,15 +328,18 @@ def _restore(saver: CheckpointSaver, module, opt, sched, patience: int, resume: 
     return EarlyStopping(**state["stopper"]), state["epoch"] + 1, state["rows"]
 
 
-def epoch_line(row: dict, improved: bool, validated: bool = True) -> str:
+def epoch_line(row: dict, improved: bool, validated: bool = True, epochs: int = 0) -> str:
+    """An epoch's line on stderr; ``epochs``: the most the run may train (train.epochs), said
+    beside the epoch so that a long training shows how far it has come."""
     checked = (
         "not validated (train.validate_after)"
         if not validated
         else f"val/loss {row['val/loss']:.4f}  val/acc {row['val/acc']:.3f}  "
         f"val/auc {row['val/auc']:.3f}"
     )
+    of = f"/{epochs}" if epochs else ""
     return (
-        f"epoch {row['epoch']:3d}  train/loss {row['train/loss']:.4f}  train/acc "
+        f"epoch {row['epoch']:3d}{of}  train/loss {row['train/loss']:.4f}  train/acc "
         f"{row['train/acc']:.3f}  {checked}  {row['seconds']:.1f}s"
         f"{'  *best' if improved else ''}"
     )

@@ -65,13 +65,19 @@ def _scan_person(name: str, folder: Path) -> Person:
     return Person(name, tuple(images))
 
 
+def _holds_image(folder: Path) -> bool:
+    """Whether ``folder`` directly holds at least one image."""
+    return any(_is_image(e) for e in os.scandir(folder))
+
+
+def _subfolders(folder: Path, holding) -> list[Path]:
+    """Sub-folders of ``folder`` for which ``holding(sub_folder)`` is true."""
+    return [Path(e.path) for e in os.scandir(folder) if e.is_dir() and holding(Path(e.path))]
+
+
 def _image_subdirs(folder: Path) -> list[Path]:
     """Sub-folders of ``folder`` that directly hold at least one image."""
-    found = []
-    for entry in os.scandir(folder):
-        if entry.is_dir() and any(_is_image(e) for e in os.scandir(entry.path)):
-            found.append(Path(entry.path))
-    return found
+    return _subfolders(folder, _holds_image)
 
 
 def _read_tree(root: Path, tree: Path, layout: str) -> FaceDataset:
@@ -128,7 +134,7 @@ def _read_nested(root: Path) -> FaceDataset:
         for folder in sorted(_image_subdirs(group)):
             name = f"{group.name}/{folder.name}"
             people[name] = _scan_person(name, folder)
-    if not people or any(_is_image(e) for e in os.scandir(root)) or _image_subdirs(root):
+    if not people or _holds_image(root) or _image_subdirs(root):
         raise DatasetError(
             f"{root}: data.depth=2 (--depth 2) reads identities two folders deep, "
             "<Group>/<Name>/<images>, and this folder is not laid out so; leave data.depth=1 "
@@ -139,7 +145,7 @@ def _read_nested(root: Path) -> FaceDataset:
 
 def _image_parents(root: Path) -> list[Path]:
     """Sub-folders of ``root`` that hold folders of images."""
-    return [Path(e.path) for e in os.scandir(root) if e.is_dir() and _image_subdirs(Path(e.path))]
+    return _subfolders(root, _image_subdirs)
 
 
 def open_dataset(data: str | os.PathLike | None, depth: int = 1) -> FaceDataset:
@@ -148,7 +154,7 @@ def open_dataset(data: str | os.PathLike | None, depth: int = 1) -> FaceDataset:
     root = resolve_data_dir(data)
     if depth == 2:
         return _read_nested(root)
-    if any(_is_image(e) for e in os.scandir(root)):
+    if _holds_image(root):
         return _read_flat(root)
     if _image_subdirs(root):
         return _read_tree(root, root, "tree")
@@ -162,7 +168,7 @@ def open_dataset(data: str | os.PathLike | None, depth: int = 1) -> FaceDataset:
             "or --depth 2 (data.depth=2) if identities sit two folders deep, as Omniglot's "
             "Alphabet/characterNN do."
         )
-    deeper = sorted(e.name for e in os.scandir(root) if e.is_dir() and _image_parents(Path(e.path)))
+    deeper = sorted(p.name for p in _subfolders(root, _image_parents))
     if deeper:  # e.g. Omniglot's download: background sets of Alphabet/characterNN folders
         raise DatasetError(
             f"{root}: no images found at one or two folders deep; its folders "

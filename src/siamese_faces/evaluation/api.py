@@ -51,12 +51,12 @@ def validation_data(
     """The run's own data split as it was trained: its validation pairs (where thresholds are
     chosen) and the test pairs that ``data`` (default: the run's ``data.*``) names; images as
     they are (the run's training images need no alignment)."""
-    where = run.config.data.dir
-    if not Path(where).is_dir():  # else the data's own error would blame --data, not the run
+    where = Path(run.config.data.dir)
+    if not where.is_dir():  # else the data's own error would blame --data, not the run
         raise ValueError(
             f"{run.path}: its training data {where} (its validation pairs come from there) is "
             f"not found from {os.getcwd()}; run this from the folder the run was trained from"
-            + (", as its path is relative." if not Path(where).is_absolute() else ".")
+            + (", as its path is relative." if not where.is_absolute() else ".")
         )
     split = load_split(run.path / "split.json", source_of(run.config.data, True).require_train())
     config = dataclasses.replace(run.config, data=data or run.config.data)

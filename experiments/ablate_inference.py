@@ -43,7 +43,8 @@ threshold: the threshold chosen on validation by ``model.threshold_rule = "smoot
 (each class's scores smoothed by a Gaussian kernel, evaluation/metrics.py) against
 "best-accuracy"; the weights and scores unchanged.
 summary: the printout of a saved ``--json`` output (or of a measurements file holding its
-rows under "rows", or several under their labels in "runs"), without scoring again.
+rows under "rows", or several under their labels in "runs"), without scoring again; given
+several files of one output each, also all their rows together.
 wccn: within-class covariance normalisation of the embedding
 (models/whiten.py): the run's own if it was trained with model.wccn, else fitted here with
 --ridge on the run's training people, or for a restricted run on its same-labelled training
@@ -322,15 +323,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def summarize_saved(paths: list[str]) -> None:
-    """The summary of outputs saved by ``--json`` earlier."""
+    """The summary of outputs saved by ``--json`` earlier, file by file; then, where several
+    files each hold one output (a View 2 fold's refit a file, say), all their rows together."""
+    pooled = []
     for path in paths:
         saved = json.loads(Path(path).read_text())
         # a screen's file holds several such outputs, each under its label in "runs"
         screens = saved["runs"] if isinstance(saved, dict) and "runs" in saved else {"": saved}
         for label, rows in screens.items():
+            rows = rows["rows"] if isinstance(rows, dict) else rows
             if label:
                 print(label)
-            print_summary(rows["rows"] if isinstance(rows, dict) else rows, "the lever")
+            else:
+                pooled.append(rows)
+            print_summary(rows, "the lever")
+    if len(pooled) > 1:
+        print(f"the {len(pooled)} files' {sum(map(len, pooled))} rows together")
+        print_summary([row for rows in pooled for row in rows], "the lever")
 
 
 def screen(path: str, args, fitted: dict) -> dict | None:

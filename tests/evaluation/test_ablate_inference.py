@@ -259,6 +259,22 @@ def test_the_summary_reads_a_screens_file_label_by_label(ablate, tmp_path, monke
     assert out[3] == "divisor 16" and out[5].startswith("mean: with 70.00")
 
 
+def test_the_summary_pools_the_rows_of_several_files(ablate, tmp_path, monkeypatch, capsys):
+    def row(fold, on):  # one View 2 fold's refit, as descriptor_size.py --json saves it
+        r = {"run": f"fold={fold}", "on=True": on, "on=False": 0.8, "auc on=True": 0.9}
+        return r | {"auc on=False": 0.8, "val auc on=True": 0.95, "val auc on=False": 0.94}
+
+    for fold, on in ((1, 0.90), (2, 0.92), (3, 0.88)):
+        (tmp_path / f"fold{fold}.json").write_text(json.dumps({"rows": [row(fold, on)]}))
+    files = [str(tmp_path / f"fold{fold}.json") for fold in (1, 2, 3)]
+    monkeypatch.setattr("sys.argv", ["ablate_inference.py", "summary", *files])
+    ablate.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("mean: with 90.00 ± 0.00%")  # the first file alone
+    assert out[-5] == "the 3 files' 3 rows together"  # then a line a row, then the mean
+    assert out[-1].startswith("mean: with 90.00 ± 2.00% (SE 1.15), without 80.00 ± 0.00%")
+
+
 def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
     lfw_like, tmp_path, ablate, monkeypatch, capsys
 ):

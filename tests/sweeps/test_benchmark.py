@@ -295,7 +295,7 @@ def test_seeds_of_a_fold_are_scored_as_their_ensemble(tmp_path):
         earlier_folds([root / "two" / "results.json"], spec)
 
 
-def test_the_command_line(view2_like, tmp_path, capsys):
+def test_the_command_line(view2_like, tmp_path, capsys, monkeypatch):
     args = ["benchmark", "lfw", "--data", str(view2_like), "--folds", "2", "--root", str(tmp_path)]
     for s in [*TINY, "data.val_fraction=0.4", "train.epochs=1"]:
         args += ["--set", s]
@@ -336,6 +336,14 @@ def test_the_command_line(view2_like, tmp_path, capsys):
     assert "over 1 fold(s)" in capsys.readouterr().out
     assert main([*args, "--folds", "1-2", "--summary-only", "--merge", str(saved)]) == 0
     assert "over 1 fold(s)" in capsys.readouterr().out  # fold 2, once: the storage's
+    # a summary reads no image: without --data (nor $SIAMESE_FACES_DATA) it still prints,
+    # while training without them is the error that says how to give one
+    monkeypatch.delenv("SIAMESE_FACES_DATA", raising=False)
+    bare = [a for a in args if a != str(view2_like) and a != "--data"]
+    assert main([*bare, "--summary-only", "--merge", str(saved)]) == 0
+    assert "over 1 fold(s)" in capsys.readouterr().out
+    assert main(bare) == 2
+    assert "no dataset given: pass --data DIR" in capsys.readouterr().err
 
 
 def test_a_set_training_seed_is_the_folds_seed_not_overwritten_by_0(view2_like, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from . import options
@@ -11,7 +12,7 @@ from . import options
 def cmd_benchmark_lfw(args) -> int:
     import optuna
 
-    from ..data.layout import resolve_data_dir
+    from ..data.layout import DATA_ENV, resolve_data_dir
     from ..sweeps.benchmark import (
         earlier_folds,
         parse_folds,
@@ -26,8 +27,10 @@ def cmd_benchmark_lfw(args) -> int:
     config, name = resolve_config(args)  # no --pairs-train: each fold trains on the others
     if args.workers < 1 or args.seeds < 1:
         raise ValueError("--workers and --seeds must be at least 1.")
-    data = str(resolve_data_dir(args.data))
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
+    # A summary reads the storage and the run folders, never an image: it needs no dataset.
+    if not args.summary_only or args.data or os.environ.get(DATA_ENV):
+        data = str(resolve_data_dir(args.data))
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, dir=data))
     spec = view2_spec(config, args.name or f"lfw-view2-{name}", parse_folds(args.folds))
     if args.merge and not args.summary_only:
         raise ValueError("--merge goes with --summary-only: it trains nothing.")
@@ -46,7 +49,7 @@ def cmd_benchmark_lfw(args) -> int:
     else:
         summary = run_benchmark(
             spec,
-            data,
+            config.data.dir,
             Path(args.root),
             args.storage,
             args.workers,

@@ -29,8 +29,8 @@ pretrained_restricted() {  # SEED: the restricted recipe from its own instance p
 # The restricted recipe as it shipped until 2026-12-07: 64-pixel faces for towers and
 # histograms alike (4-pixel LBP cells, radii 1-3), the row docs/accuracy.md's "histograms on
 # 128-pixel faces" section compares the shipped recipe (128-pixel faces halved) against.
-RESTRICTED_64="--set data.size=64 --set model.tower_size=0 \
-  --set model.descriptor_lbp_divisor=16 --set model.descriptor_lbp_radii=1,2,3"
+# (The LBP divisor, 16, is the preset's: 4-pixel cells on a 64-pixel face.)
+RESTRICTED_64="--set data.size=64 --set model.tower_size=0 --set model.descriptor_lbp_radii=1,2,3"
 
 lane_a() {
   for g in $GROUPS_TO_RUN; do case $g in

@@ -55,6 +55,23 @@ def test_same_values_and_gradients_as_conv_then_maxpool(side, c, k, out, fmt):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_without_gradient_the_same_values_as_with_one(dtype, fmt):
+    # Inference takes elementwise maxima; training runs ATen's max-pool (the test above ties
+    # it to nn.MaxPool2d): on the same conv output both give the same values, exactly, in
+    # bf16 as well (a maximum rounds nothing), in the same channels_last memory.
+    for side, c, k, out in [(125, 1, 10, 8), (23, 1, 4, 2), (58, 8, 7, 4), (11, 5, 3, 2)]:
+        phased, _ = pair(c, out, k, seed=side)
+        x = torch.randn(2, c, side, side, dtype=torch.float64).contiguous(memory_format=fmt)
+        y = phased[0](x).detach().to(dtype)  # the conv's output, cut into pooling windows
+        want = phased[1](y.clone().requires_grad_())
+        with torch.no_grad():
+            got = phased[1](y)
+        assert torch.equal(got, want.detach())
+        assert got.stride() == want.stride()
+
+
 @pytest.mark.parametrize("c", [1, 3])
 def test_ties_go_where_maxpool_sends_them(c):
     # Integer images and weights make the four values of a window tie often; max-pool gives

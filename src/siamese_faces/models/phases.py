@@ -103,17 +103,35 @@ class PhaseConv2d(nn.Conv2d):
         return y
 
 
+def phase_max(rows: torch.Tensor) -> torch.Tensor:
+    """(n, 4, o) -> (n, o): the maximum over the four phases, as three elementwise maxima."""
+    return torch.maximum(
+        torch.maximum(rows[:, 0], rows[:, 1]), torch.maximum(rows[:, 2], rows[:, 3])
+    )
+
+
 class PhaseMaxPool(nn.Module):
     """Max over the four phases of ``PhaseConv2d``'s output: its layer's 2x2 max-pool.
 
-    Runs ATen's channels_last max-pool over a (1, 4) window of a view of the same memory,
-    so values, gradients and tie-breaking are ``nn.MaxPool2d(2)``'s (tested).
+    In channels_last memory the four phases of a pooled pixel lie side by side. For training
+    it runs ATen's channels_last max-pool over a (1, 4) window of a view of that memory, so
+    values, gradients and tie-breaking are ``nn.MaxPool2d(2)``'s (tested). Without a
+    gradient it takes three elementwise maxima instead, the same values: ATen's kernel
+    vectorises over the few output channels and writes an int64 index an output: with it the
+    study's first conv + pool took 1.5-1.8 times as long forward (README, design notes).
+    Elementwise maxima lose in
+    training: a backward written with them sends a tie's gradient to the first phase only
+    through several more passes over the input, slower than ATen's (measured, not kept).
     """
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         b, c, h, w = y.shape
         o = c // PHASES
-        # channels_last memory is (b, h, w, phase, o); seen as a (b*h, o, w, phase) image
+        if not (torch.is_grad_enabled() and y.requires_grad):
+            # channels_last memory is (b, h, w, phase, o): a row of 4 * o values a pixel
+            rows = y.permute(0, 2, 3, 1).reshape(b * h * w, PHASES, o)
+            return phase_max(rows).reshape(b, h, w, o).permute(0, 3, 1, 2)
+        # the same memory seen as a (b*h, o, w, phase) channels_last image
         v = y.permute(0, 2, 3, 1).reshape(b * h, w, PHASES, o).permute(0, 3, 1, 2)
         pooled = F.max_pool2d(v, (1, PHASES))  # (b*h, o, w, 1)
         return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)

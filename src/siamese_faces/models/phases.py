@@ -119,9 +119,9 @@ class PhaseMaxPool(nn.Module):
     gradient it takes three elementwise maxima instead, the same values: ATen's kernel
     vectorises over the few output channels and writes an int64 index an output: with it the
     study's first conv + pool took 1.5-1.8 times as long forward (README, design notes).
-    Elementwise maxima lose in
-    training: a backward written with them sends a tie's gradient to the first phase only
-    through several more passes over the input, slower than ATen's (measured, not kept).
+    Elementwise maxima lose in training: a backward written with them sends a tie's gradient
+    to the first phase only through several more passes over the input, slower than ATen's
+    (measured, not kept).
     """
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -113,28 +113,24 @@ def phase_max(rows: torch.Tensor) -> torch.Tensor:
 class PhaseMaxPool(nn.Module):
     """Max over the four phases of ``PhaseConv2d``'s output: its layer's 2x2 max-pool.
 
-    In channels_last memory the four phases of a pooled pixel lie side by side. For training
-    it runs ATen's channels_last max-pool over a (1, 4) window of a view of that memory, so
-    values, gradients and tie-breaking are ``nn.MaxPool2d(2)``'s (tested). Without a
-    gradient it takes three elementwise maxima instead, the same values: ATen's kernel
-    vectorises over the few output channels and writes an int64 index an output: with it the
-    study's first conv + pool took 1.5-1.8 times as long forward (README, design notes).
-    Elementwise maxima lose in training: a backward written with them sends a tie's gradient
-    to the first phase only through several more passes over the input, slower than ATen's
-    (measured, not kept).
+    In channels_last memory the four phases of a pooled pixel lie side by side. Training runs
+    ATen's channels_last max-pool over a (1, 4) window of that memory, so values, gradients
+    and tie-breaking are ``nn.MaxPool2d(2)``'s (tested). Without a gradient three elementwise
+    maxima give the same values faster: ATen's kernel vectorises over the few output channels
+    and writes an int64 index an output (README, design notes).
     """
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         b, c, h, w = y.shape
         o = c // PHASES
-        if not (torch.is_grad_enabled() and y.requires_grad):
-            # channels_last memory is (b, h, w, phase, o): a row of 4 * o values a pixel
-            rows = y.permute(0, 2, 3, 1).reshape(b * h * w, PHASES, o)
-            return phase_max(rows).reshape(b, h, w, o).permute(0, 3, 1, 2)
-        # the same memory seen as a (b*h, o, w, phase) channels_last image
-        v = y.permute(0, 2, 3, 1).reshape(b * h, w, PHASES, o).permute(0, 3, 1, 2)
-        pooled = F.max_pool2d(v, (1, PHASES))  # (b*h, o, w, 1)
-        return pooled.permute(0, 2, 3, 1).reshape(b, h, w, o).permute(0, 3, 1, 2)
+        pixels = y.permute(0, 2, 3, 1)  # channels_last memory: (b, h, w, phase * o)
+        if torch.is_grad_enabled() and y.requires_grad:
+            # the same memory seen as a (b*h, o, w, phase) channels_last image
+            v = pixels.reshape(b * h, w, PHASES, o).permute(0, 3, 1, 2)
+            pooled = F.max_pool2d(v, (1, PHASES)).permute(0, 2, 3, 1)  # (b*h, w, 1, o)
+        else:
+            pooled = phase_max(pixels.reshape(b * h * w, PHASES, o))
+        return pooled.reshape(b, h, w, o).permute(0, 3, 1, 2)
 
 
 def plain_layers(

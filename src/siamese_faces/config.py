@@ -338,6 +338,10 @@ class TrainConfig:
     # Decay per step of a moving average of the weights (and BatchNorm statistics) that is
     # validated, checkpointed and kept instead of the last step's weights; 0: off.
     ema: float = 0.0
+    # Training batches over which the average's BatchNorm statistics are measured again before
+    # each validation, as SWA does: the mean of several models' statistics is not its averaged
+    # weights' own (docs/accuracy.md). 0: the averaged statistics.
+    ema_batchnorm_batches: int = 0
     # pairs: the head's pair loss; cosface, arcface, adaface: margin softmax over training
     # identities, the margin on the cosine, on the angle, or both as the embedding's norm says
     # (need data.protocol = "unrestricted");
@@ -397,6 +401,12 @@ class TrainConfig:
         )
         check(
             0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
+        )
+        check(
+            self.ema_batchnorm_batches == 0 or (self.ema_batchnorm_batches > 0 and self.ema > 0),
+            "train.ema_batchnorm_batches",
+            self.ema_batchnorm_batches,
+            "use 0, or a number of batches, e.g. 16, with a moving average (train.ema > 0).",
         )
         check(self.temperature > 0, "train.temperature", self.temperature, "use > 0, e.g. 0.1.")
         check(self.distill >= 0, "train.distill", self.distill, "use 0 (off) or a weight, e.g. 1.")

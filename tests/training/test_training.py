@@ -543,10 +543,14 @@ def test_moving_average_matches_a_slow_loop():
     assert calls == [(0, 0), (0, 1), (0, 2), (0, 3)]
 
 
-def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_path):
+MEASURED = ["model.batchnorm=true", "train.ema_batchnorm_batches=1"]
+
+
+@pytest.mark.parametrize("measured", [[], MEASURED])
+def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_path, measured):
     from safetensors.torch import load_file
 
-    cfg = tiny(lfw_like, "train.epochs=3", "train.patience=3", "train.ema=0.5")
+    cfg = tiny(lfw_like, "train.epochs=3", "train.patience=3", "train.ema=0.5", *measured)
     fit(cfg, prepare(cfg), tmp_path / "whole", DistContext())
 
     def die(epoch, step):
@@ -557,12 +561,14 @@ def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_pa
         fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), hook=die)
     fit(cfg, prepare(cfg), tmp_path / "cut", DistContext(), resume=True)
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
-    plain = tiny(lfw_like, "train.epochs=3", "train.patience=3")
+    # Without the average, or (measured) with its averaged statistics: other numbers validated.
+    unmeasured = ["model.batchnorm=true", "train.ema=0.5"] if measured else []
+    plain = tiny(lfw_like, "train.epochs=3", "train.patience=3", *unmeasured)
     fit(plain, prepare(plain), tmp_path / "plain", DistContext())
-    assert rows(tmp_path / "plain") != rows(tmp_path / "whole")  # the average is validated
+    assert rows(tmp_path / "plain") != rows(tmp_path / "whole")
     # fp32: on a CPU with native bf16 this tiny Koch tower does not move in bf16 in one epoch
     # (its weights stay equal to the average), and the point here is the average, not bf16.
-    one = tiny(lfw_like, "train.epochs=1", "train.ema=0.5", "train.bf16=false")  # one epoch: best
+    one = tiny(lfw_like, "train.epochs=1", "train.ema=0.5", "train.bf16=false", *measured)
     fit(one, prepare(one), tmp_path / "one", DistContext())
     last = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     best = load_file(str(tmp_path / "one" / "best.safetensors"))
@@ -570,6 +576,37 @@ def test_moving_average_is_what_is_kept_and_resumes_identically(lfw_like, tmp_pa
     weights = [k for k in best if k.endswith("weight")]
     assert weights and all(torch.equal(best[k], last["average"]["module." + k]) for k in weights)
     assert not all(torch.equal(best[k], last["model"][k]) for k in weights)
+
+
+@pytest.mark.parametrize("protocol", ["restricted", "unrestricted"])
+def test_batchnorm_measured_again_on_the_epochs_first_batches(lfw_like, protocol):
+    from siamese_faces.training.trainer import build, measure_batchnorm
+
+    extra = ["train.objective=cosface"] if protocol == "unrestricted" else []
+    cfg = tiny(
+        lfw_like,
+        f"data.protocol={protocol}",
+        *extra,
+        "model.batchnorm=true",
+        "train.ema=0.5",
+        "train.ema_batchnorm_batches=2",
+    )
+    net, objective, *_ = build(cfg, prepare(cfg), DistContext())
+    bn = next(m for m in net.tower.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    bn.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().float()))
+    net.eval()
+    state = torch.get_rng_state()
+    measure_batchnorm(net, objective, cfg, DistContext(), 1, False)
+    assert torch.equal(torch.get_rng_state(), state)  # dropout's draws left as they were
+    assert len(seen) == 2 and not net.training
+    x = torch.cat(seen)
+    assert len(x) == 2 * len(objective.images(next(objective.batches(1)), torch.Generator()))
+    # The mean over both batches, not a running mean weighted towards the last one (nor the
+    # statistics the net had: a mean of 0 and a variance of 1 from its initialisation).
+    assert torch.allclose(bn.running_mean, x.mean((0, 2, 3)), rtol=1e-4, atol=1e-7)
+    each = torch.stack([t.var((0, 2, 3)) for t in seen])
+    assert torch.allclose(bn.running_var, each.mean(0), rtol=1e-4, atol=0)
 
 
 def test_an_epoch_takes_what_the_per_person_limits_say(lfw_like):

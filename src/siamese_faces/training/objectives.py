@@ -125,11 +125,14 @@ class PairObjective:
             idx = mine[i : i + bs]
             yield a[idx], b[idx], y[idx]
 
+    def images(self, batch, gen) -> torch.Tensor:
+        """The tower's input for ``batch``: its first faces, then their partners."""
+        return torch.cat([_images(self.faces, r, self.cfg, gen) for r in batch[:2]])
+
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         """Loss and the number of correct decisions in ``batch``."""
-        a, b, y = batch
-        x1, x2 = (_images(self.faces, r, self.cfg, gen) for r in (a, b))
-        y = y.to(self.ctx.device)
+        x1, x2 = self.images(batch, gen).chunk(2)
+        y = batch[2].to(self.ctx.device)
         out = model(x1, x2)
         loss = self.loss(out, y)
         with torch.no_grad():
@@ -227,9 +230,13 @@ class IdentityObjective:
         for idx in image_batches(self.epoch_order(epoch), self.cfg, self.ctx):
             yield d.identity_rows[idx], d.identity_labels[idx], idx
 
+    def images(self, batch, gen) -> torch.Tensor:
+        """The tower's input for ``batch``."""
+        return _images(self.faces, batch[0], self.cfg, gen)
+
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
-        rows, labels, idx = batch
-        x = _images(self.faces, rows, self.cfg, gen)
+        _, labels, idx = batch
+        x = self.images(batch, gen)
         labels = labels.to(self.ctx.device)
         teacher = None if self.teacher is None else self.teacher[idx].to(self.ctx.device)
         loss, logits = model(x, labels, teacher)
@@ -285,8 +292,12 @@ class InstanceObjective:
         for idx in image_batches(order, self.cfg, self.ctx):
             yield (self.rows[idx],)
 
+    def images(self, batch, gen) -> torch.Tensor:
+        """The tower's input for ``batch``: each face's two views."""
+        return _images(self.faces, batch[0], self.cfg, gen, 2, INSTANCE_AUGMENT)
+
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
-        views = _images(self.faces, batch[0], self.cfg, gen, 2, INSTANCE_AUGMENT)
+        views = self.images(batch, gen)
         loss, found = model(views)
         return loss, float(found) / 2  # a face's two views: each counts a half
 

@@ -183,9 +183,7 @@ def fit(
             tick = time.perf_counter()
             row = train_epoch(model, objective, opt, sched, cfg, ctx, epoch, step_hook)
             validated = epoch + 1 >= t.first_validated
-            row |= (
-                validate(shown, val_loss, data, cfg, ctx, use_bf16) if validated else NOT_VALIDATED
-            )
+            row |= validation_row(shown, objective, val_loss, data, cfg, ctx, epoch, use_bf16)
             row = {"epoch": epoch + 1, **row, "seconds": round(time.perf_counter() - tick, 3)}
             logger.log(row)
             improved = validated and stopper.update(watched(row, t), epoch)
@@ -276,6 +274,32 @@ def make_average(net, decay: float):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def validation_row(
+    shown, objective, val_loss, data: RunData, cfg: Config, ctx, epoch: int, use_bf16: bool
+) -> dict:
+    """``epoch``'s validation of the weights ``shown`` (a moving average's BatchNorm
+    statistics measured first where ``train.ema_batchnorm_batches`` says), or NOT_VALIDATED
+    before ``train.first_validated``."""
+    if epoch + 1 < cfg.train.first_validated:
+        return NOT_VALIDATED
+    if cfg.train.ema_batchnorm_batches:
+        measure_batchnorm(shown, objective, cfg, ctx, epoch, use_bf16)
+    return validate(shown, val_loss, data, cfg, ctx, use_bf16)
+
+
+def measure_batchnorm(net, objective, cfg: Config, ctx, epoch: int, use_bf16: bool) -> None:
+    """``net``'s BatchNorm statistics (the moving average's) measured again on the first
+    ``train.ema_batchnorm_batches`` batches of ``epoch``, drawn as training drew them
+    (``torch.optim.swa_utils.update_bn``: the mean over those batches, not a running one).
+    The global generator, from which dropout draws, is left as it was."""
+    from torch.optim.swa_utils import update_bn
+
+    gen = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)  # train_epoch's
+    batches = itertools.islice(objective.batches(epoch), cfg.train.ema_batchnorm_batches)
+    with torch.random.fork_rng(devices=[]), autocast(ctx.device, use_bf16):
+        update_bn((objective.images(b, gen) for b in batches), net.tower, ctx.device)
 
 
 def _after_step(average, net, hook: StepHook | None) -> StepHook | None:

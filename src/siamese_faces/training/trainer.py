@@ -71,13 +71,18 @@ def train_step(model, loss_fn: PairLoss, opt, x1, x2, y, bf16: bool):
     return out, loss
 
 
+def augmentation_draws(cfg: Config, epoch: int) -> torch.Generator:
+    """The generator that ``epoch``'s augmentation draws from."""
+    return torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)
+
+
 def train_epoch(
     module, objective, opt, sched, cfg: Config, ctx, epoch: int, hook: StepHook | None
 ) -> dict[str, float]:
     """One pass over this process's share of the epoch; loss/acc summed over all processes."""
     t = cfg.train
     use_bf16 = t.bf16 and bf16_supported(ctx.device)
-    gen = torch.Generator().manual_seed(t.seed * 100_003 + epoch)  # augmentation draws
+    gen = augmentation_draws(cfg, epoch)
     module.train()
     total_loss = correct = count = 0.0
     bar = progress(
@@ -296,7 +301,7 @@ def measure_batchnorm(net, objective, cfg: Config, ctx, epoch: int, use_bf16: bo
     The global generator, from which dropout draws, is left as it was."""
     from torch.optim.swa_utils import update_bn
 
-    gen = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)  # train_epoch's
+    gen = augmentation_draws(cfg, epoch)
     batches = itertools.islice(objective.batches(epoch), cfg.train.ema_batchnorm_batches)
     with torch.random.fork_rng(devices=[]), autocast(ctx.device, use_bf16):
         update_bn((objective.images(b, gen) for b in batches), net.tower, ctx.device)

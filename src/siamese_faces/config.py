@@ -399,15 +399,7 @@ class TrainConfig:
             self.augment_scale,
             "use a factor in [0, 4] of the default jitter, e.g. 1.5 (with train.augment = true).",
         )
-        check(
-            0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
-        )
-        check(
-            self.ema_batchnorm_batches == 0 or (self.ema_batchnorm_batches > 0 and self.ema > 0),
-            "train.ema_batchnorm_batches",
-            self.ema_batchnorm_batches,
-            "use 0, or a number of batches, e.g. 16, with a moving average (train.ema > 0).",
-        )
+        self._check_average()
         check(self.temperature > 0, "train.temperature", self.temperature, "use > 0, e.g. 0.1.")
         check(self.distill >= 0, "train.distill", self.distill, "use 0 (off) or a weight, e.g. 1.")
         check(
@@ -447,6 +439,18 @@ class TrainConfig:
             "train.min_images_per_person",
             self.min_images_per_person,
             "use 1 (every person) or more, e.g. 2.",
+        )
+
+    def _check_average(self) -> None:
+        """The moving average's settings."""
+        check(
+            0 <= self.ema < 1, "train.ema", self.ema, "use 0 (off) or a decay below 1, e.g. 0.995."
+        )
+        check(
+            self.ema_batchnorm_batches == 0 or (self.ema_batchnorm_batches > 0 and self.ema > 0),
+            "train.ema_batchnorm_batches",
+            self.ema_batchnorm_batches,
+            "use 0, or a number of batches, e.g. 16, with a moving average (train.ema > 0).",
         )
 
     @property

@@ -472,11 +472,13 @@ def test_non_finite_settings_are_refused_before_any_data(setting):
         ("model.fc=100000000000", "1..65536"),
         ("model.members=100000", "1..64"),
         ("model.filters=8,100000", "1..4096"),
+        ("train.ema_batchnorm_batches=16", "with a moving average"),
+        ("train.ema=0.9;train.ema_batchnorm_batches=-1", "a number of batches"),
     ],
 )
 def test_out_of_range_settings_are_refused(setting, fix):
     with pytest.raises(ConfigError, match=fix):
-        apply_overrides(Config(), [setting])
+        apply_overrides(Config(), setting.split(";"))
 
 
 def test_metrics_refuse_non_finite_scores():

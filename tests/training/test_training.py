@@ -590,6 +590,7 @@ def test_batchnorm_measured_again_on_the_epochs_first_batches(lfw_like, protocol
         f"data.protocol={protocol}",
         *extra,
         "model.batchnorm=true",
+        "model.dropout=0.5",  # draws from the global generator in training mode
         "train.ema=0.5",
         "train.ema_batchnorm_batches=2",
     )

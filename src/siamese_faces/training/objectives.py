@@ -125,13 +125,18 @@ class PairObjective:
             idx = mine[i : i + bs]
             yield a[idx], b[idx], y[idx]
 
+    def sides(self, batch, gen) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch``'s first faces and their partners, as the tower sees them."""
+        return tuple(_images(self.faces, r, self.cfg, gen) for r in batch[:2])
+
     def images(self, batch, gen) -> torch.Tensor:
         """The tower's input for ``batch``: its first faces, then their partners."""
-        return torch.cat([_images(self.faces, r, self.cfg, gen) for r in batch[:2]])
+        return torch.cat(self.sides(batch, gen))
 
     def forward(self, model, batch, gen) -> tuple[torch.Tensor, float]:
         """Loss and the number of correct decisions in ``batch``."""
-        x1, x2 = self.images(batch, gen).chunk(2)
+        # The two sides apart: the net joins them for its one pass, so no copy is made here.
+        x1, x2 = self.sides(batch, gen)
         y = batch[2].to(self.ctx.device)
         out = model(x1, x2)
         loss = self.loss(out, y)

@@ -188,7 +188,11 @@ def fit(
             tick = time.perf_counter()
             row = train_epoch(model, objective, opt, sched, cfg, ctx, epoch, step_hook)
             validated = epoch + 1 >= t.first_validated
-            row |= validation_row(shown, objective, val_loss, data, cfg, ctx, epoch, use_bf16)
+            row |= (
+                validation_row(shown, objective, val_loss, data, cfg, ctx, epoch, use_bf16)
+                if validated
+                else NOT_VALIDATED
+            )
             row = {"epoch": epoch + 1, **row, "seconds": round(time.perf_counter() - tick, 3)}
             logger.log(row)
             improved = validated and stopper.update(watched(row, t), epoch)
@@ -284,11 +288,8 @@ def make_average(net, decay: float):
 def validation_row(
     shown, objective, val_loss, data: RunData, cfg: Config, ctx, epoch: int, use_bf16: bool
 ) -> dict:
-    """``epoch``'s validation of the weights ``shown`` (a moving average's BatchNorm
-    statistics measured first where ``train.ema_batchnorm_batches`` says), or NOT_VALIDATED
-    before ``train.first_validated``."""
-    if epoch + 1 < cfg.train.first_validated:
-        return NOT_VALIDATED
+    """``epoch``'s validation of the weights ``shown``, a moving average's BatchNorm
+    statistics measured first where ``train.ema_batchnorm_batches`` says."""
     if cfg.train.ema_batchnorm_batches:
         measure_batchnorm(shown, objective, cfg, ctx, epoch, use_bf16)
     return validate(shown, val_loss, data, cfg, ctx, use_bf16)

@@ -204,6 +204,11 @@ class ModelConfig:
     # back to data.size (models/siamese.py). Members that look at different parts of the face
     # err differently (DeepID-style patches). () = every member sees the whole input.
     views: tuple[tuple[float, ...], ...] = ()
+    # Each view cut from the net's input face (data.size) and then halved to model.tower_size,
+    # instead of cut from the halved face: an inner view then reads the input's pixels rather
+    # than an enlarged quarter of them. Training then jitters the faces at data.size (4x the
+    # pixels a halving). Needs model.views and a tower_size below data.size.
+    views_before_halving: bool = False
 
     def __post_init__(self) -> None:
         check(
@@ -511,6 +516,13 @@ class Config:
                 f"model.tower_size={ts}: the tower's faces are data.size={size} pixels "
                 "halved one or more times; use data.size divided by 2, 4, ... (e.g. "
                 f"{size // 2}), or 0 for data.size itself."
+            )
+        if self.model.views_before_halving and not (self.model.views and 0 < ts < size):
+            raise ConfigError(
+                "model.views_before_halving cuts each member's view from the data.size face "
+                f"before it is halved to model.tower_size (here views={list(self.model.views)}, "
+                f"tower_size={ts}, data.size={size}): give model.views and a tower_size below "
+                "data.size, or leave it false."
             )
         if self.train.distill and not identities:
             raise ConfigError(

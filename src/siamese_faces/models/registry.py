@@ -33,6 +33,7 @@ NET_SETTINGS = (
     "margin",
     "members",
     "views",
+    "views_before_halving",
     "wccn",
     "score_norm",
     "descriptor",
@@ -115,13 +116,19 @@ def _assemble(
 ) -> SiameseNet:
     """The net around ``net["members"]`` towers from ``make_tower``, weights from ``generator``."""
     members, views = net["members"], net["views"]
-    tower = (
-        make_tower()
-        if members == 1 and not views
-        else MemberTowers([make_tower() for _ in range(members)], views)
-    )
-    if size and halvings(size, net["tower_size"]):
-        tower = Downsampled(tower, halvings(size, net["tower_size"]), net["tower_size"])
+    times = halvings(size, net["tower_size"]) if size else 0
+    if times and net["views_before_halving"]:  # each view cut from the input, then halved
+        tower = MemberTowers(
+            [Downsampled(make_tower(), times, net["tower_size"]) for _ in range(members)], views
+        )
+    else:
+        tower = (
+            make_tower()
+            if members == 1 and not views
+            else MemberTowers([make_tower() for _ in range(members)], views)
+        )
+        if times:
+            tower = Downsampled(tower, times, net["tower_size"])
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])

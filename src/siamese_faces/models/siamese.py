@@ -190,7 +190,9 @@ def view(x: torch.Tensor, box: tuple[float, ...]) -> torch.Tensor:
     ``x``'s size (bilinear), so that each member tower keeps its input size."""
     if tuple(box) == WHOLE:
         return x
-    h, w = x.shape[-2:]
+    # Python ints: the ONNX exporter's trace gives sizes as tensors, which round() refuses;
+    # the face's size is fixed in an export (only the batch is dynamic).
+    h, w = (int(d) for d in x.shape[-2:])
     left, top, right, bottom = box
     part = x[..., round(top * h) : round(bottom * h), round(left * w) : round(right * w)]
     return F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)

@@ -153,7 +153,9 @@ class Downsampled(nn.Module):
     net takes larger faces than the tower, so that what reads the faces beside the tower (the
     descriptor) sees every pixel, while the tower sees what a resize to its size would give.
     Faces already at the tower's ``size`` pass as they are: training halves them before its
-    augmentation (``training.objectives``), which then draws on a quarter of the pixels."""
+    augmentation (``training.objectives``), which then draws on a quarter of the pixels. With
+    ``model.views_before_halving`` each member is one of these, on its view of the whole face
+    (training then jitters whole faces)."""
 
     def __init__(self, tower: nn.Module, times: int, size: int) -> None:
         super().__init__()

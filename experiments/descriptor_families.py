@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -128,20 +129,38 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    rows = screen_runs(args.runs, screen, args.json)
+    if rows is not None:
+        print_means(rows, ("joined", "apart"))
+
+
+def screen_runs(paths: list[str], screen, as_json: bool) -> list[dict] | None:
+    """``screen(path)``'s row for each run, each printed to stderr as it comes; with
+    ``as_json`` all of them printed as one JSON document instead of returned."""
     rows = []
-    for path in args.runs:
+    for path in paths:
         rows.append(screen(path))
         print(json.dumps(rows[-1]), file=sys.stderr)
-    if args.json:
+    if as_json:
         print(json.dumps({"rows": rows}, indent=2))
-        return
-    for name in ("joined", "apart"):
-        mean = {k: statistics.mean(r[name][k] for r in rows) for k in ("val auc", "test auc")}
+        return None
+    return rows
+
+
+def print_means(rows: list[dict], names, keys=("val auc", "test auc")) -> None:
+    """Each rule's mean over the runs of each AUC in ``keys`` (a key holding several
+    numbers a run: their mean first), and of the test accuracy with its sd."""
+
+    def mean(name, key):
+        return statistics.mean(statistics.mean(np.atleast_1d(r[name][key])) for r in rows)
+
+    for name in names:
+        aucs = ", ".join(f"{k.replace('auc', 'AUC')} {mean(name, k):.4f}" for k in keys)
         acc = [r[name]["test acc"] for r in rows]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         print(
-            f"{name}: val AUC {mean['val auc']:.4f}, test AUC {mean['test auc']:.4f}, "
-            f"test acc {100 * statistics.mean(acc):.2f} (sd {100 * sd:.2f}) over {len(rows)}"
+            f"{name}: {aucs}, test acc {100 * statistics.mean(acc):.2f} (sd {100 * sd:.2f}) "
+            f"over {len(rows)}"
         )
 
 

@@ -46,6 +46,7 @@ from descriptor_families import (  # noqa: E402
     fit_family,
     pair_cosines,
     scored_rules,
+    screen_runs,
     tower_alone,
 )
 
@@ -174,14 +175,9 @@ def main() -> None:
             print_rows(json.loads(Path(path).read_text())["rows"])
         return
     families = args.families.split(",")
-    rows = []
-    for path in args.runs:
-        rows.append(screen(path, families))
-        print(json.dumps(rows[-1]), file=sys.stderr)
-    if args.json:
-        print(json.dumps({"rows": rows}, indent=2))
-        return
-    print_rows(rows)
+    rows = screen_runs(args.runs, lambda path: screen(path, families), args.json)
+    if rows is not None:
+        print_rows(rows)
 
 
 def print_rows(rows: list[dict]) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -32,7 +30,13 @@ from siamese_faces.members import member_units
 from siamese_faces.training.trainer import DESCRIPTOR_WEIGHTS, descriptor_features
 
 sys.path.insert(0, str(Path(__file__).parent))
-from descriptor_families import pair_cosines, scored_rules, tower_alone  # noqa: E402
+from descriptor_families import (  # noqa: E402
+    pair_cosines,
+    print_means,
+    scored_rules,
+    screen_runs,
+    tower_alone,
+)
 
 
 def member_grid(members: int, step: int = 20) -> list[dict]:
@@ -109,23 +113,9 @@ def main() -> None:
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    rows = []
-    for path in args.runs:
-        rows.append(screen(path, args.split_seed))
-        print(json.dumps(rows[-1]), file=sys.stderr)
-    if args.json:
-        print(json.dumps({"rows": rows}, indent=2))
-        return
-    for name in ("mean", "own"):
-        val = statistics.mean(r[name]["val auc"] for r in rows)
-        half = statistics.mean(statistics.mean(r[name]["held-out half auc"]) for r in rows)
-        test = statistics.mean(r[name]["test auc"] for r in rows)
-        acc = [r[name]["test acc"] for r in rows]
-        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        print(
-            f"{name}: val AUC {val:.4f}, held-out half AUC {half:.4f}, test AUC {test:.4f}, "
-            f"test acc {100 * statistics.mean(acc):.2f} (sd {100 * sd:.2f}) over {len(rows)}"
-        )
+    rows = screen_runs(args.runs, lambda path: screen(path, args.split_seed), args.json)
+    if rows is not None:
+        print_means(rows, ("mean", "own"), ("val auc", "held-out half auc", "test auc"))
 
 
 if __name__ == "__main__":

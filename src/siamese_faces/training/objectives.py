@@ -45,8 +45,8 @@ class TowerFaces:
     def __init__(self, data: RunData, rows: torch.Tensor, cfg: Config, ctx, chunk: int = 1024):
         self.images, self.device = data.images, ctx.device
         # Views cut before the halving (model.views_before_halving) need the whole face.
-        times = 0 if cfg.model.views_before_halving else cfg.model.tower_size
-        times = halvings(data.images.shape[-1], times)
+        tower_size = 0 if cfg.model.views_before_halving else cfg.model.tower_size
+        times = halvings(data.images.shape[-1], tower_size)
         self.where = None  # each image row's place among the halved faces
         if times:
             rows = rows.unique()

@@ -37,6 +37,7 @@ from descriptor_families import (  # noqa: E402
     screen_runs,
     tower_alone,
 )
+from threshold_rules import split_people, within  # noqa: E402
 
 
 def member_grid(members: int, step: int = 20) -> list[dict]:
@@ -76,11 +77,9 @@ def cosines(run, data) -> dict:
 def people_halves(data, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the validation pairs whose two people both fall in one half of the
     validation people, for each half (pairs across the halves are in neither)."""
-    a, b = (np.array(side) for side in zip(*(p.people for p in data.val.pairs), strict=True))
-    people = np.unique(np.concatenate([a, b]))
-    half = np.random.default_rng(split_seed).permutation(people)[: len(people) // 2]
-    in_a, in_b = np.isin(a, half), np.isin(b, half)
-    return in_a & in_b, ~in_a & ~in_b
+    names = [p.people for p in data.val.pairs]
+    halves = split_people(names, np.random.default_rng(split_seed))
+    return within(names, halves[0]), within(names, halves[1])
 
 
 def screen(path: str, split_seed: int) -> dict:

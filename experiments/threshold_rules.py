@@ -25,9 +25,21 @@ from siamese_faces.evaluation.metrics import THRESHOLD_RULES, accuracy, choose_t
 from siamese_faces.evaluation.runs import load_run
 
 
+def split_people(names, rng) -> tuple[set[str], set[str]]:
+    """The people of pairs ``names`` (each pair's two names) in two random halves."""
+    people = sorted({n for pair in names for n in pair})
+    half = set(rng.permutation(people)[: len(people) // 2].tolist())
+    return half, set(people) - half
+
+
+def within(names, half: set[str]) -> np.ndarray:
+    """Which pairs have both their people in ``half``."""
+    return np.array([a in half and b in half for a, b in names], dtype=bool)
+
+
 def balanced_half(names, half: set[str], y: np.ndarray, rng) -> np.ndarray:
     """The pairs whose two people are both in ``half``, as many same as different."""
-    inside = np.flatnonzero([a in half and b in half for a, b in names])
+    inside = np.flatnonzero(within(names, half))
     same, different = inside[y[inside]], inside[~y[inside]]
     n = min(len(same), len(different))
     return np.concatenate(
@@ -39,12 +51,11 @@ def held_out_accuracy(scores, y, names, repeats: int, seed: int = 0) -> dict[str
     """Each rule's mean accuracy on one half of the people at the threshold it chose on the
     other half."""
     rng = np.random.default_rng(seed)
-    people = sorted({n for pair in names for n in pair})
     out = {rule: [] for rule in THRESHOLD_RULES}
     for _ in range(repeats):
-        half = set(rng.permutation(people)[: len(people) // 2].tolist())
+        half, other = split_people(names, rng)
         a = balanced_half(names, half, y, rng)
-        b = balanced_half(names, set(people) - half, y, rng)
+        b = balanced_half(names, other, y, rng)
         for chosen_on, scored_on in ((a, b), (b, a)):
             for rule in THRESHOLD_RULES:
                 t = choose_threshold(scores[chosen_on], y[chosen_on], rule)

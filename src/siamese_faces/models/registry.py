@@ -117,18 +117,18 @@ def _assemble(
     """The net around ``net["members"]`` towers from ``make_tower``, weights from ``generator``."""
     members, views = net["members"], net["views"]
     times = halvings(size, net["tower_size"]) if size else 0
-    if times and net["views_before_halving"]:  # each view cut from the input, then halved
-        tower = MemberTowers(
-            [Downsampled(make_tower(), times, net["tower_size"]) for _ in range(members)], views
-        )
-    else:
-        tower = (
-            make_tower()
-            if members == 1 and not views
-            else MemberTowers([make_tower() for _ in range(members)], views)
-        )
-        if times:
-            tower = Downsampled(tower, times, net["tower_size"])
+    cut_first = times and net["views_before_halving"]  # each view cut from the input, halved
+
+    def member() -> torch.nn.Module:
+        return Downsampled(make_tower(), times, net["tower_size"]) if cut_first else make_tower()
+
+    tower = (
+        member()
+        if members == 1 and not views
+        else MemberTowers([member() for _ in range(members)], views)
+    )
+    if times and not cut_first:
+        tower = Downsampled(tower, times, net["tower_size"])
     siamese = SiameseNet(tower, make_head(net["head"], tower.embedding_dim, net["margin"], members))
     if net["wccn"]:
         siamese.whiten = WithinClassWhitening(tower.embedding_dim, members, net["wccn"])

@@ -1,0 +1,82 @@
+"""Two View 2 benchmarks fold by fold: the folds both hold, each fold's difference, its mean ± SE.
+
+python experiments/compare_view2.py NEW_RESULTS_JSON BASE_RESULTS_JSON [--json]
+
+Each file is a ``results.json`` that `siamese-faces benchmark lfw` wrote (or a byte copy of one
+under docs/measurements/). One fold's accuracy moves by a point or more from the next fold's,
+more than a recipe's lever moves it, so a lever is read on the folds both benchmarks trained,
+as paired differences (new − base), with the folds it wins and loses counted: the part of a
+ten-fold run done so far says whether the rest is worth its hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from siamese_faces.sweeps.benchmark import mean_se
+
+# Accuracies are counts out of a fold's 600 pairs: closer than this, two folds tie.
+TIE = 1e-9
+
+
+def fold_accuracies(path: str | Path) -> dict[int, dict]:
+    """Fold number -> its record (acc, auc) of a benchmark's results.json."""
+    try:
+        folds = json.loads(Path(path).read_text())["folds"]
+        return {int(f["fold"]): {"acc": float(f["acc"]), "auc": float(f["auc"])} for f in folds}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(
+            f"{path}: not a results.json of `siamese-faces benchmark lfw` ({e!r}); give the file "
+            "a benchmark or its --summary-only wrote."
+        ) from None
+
+
+def compare(new: dict[int, dict], base: dict[int, dict]) -> dict:
+    """The paired differences of ``new`` against ``base`` on the folds both hold."""
+    shared = sorted(new.keys() & base.keys())
+    if not shared:
+        raise SystemExit(
+            f"no fold in both benchmarks (new has {sorted(new)}, base {sorted(base)}); compare "
+            "benchmarks that trained some of the same folds."
+        )
+    diffs = [new[k]["acc"] - base[k]["acc"] for k in shared]
+    out = {"folds": shared}
+    for name, records in (("new", new), ("base", base)):
+        out[f"{name}_acc"] = [records[k]["acc"] for k in shared]
+        out[f"{name}_acc_mean"], out[f"{name}_acc_se"] = mean_se(out[f"{name}_acc"])
+        out[f"{name}_auc_mean"] = mean_se([records[k]["auc"] for k in shared])[0]
+    out["diff_mean"], out["diff_se"] = mean_se(diffs)
+    out["higher"] = sum(d > TIE for d in diffs)
+    out["lower"] = sum(d < -TIE for d in diffs)
+    out["same"] = len(diffs) - out["higher"] - out["lower"]
+    return out
+
+
+def text(c: dict) -> str:
+    rows = [f"{'fold':>4}  {'new':>7}  {'base':>7}  {'new-base':>8}"]
+    for k, a, b in zip(c["folds"], c["new_acc"], c["base_acc"], strict=True):
+        rows.append(f"{k:>4}  {100 * a:6.2f}%  {100 * b:6.2f}%  {100 * (a - b):+7.2f}")
+    rows.append(
+        f"{len(c['folds'])} folds: new {100 * c['new_acc_mean']:.2f}% (AUC "
+        f"{c['new_auc_mean']:.4f}), base {100 * c['base_acc_mean']:.2f}% (AUC "
+        f"{c['base_auc_mean']:.4f}); new - base {100 * c['diff_mean']:+.2f} ± "
+        f"{100 * c['diff_se']:.2f} points (mean ± SE of the differences); higher on "
+        f"{c['higher']}, lower on {c['lower']}, the same on {c['same']}"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("new", help="the lever's results.json")
+    p.add_argument("base", help="the recipe's results.json")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    args = p.parse_args()
+    c = compare(fold_accuracies(args.new), fold_accuracies(args.base))
+    print(json.dumps(c, indent=1) if args.json else text(c))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from siamese_faces.sweeps.benchmark import mean_se
@@ -22,10 +23,14 @@ TIE = 1e-9
 
 
 def fold_accuracies(path: str | Path) -> dict[int, dict]:
-    """Fold number -> its record (acc, auc) of a benchmark's results.json."""
+    """Fold number -> its record (acc, auc) of a benchmark's results.json; a fold merged from
+    a file that kept only its accuracy (``--merge`` of an early summary) has AUC nan."""
     try:
         folds = json.loads(Path(path).read_text())["folds"]
-        return {int(f["fold"]): {"acc": float(f["acc"]), "auc": float(f["auc"])} for f in folds}
+        return {
+            int(f["fold"]): {"acc": float(f["acc"]), "auc": float(f.get("auc") or math.nan)}
+            for f in folds
+        }
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SystemExit(
             f"{path}: not a results.json of `siamese-faces benchmark lfw` ({e!r}); give the file "
@@ -46,7 +51,9 @@ def compare(new: dict[int, dict], base: dict[int, dict]) -> dict:
     for name, records in (("new", new), ("base", base)):
         out[f"{name}_acc"] = [records[k]["acc"] for k in shared]
         out[f"{name}_acc_mean"], out[f"{name}_acc_se"] = mean_se(out[f"{name}_acc"])
-        out[f"{name}_auc_mean"] = mean_se([records[k]["auc"] for k in shared])[0]
+        # over the shared folds that kept an AUC (nan when none did)
+        aucs = [records[k]["auc"] for k in shared if not math.isnan(records[k]["auc"])]
+        out[f"{name}_auc_mean"], out[f"{name}_auc_folds"] = mean_se(aucs)[0], len(aucs)
     out["diff_mean"], out["diff_se"] = mean_se(diffs)
     out["higher"] = sum(d > TIE for d in diffs)
     out["lower"] = sum(d < -TIE for d in diffs)
@@ -54,15 +61,19 @@ def compare(new: dict[int, dict], base: dict[int, dict]) -> dict:
     return out
 
 
+def auc_text(c: dict, name: str) -> str:
+    of = "" if c[f"{name}_auc_folds"] == len(c["folds"]) else f" of {c[f'{name}_auc_folds']} folds"
+    return f"AUC {c[f'{name}_auc_mean']:.4f}{of}"
+
+
 def text(c: dict) -> str:
     rows = [f"{'fold':>4}  {'new':>7}  {'base':>7}  {'new-base':>8}"]
     for k, a, b in zip(c["folds"], c["new_acc"], c["base_acc"], strict=True):
         rows.append(f"{k:>4}  {100 * a:6.2f}%  {100 * b:6.2f}%  {100 * (a - b):+7.2f}")
     rows.append(
-        f"{len(c['folds'])} folds: new {100 * c['new_acc_mean']:.2f}% (AUC "
-        f"{c['new_auc_mean']:.4f}), base {100 * c['base_acc_mean']:.2f}% (AUC "
-        f"{c['base_auc_mean']:.4f}); new - base {100 * c['diff_mean']:+.2f} ± "
-        f"{100 * c['diff_se']:.2f} points (mean ± SE of the differences); higher on "
+        f"{len(c['folds'])} folds: new {100 * c['new_acc_mean']:.2f}% ({auc_text(c, 'new')}), "
+        f"base {100 * c['base_acc_mean']:.2f}% ({auc_text(c, 'base')}); new - base "
+        f"{100 * c['diff_mean']:+.2f} ± {100 * c['diff_se']:.2f} points (mean ± SE of the differences); higher on "
         f"{c['higher']}, lower on {c['lower']}, the same on {c['same']}"
     )
     return "\n".join(rows)

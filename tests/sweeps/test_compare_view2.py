@@ -40,6 +40,19 @@ def test_differences_are_paired_on_the_shared_folds_only(tmp_path, cmp):
     assert c["new_auc_mean"] == pytest.approx(0.902)
 
 
+def test_a_fold_merged_without_its_auc_is_left_out_of_the_auc_mean_only(tmp_path, cmp):
+    new = results(tmp_path / "new.json", {1: 560, 2: 570})
+    saved = json.loads(new.read_text())
+    saved["folds"][1]["auc"] = None  # as an early summary's folds are merged by --merge
+    new.write_text(json.dumps(saved))
+    base = results(tmp_path / "base.json", {1: 554, 2: 571})
+    c = cmp.compare(cmp.fold_accuracies(new), cmp.fold_accuracies(base))
+    assert c["new_auc_mean"] == pytest.approx(0.901)
+    assert c["base_auc_mean"] == pytest.approx(0.9015)
+    assert c["diff_mean"] == pytest.approx((6 - 1) / 1200)
+    assert "new 94.17% (AUC 0.9010 of 1 folds), base 93.75% (AUC 0.9015)" in cmp.text(c)
+
+
 def test_the_command_prints_each_fold_and_the_summary(tmp_path):
     new = results(tmp_path / "new.json", {1: 560, 2: 570})
     base = results(tmp_path / "base.json", {1: 554, 2: 571})

@@ -73,8 +73,8 @@ def text(c: dict) -> str:
     rows.append(
         f"{len(c['folds'])} folds: new {100 * c['new_acc_mean']:.2f}% ({auc_text(c, 'new')}), "
         f"base {100 * c['base_acc_mean']:.2f}% ({auc_text(c, 'base')}); new - base "
-        f"{100 * c['diff_mean']:+.2f} ± {100 * c['diff_se']:.2f} points (mean ± SE of the differences); higher on "
-        f"{c['higher']}, lower on {c['lower']}, the same on {c['same']}"
+        f"{100 * c['diff_mean']:+.2f} ± {100 * c['diff_se']:.2f} points (mean ± SE of the "
+        f"differences); higher on {c['higher']}, lower on {c['lower']}, the same on {c['same']}"
     )
     return "\n".join(rows)
 

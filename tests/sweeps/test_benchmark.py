@@ -154,6 +154,31 @@ def test_the_progress_counts_the_folds_asked_for_not_the_storages_others(
         assert ends(capsys.readouterr().err) == [(f"fold={fold}-seed0", "1 of 1 trials finished)")]
 
 
+def test_folds_asked_for_run_alone_though_a_stopped_run_left_others_queued(
+    view2_like, tmp_path, capsys
+):
+    """A run of all the folds, stopped, leaves the rest queued; ``--folds 3`` then trained the
+    first queued folds instead (Optuna pops the study's first waiting trial), and went on to
+    all of them. Now it trains fold 3 alone and leaves the others queued for a run that asks."""
+    root, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'w.db'}"
+    every = view2_spec(config(view2_like), "w", [1, 2, 3])
+    queue_points(every, storage, seeds=1)  # as a stopped run of all three leaves them
+    only = view2_spec(config(view2_like), "w", [3])
+    line = queue_line(only, storage, 0, 10)
+    assert "1 waiting from before" in line and "2 other trial(s) of the study" in line
+    summary = run_benchmark(only, str(view2_like), root, storage)
+    assert [f["fold"] for f in summary["folds"]] == [3] and completed_folds(storage, "w") == [3]
+    assert ends(capsys.readouterr().err) == [("fold=3-seed0", "1 of 1 trials finished)")]
+    assert sorted(p.name for p in (root / "w").glob("fold=*")) == ["fold=3-seed0"]
+    study = optuna.load_study(study_name="w", storage=storage)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["params"]["data.fold"] for t in waiting) == [1, 2]
+    trained = (root / "w" / "fold=3-seed0" / "best.safetensors").stat().st_mtime_ns
+    summary = run_benchmark(every, str(view2_like), root, storage)
+    assert completed_folds(storage, "w") == [1, 2, 3]  # each once
+    assert (root / "w" / "fold=3-seed0" / "best.safetensors").stat().st_mtime_ns == trained
+
+
 def test_a_run_cut_short_leaves_its_finished_folds_records(view2_like, tmp_path, monkeypatch):
     """results.json is written as each fold finishes: a machine taken back during fold 2
     leaves fold 1's record, which --merge can join where the run folders are gone."""

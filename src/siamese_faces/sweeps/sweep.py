@@ -305,6 +305,24 @@ def grid_trials(spec: SweepSpec, seeds: int) -> list[dict]:
     ]
 
 
+def grid_keys(spec: SweepSpec, seeds: int) -> set[str] | None:
+    """The keys of the trials this run asks for: a grid's points x seeds, or None for a search
+    (whose trials are all its own). A study may hold others: a benchmark's folds run in parts
+    under one name (``--folds 5,6`` after a run of all ten was stopped)."""
+    return {trial_key(params) for params in grid_trials(spec, seeds)} if spec.grid else None
+
+
+def is_ours(trial, ours: set[str] | None) -> bool:
+    return ours is None or trial_key(trial.user_attrs.get("params", {})) in ours
+
+
+def requeue_others(study, trial) -> None:
+    """Queue again a trial that a worker popped though it is no point of its own run (see the
+    objective): once it is pruned, so that no worker sees it twice, running and waiting."""
+    if trial.user_attrs.get("not_ours"):
+        study.enqueue_trial({}, user_attrs={"params": trial.user_attrs["params"]})
+
+
 def queue_points(
     spec: SweepSpec, storage_url: str, seeds: int, heartbeat: int = HEARTBEAT_S
 ) -> int:
@@ -352,6 +370,7 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
     from ..training.api import finished, train
 
     progress = progress_counter(spec, args.seeds)
+    ours = grid_keys(spec, args.seeds)
 
     def objective(trial: optuna.Trial) -> float:
         params = trial.user_attrs.get("params")
@@ -373,6 +392,12 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
             params["train.seed"] = seeds[trial.number % len(seeds)]
             trial.set_user_attr("params", params)
         key = trial_key(params)
+        if ours is not None and key not in ours:
+            # Optuna pops the first queued trial of the study, whichever run queued it: one
+            # of the folds a stopped run of all ten left waiting is not what --folds 5,6 asked
+            # for. Given back to the queue (requeue_others) for a run that asks for it.
+            trial.set_user_attr("not_ours", True)
+            raise optuna.TrialPruned(f"{run_name(params)} is not one of this run's trials")
         for other in trial.study.get_trials(deepcopy=False):
             if (
                 other.number < trial.number
@@ -409,13 +434,12 @@ def progress_counter(spec: SweepSpec, seeds: int) -> Callable[[object], str]:
     (a benchmark's folds run in parts under one name)."""
     from optuna.trial import TrialState
 
-    ours = {trial_key(params) for params in grid_trials(spec, seeds)} if spec.grid else set()
-    total = len(ours) if spec.grid else spec.trials
+    ours = grid_keys(spec, seeds)
+    total = spec.trials if ours is None else len(ours)
 
     def said(study) -> str:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if spec.grid:
-            done = [t for t in done if trial_key(t.user_attrs.get("params", {})) in ours]
+        done = [t for t in done if is_ours(t, ours)]
         return f"({len(done) + 1} of {total} trials finished)"
 
     return said
@@ -488,8 +512,10 @@ def worker(args: WorkerArgs) -> None:
     study = open_study(spec, args.storage, args.heartbeat)
     objective = _objective_factory(spec, args)
 
-    def count(*states):
-        return len(study.get_trials(deepcopy=False, states=states))
+    ours = grid_keys(spec, args.seeds)
+
+    def count(*states):  # of this run's own trials
+        return sum(is_ours(t, ours) for t in study.get_trials(deepcopy=False, states=states))
 
     def nothing_to_take() -> bool:
         if spec.grid:
@@ -518,7 +544,7 @@ def worker(args: WorkerArgs) -> None:
             study.optimize(
                 objective,
                 n_trials=left,
-                callbacks=[after_each, stop_when_done],
+                callbacks=[requeue_others, after_each, stop_when_done],
                 catch=(Exception,),
                 gc_after_trial=True,
             )
@@ -540,13 +566,18 @@ def wait_for_others(study, heartbeat: int) -> None:
     time.sleep(heartbeat)
 
 
-def queue_line(spec: SweepSpec, storage_url: str, queued: int, heartbeat: int) -> str:
+def queue_line(
+    spec: SweepSpec, storage_url: str, queued: int, heartbeat: int, seeds: int = 1
+) -> str:
     """What the command will do, said before it starts: a resumed sweep queues nothing new,
     yet its waiting and interrupted trials still run (the interrupted ones after the waiting,
-    from their checkpoints, once Optuna finds their heartbeats stopped)."""
+    from their checkpoints, once Optuna finds their heartbeats stopped). Trials of the study
+    that this run does not ask for (other folds) are counted apart: they are left alone."""
     from optuna.trial import TrialState
 
-    states = [t.state for t in open_study(spec, storage_url, heartbeat).get_trials(deepcopy=False)]
+    trials = open_study(spec, storage_url, heartbeat).get_trials(deepcopy=False)
+    ours = grid_keys(spec, seeds)
+    states = [t.state for t in trials if is_ours(t, ours)]
     earlier = states.count(TrialState.WAITING) - queued
     running, done = states.count(TrialState.RUNNING), states.count(TrialState.COMPLETE)
     line = f"sweep {spec.name}: {queued} trial(s) queued now"
@@ -559,6 +590,10 @@ def queue_line(spec: SweepSpec, storage_url: str, queued: int, heartbeat: int) -
         )
     if done:
         line += f", {done} finished"
+    live = (TrialState.WAITING, TrialState.RUNNING)
+    others = sum(t.state in live and not is_ours(t, ours) for t in trials)
+    if others:
+        line += f"; {others} other trial(s) of the study waiting or stopped, not run now"
     return f"{line}; storage {storage_url}"
 
 
@@ -590,7 +625,7 @@ def run_sweep(
     root_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(spec, root_path)
     queued = queue_points(spec, storage, seeds, heartbeat) if spec.grid else 0
-    print(queue_line(spec, storage, queued, heartbeat), file=sys.stderr)
+    print(queue_line(spec, storage, queued, heartbeat, seeds), file=sys.stderr)
     threads = max(1, (os.cpu_count() or 1) // workers)
     wargs = WorkerArgs(
         spec,

@@ -362,9 +362,30 @@ class WorkerArgs:
     after_trial: Callable[[], object] | None = None
 
 
-def _objective_factory(spec: SweepSpec, args: WorkerArgs):
+def check_ours_to_run(trial, params: dict, ours: set[str] | None) -> None:
+    """Prune ``trial`` (before anything trains) when this run did not ask for it, or when an
+    earlier trial of the same settings finished or is running."""
     import optuna
     from optuna.trial import TrialState
+
+    key = trial_key(params)
+    if ours is not None and key not in ours:
+        # Optuna pops the first queued trial of the study, whichever run queued it: one of the
+        # folds a stopped run of all ten left waiting is not what --folds 5,6 asked for.
+        # Given back to the queue (requeue_others) for a run that asks for it.
+        trial.set_user_attr("not_ours", True)
+        raise optuna.TrialPruned(f"{run_name(params)} is not one of this run's trials")
+    for other in trial.study.get_trials(deepcopy=False):
+        if (
+            other.number < trial.number
+            and other.state in (TrialState.COMPLETE, TrialState.RUNNING)
+            and trial_key(other.user_attrs.get("params", {})) == key
+        ):
+            raise optuna.TrialPruned(f"duplicate of trial {other.number}")
+
+
+def _objective_factory(spec: SweepSpec, args: WorkerArgs):
+    import optuna
 
     from ..runtime import DistContext, pick_device
     from ..training.api import finished, train
@@ -391,20 +412,7 @@ def _objective_factory(spec: SweepSpec, args: WorkerArgs):
             seeds = first_seeds(spec, args.seeds)
             params["train.seed"] = seeds[trial.number % len(seeds)]
             trial.set_user_attr("params", params)
-        key = trial_key(params)
-        if ours is not None and key not in ours:
-            # Optuna pops the first queued trial of the study, whichever run queued it: one
-            # of the folds a stopped run of all ten left waiting is not what --folds 5,6 asked
-            # for. Given back to the queue (requeue_others) for a run that asks for it.
-            trial.set_user_attr("not_ours", True)
-            raise optuna.TrialPruned(f"{run_name(params)} is not one of this run's trials")
-        for other in trial.study.get_trials(deepcopy=False):
-            if (
-                other.number < trial.number
-                and other.state in (TrialState.COMPLETE, TrialState.RUNNING)
-                and trial_key(other.user_attrs.get("params", {})) == key
-            ):
-                raise optuna.TrialPruned(f"duplicate of trial {other.number}")
+        check_ours_to_run(trial, params, ours)
         cfg = spec.config_for(params)
         cfg = apply_overrides(cfg, [f"data.dir={args.data}"])
         if not cfg.train.threads:  # the worker's share of the cores; a set value wins

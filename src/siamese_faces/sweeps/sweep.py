@@ -27,6 +27,10 @@ How the guarantees are kept, with Optuna's own machinery and no scheduler of our
   duplicate before it trains, so re-queueing from several machines at once is harmless;
 - when two workers race for the last queued point, Optuna hands the loser a fresh trial; in a
   grid sweep that trial is pruned (marked ``surplus``) before anything trains;
+- a worker takes only the trials its own run asks for (a benchmark's ``--folds 5,6``): Optuna
+  hands out the study's first queued trial, so one of another part (folds a stopped run of all
+  ten left queued) is pruned (``not_ours``) before it trains and queued again for a run that
+  asks for it;
 - running the command again queues only points with no finished trial, so nothing finished
   is trained again and crashed trials get another go;
 - a study remembers the base settings it first ran with and refuses others under its name:

@@ -175,6 +175,7 @@ def test_folds_asked_for_run_alone_though_a_stopped_run_left_others_queued(
     assert sorted(t.user_attrs["params"]["data.fold"] for t in waiting) == [1, 2]
     trained = (root / "w" / "fold=3-seed0" / "best.safetensors").stat().st_mtime_ns
     summary = run_benchmark(every, str(view2_like), root, storage)
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
     assert completed_folds(storage, "w") == [1, 2, 3]  # each once
     assert (root / "w" / "fold=3-seed0" / "best.safetensors").stat().st_mtime_ns == trained
 

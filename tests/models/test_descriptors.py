@@ -2,6 +2,7 @@
 it, LBP as a slow loop does, the fused cosine, and a run that fits one after training (its
 training faces only, its weight chosen on validation, saved and reloaded, exported)."""
 
+import copy
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ from siamese_faces.evaluation.api import open_run_data
 from siamese_faces.evaluation.api import pair_scores as run_scores
 from siamese_faces.evaluation.metrics import accuracy, auc
 from siamese_faces.evaluation.runs import load_run
-from siamese_faces.models import model_from_config
+from siamese_faces.models import descriptors, model_from_config
 from siamese_faces.models.descriptors import (
     RIDGE,
     UNIFORM,
@@ -25,6 +26,7 @@ from siamese_faces.models.descriptors import (
     pattern_histograms,
     tan_triggs,
     uniform_patterns,
+    whitened_directions,
 )
 from siamese_faces.models.siamese import halve
 from siamese_faces.models.whiten import WithinClassWhitening
@@ -119,6 +121,51 @@ def test_its_fit_returns_what_it_embeds_and_centres_in_place():
     torch.testing.assert_close(units, d.embed_features(kept), atol=1e-5, rtol=0)
     torch.testing.assert_close(raw, kept - kept.mean(0))  # no copy of the histograms was made
     assert info == {"features": raw.shape[1], "images": 40, "grouped": 20}
+
+
+def spread_histograms(n: int = 300, bins: int = 500, rank: int = 40) -> torch.Tensor:
+    """Centred rows whose singular values fall from 100 to 1 over ``rank`` directions, over
+    faint noise: a spectrum whose top directions stand well apart."""
+    g = torch.Generator().manual_seed(0)
+    u = torch.linalg.qr(torch.randn(n, rank, generator=g)).Q
+    v = torch.linalg.qr(torch.randn(bins, rank, generator=g)).Q
+    x = (u * torch.logspace(2, 0, rank)) @ v.T + 1e-3 * torch.randn(n, bins, generator=g)
+    return x - x.mean(0)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_pcas_directions_are_the_svds_each_over_its_singular_value(bf16):
+    x = spread_histograms()
+    p = whitened_directions(x, 16, torch.Generator().manual_seed(0), bf16)
+    _, s, vh = torch.linalg.svd(x, full_matrices=False)
+    cos = torch.nn.functional.cosine_similarity(p, vh[:16].T, dim=0).abs()
+    assert cos.min() > 0.9999
+    torch.testing.assert_close(p.norm(dim=0), 1 / s[:16], rtol=1e-4, atol=0)
+    z = x @ p  # the faces on them are white: the last product is float32's, bf16 search or not
+    torch.testing.assert_close(z.T @ z, torch.eye(16), atol=1e-4, rtol=0)
+
+
+def test_the_bf16_search_differs_from_float32s_from_the_same_start_only_by_rounding():
+    x = spread_histograms()
+    p32, p16 = (whitened_directions(x, 16, torch.Generator().manual_seed(0), b) for b in (0, 1))
+    assert not torch.equal(p16, p32)  # its passes did run in bf16
+    assert torch.nn.functional.cosine_similarity(p16, p32, dim=0).abs().min() > 0.99999
+    torch.testing.assert_close(p16.norm(dim=0), p32.norm(dim=0), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_fit_searches_in_bf16_where_training_ran_in_it(run, monkeypatch, bf16):
+    loaded, _, data = run
+    asked, pca = [], descriptors.whitened_directions
+
+    def recorded(centred, dim, generator, in_bf16=False):
+        asked.append(in_bf16)
+        return pca(centred, dim, generator, in_bf16)
+
+    monkeypatch.setattr(descriptors, "whitened_directions", recorded)
+    net = copy.deepcopy(loaded.net)  # the module's run stays as trained
+    fit_after_training(net, data, loaded.config, torch.device("cpu"), bf16)
+    assert asked and set(asked) == {bf16}
 
 
 @pytest.mark.parametrize("divisor, grid", [(8, 7), (10, 10), (16, 15)])

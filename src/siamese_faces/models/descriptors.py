@@ -266,16 +266,19 @@ class Descriptor(Joined):
             )
 
     @torch.no_grad()
-    def fit_directions(self, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def fit_directions(
+        self, features: torch.Tensor, generator: torch.Generator, bf16: bool = False
+    ) -> torch.Tensor:
         """The PCA of training faces' raw histograms ``features`` (from :meth:`features`; all
-        the training faces or a sample of them): their mean and whitened directions. Returns
+        the training faces or a sample of them): their mean and whitened directions, its
+        search's products in bfloat16 if ``bf16`` (:func:`whitened_directions`). Returns
         the faces on those directions, ``(B, dim)``. ``features`` is centred in place (each
         face's tens of thousands of values are not copied)."""
         self.check_faces(len(features))
         mean = features.mean(0)
         centred = features.sub_(mean)
         self.mean.copy_(mean)
-        self.project.copy_(whitened_directions(centred, self.dim, generator))
+        self.project.copy_(whitened_directions(centred, self.dim, generator, bf16))
         return centred @ self.project
 
     @torch.no_grad()
@@ -334,11 +337,13 @@ class DescriptorFamilies(Joined):
         return torch.cat([p.unit(f) for p, f in zip(self.parts, self.families(z), strict=True)], 1)
 
     @torch.no_grad()
-    def fit_directions(self, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def fit_directions(
+        self, features: torch.Tensor, generator: torch.Generator, bf16: bool = False
+    ) -> torch.Tensor:
         """Each family's PCA on its own columns of ``features`` (centred in place), as
         :meth:`Descriptor.fit_directions` fits one; the faces on all the directions."""
         parts = zip(self.parts, self.split(features), strict=True)
-        return torch.cat([p.fit_directions(f, generator) for p, f in parts], 1)
+        return torch.cat([p.fit_directions(f, generator, bf16) for p, f in parts], 1)
 
     @torch.no_grad()
     def fit_whitening(self, z: torch.Tensor, grouped: torch.Tensor, labels: torch.Tensor):
@@ -348,18 +353,38 @@ class DescriptorFamilies(Joined):
         return units
 
 
-def whitened_directions(centred: torch.Tensor, dim: int, generator: torch.Generator):
+# The PCA's randomised search (Halko, Martinsson & Tropp, 2011, subspace iteration): this many
+# directions beyond the ones kept, and this many passes of the histograms back and forth.
+OVERSAMPLE, PASSES = 10, 4
+
+
+def whitened_directions(
+    centred: torch.Tensor, dim: int, generator: torch.Generator, bf16: bool = False
+) -> torch.Tensor:
     """The PCA of centred histograms ``(N, F)``: their top ``dim`` directions, each scaled by
-    one over its singular value, ``(F, dim)``."""
-    # A randomised SVD (Halko et al.) finds the top directions of a few thousand faces' tens
-    # of thousands of histogram bins in seconds; a full one takes minutes. (One of our own in
-    # bf16 that never formed the centred matrix was faster and lowered validation AUC on every
-    # run tried: docs/accuracy.md.)
+    one over its singular value, ``(F, dim)``. ``bf16``: the search's products in bfloat16
+    (for a CPU that runs them natively), its last product and the SVD in float32."""
+    # A randomised SVD finds the top directions of a few thousand faces' tens of thousands of
+    # histogram bins in seconds; a full one takes minutes. It is torch.svd_lowrank's
+    # algorithm, written out so that its passes can run in bfloat16: they only find the
+    # subspace, which the float32 product after them then measures (docs/accuracy.md
+    # compares the two precisions; an earlier PCA of ours in bf16 that never formed the
+    # centred matrix had lowered validation AUC).
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
-    return v[:, :dim] / s[:dim].clamp_min(1e-6)
+    q = min(dim + OVERSAMPLE, *centred.shape)
+    low = centred.to(torch.bfloat16) if bf16 else centred
+
+    def onto(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """An orthonormal basis of ``m @ x``, the product in ``m``'s precision."""
+        return torch.linalg.qr((m @ x.to(m.dtype)).float()).Q
+
+    start = torch.randn(len(centred), q, generator=torch.Generator().manual_seed(seed))
+    basis = onto(low.T, start)  # (F, q): the bins' side, where the directions lie
+    for _ in range(PASSES):
+        basis = onto(low.T, onto(low, basis))
+    del low
+    _, s, wh = torch.linalg.svd(centred @ basis, full_matrices=False)
+    return (basis @ wh.T)[:, :dim] / s[:dim].clamp_min(1e-6)
 
 
 def make_descriptor(

@@ -455,7 +455,8 @@ def fit_after_training(
 
 # The PCA of the histograms reads at most this many training faces' histograms, all held at
 # once: 85,500 float32 values a face for the default's two families (342 kB), so about 3.4 GB
-# here, where every training face's would have taken 20 GB for 60,000 faces. Beyond it the
+# here (and 0.86 GB more while a family's search runs in bf16, a copy of its columns), where
+# every training face's would have taken 20 GB for 60,000 faces. Beyond it the
 # directions are a sample's (View 1's 6,145 faces sampled to 3,000 moved validation AUC by
 # -0.0002 to +0.0012 and DevTest by -0.2 to -0.7 points: docs/accuracy.md); every face is
 # still whitened and put on them. No LFW run has more training faces (a View 2 fold at most
@@ -495,7 +496,8 @@ def fit_descriptor(
     """Fit ``net.descriptor`` on the training faces ``rows`` (``groups``: which of them,
     in which person), choose its share (one a family) by validation AUC, and return what
     was chosen and the training faces' fused embeddings (``h``: their whitened tower
-    embeddings); ``stage`` (a :class:`Stages`) times its steps. The PCA reads at most
+    embeddings); ``stage`` (a :class:`Stages`) times its steps. The PCA's search runs in
+    bfloat16 where the run trains in it (``bf16``). The PCA reads at most
     ``pca_faces`` (default :data:`PCA_FACES`) of the faces' histograms, held at once; the
     others are put on its directions a batch at a time."""
     if data.val is None or not len(data.val):
@@ -510,7 +512,7 @@ def fit_descriptor(
     with stage("descriptor_histograms"):
         seen = descriptor_features(d, data.images, rows[sample], device)
     with stage("descriptor_pca"):
-        z = d.fit_directions(seen, generator)  # seen is centred in place
+        z = d.fit_directions(seen, generator, bf16)  # seen is centred in place
     del seen  # freed before the other faces' histograms and the validation faces'
     if len(sample) < len(rows):
         with stage("descriptor_others"):

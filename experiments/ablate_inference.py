@@ -82,6 +82,7 @@ from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models import model_from_config
 from siamese_faces.models.siamese import for_inference
 from siamese_faces.models.whiten import WithinClassWhitening
+from siamese_faces.runtime import reuse_freed_memory
 from siamese_faces.training.callbacks import load_weights
 from siamese_faces.training.trainer import fit_after_training, fit_cohort
 
@@ -373,6 +374,7 @@ def screen(path: str, args, fitted: dict) -> dict | None:
 
 def main() -> None:
     args = parser().parse_args()
+    reuse_freed_memory()  # as training does: a refit's seconds are then training's
     if args.lever == "summary":
         summarize_saved(args.runs)
         return

@@ -33,6 +33,7 @@ from siamese_faces.evaluation.api import evaluate, open_run_data, pair_scores
 from siamese_faces.evaluation.metrics import auc
 from siamese_faces.evaluation.runs import load_run
 from siamese_faces.models import descriptors
+from siamese_faces.runtime import reuse_freed_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ablate_inference import refit_as  # noqa: E402
@@ -131,6 +132,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print every fit's row as JSON")
     p.add_argument("--summary", metavar="FILE", help="the summary of a saved --json output")
     args = p.parse_args()
+    reuse_freed_memory()  # as training does: the fits' seconds are then training's
     if args.summary:
         summary(json.loads(Path(args.summary).read_text()))
         return

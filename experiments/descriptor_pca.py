@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ablate_inference import refit_as  # noqa: E402
 
 SHIPPED = descriptors.whitened_directions
+SVD_LOWRANK_PASSES = 4  # torch.svd_lowrank's niter as it was fitted; rows saved without
+# "passes" (before --passes) are of this many
 
 
 def svd_lowrank_directions(centred, dim, generator, bf16=False):
@@ -46,7 +48,7 @@ def svd_lowrank_directions(centred, dim, generator, bf16=False):
     seed = int(torch.randint(2**31, (1,), generator=generator))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=4)
+        _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=SVD_LOWRANK_PASSES)
     return v[:, :dim] / s[:dim].clamp_min(1e-6)
 
 
@@ -84,7 +86,7 @@ def score(path: str, way: str, start: int, passes: int) -> dict:
         "run": path,
         "way": way,
         "start": start,
-        "passes": 4 if way == "svd_lowrank" else passes,
+        "passes": SVD_LOWRANK_PASSES if way == "svd_lowrank" else passes,
         "shares": fitted["descriptor_weight"],
         "val_auc_shares": fitted["descriptor_val_auc"],  # before the cohort, shares chosen on it
         "val_auc": val_auc,
@@ -97,8 +99,12 @@ def score(path: str, way: str, start: int, passes: int) -> dict:
 def summary(rows: list[dict], out=sys.stdout) -> None:
     """Per way: the mean over runs and starts, each run's range over its starts, the PCA's
     seconds."""
-    for way in dict.fromkeys((r["way"], r.get("passes", 4)) for r in rows):
-        mine = [r for r in rows if (r["way"], r.get("passes", 4)) == way]
+
+    def kind(r: dict) -> tuple[str, int]:
+        return r["way"], r.get("passes", SVD_LOWRANK_PASSES)
+
+    for way in dict.fromkeys(map(kind, rows)):
+        mine = [r for r in rows if kind(r) == way]
         pca = [r["fit_seconds"]["descriptor_pca"] for r in mine]
         acc = 100 * statistics.mean(r["acc"] for r in mine)
         print(

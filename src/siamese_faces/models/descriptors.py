@@ -378,6 +378,8 @@ def whitened_directions(
         """An orthonormal basis of ``m @ x``, the product in ``m``'s precision."""
         return torch.linalg.qr((m @ x.to(m.dtype)).float()).Q
 
+    # The start drawn as torch.svd_lowrank draws it from the same seed, so that in float32
+    # this gives its directions (tested in tests/evaluation/test_descriptor_pca.py).
     start = torch.randn(len(centred), q, generator=torch.Generator().manual_seed(seed))
     basis = onto(low.T, start)  # (F, q): the bins' side, where the directions lie
     for _ in range(PASSES):

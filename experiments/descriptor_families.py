@@ -47,9 +47,9 @@ def fit_family(train: torch.Tensor, grouped, labels, dim: int, seed: int):
     histograms to unit descriptors."""
     mean = train.mean(0)
     centred = train - mean  # a copy: the same histograms are fitted again, family by family
-    project = whitened_directions(centred, dim, torch.Generator().manual_seed(seed))
+    project, z = whitened_directions(centred, dim, torch.Generator().manual_seed(seed))
     whiten = WithinClassWhitening(dim, 1, RIDGE)
-    whiten.fit((centred @ project)[grouped], labels)
+    whiten.fit(z[grouped], labels)
     return lambda x: F.normalize(whiten((x - mean) @ project), dim=1)
 
 

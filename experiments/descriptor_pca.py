@@ -44,12 +44,14 @@ SVD_LOWRANK_PASSES = 4  # torch.svd_lowrank's niter as it was fitted; rows saved
 
 
 def svd_lowrank_directions(centred, dim, generator, bf16=False):
-    """The PCA as it was fitted before: ``torch.svd_lowrank`` in float32 (``bf16`` unread)."""
+    """The PCA as it was fitted before: ``torch.svd_lowrank`` in float32 (``bf16`` unread),
+    the faces put on its directions by a product of their own, as they then were."""
     seed = int(torch.randint(2**31, (1,), generator=generator))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _, s, v = torch.svd_lowrank(centred, q=dim + 10, niter=SVD_LOWRANK_PASSES)
-    return v[:, :dim] / s[:dim].clamp_min(1e-6)
+    directions = v[:, :dim] / s[:dim].clamp_min(1e-6)
+    return directions, centred @ directions
 
 
 WAYS = {

@@ -136,18 +136,20 @@ def spread_histograms(n: int = 300, bins: int = 500, rank: int = 40) -> torch.Te
 @pytest.mark.parametrize("bf16", [False, True])
 def test_the_pcas_directions_are_the_svds_each_over_its_singular_value(bf16):
     x = spread_histograms()
-    p = whitened_directions(x, 16, torch.Generator().manual_seed(0), bf16)
+    p, z = whitened_directions(x, 16, torch.Generator().manual_seed(0), bf16)
     _, s, vh = torch.linalg.svd(x, full_matrices=False)
     cos = torch.nn.functional.cosine_similarity(p, vh[:16].T, dim=0).abs()
     assert cos.min() > 0.9999
     torch.testing.assert_close(p.norm(dim=0), 1 / s[:16], rtol=1e-4, atol=0)
-    z = x @ p  # the faces on them are white: the last product is float32's, bf16 search or not
+    # the faces it puts on them are the faces times the directions, and white: the last
+    # product is float32's, bf16 search or not
+    torch.testing.assert_close(z, x @ p, atol=1e-5, rtol=0)
     torch.testing.assert_close(z.T @ z, torch.eye(16), atol=1e-4, rtol=0)
 
 
 def test_the_bf16_search_differs_from_float32s_from_the_same_start_only_by_rounding():
     x = spread_histograms()
-    p32, p16 = (whitened_directions(x, 16, torch.Generator().manual_seed(0), b) for b in (0, 1))
+    p32, p16 = (whitened_directions(x, 16, torch.Generator().manual_seed(0), b)[0] for b in (0, 1))
     assert not torch.equal(p16, p32)  # its passes did run in bf16
     assert torch.nn.functional.cosine_similarity(p16, p32, dim=0).abs().min() > 0.99999
     torch.testing.assert_close(p16.norm(dim=0), p32.norm(dim=0), rtol=1e-5, atol=0)

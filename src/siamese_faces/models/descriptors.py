@@ -278,8 +278,9 @@ class Descriptor(Joined):
         mean = features.mean(0)
         centred = features.sub_(mean)
         self.mean.copy_(mean)
-        self.project.copy_(whitened_directions(centred, self.dim, generator, bf16))
-        return centred @ self.project
+        project, z = whitened_directions(centred, self.dim, generator, bf16)
+        self.project.copy_(project)
+        return z
 
     @torch.no_grad()
     def fit_whitening(self, z: torch.Tensor, grouped: torch.Tensor, labels: torch.Tensor):
@@ -360,10 +361,11 @@ OVERSAMPLE, PASSES = 10, 4
 
 def whitened_directions(
     centred: torch.Tensor, dim: int, generator: torch.Generator, bf16: bool = False
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The PCA of centred histograms ``(N, F)``: their top ``dim`` directions, each scaled by
-    one over its singular value, ``(F, dim)``. ``bf16``: the search's products in bfloat16
-    (for a CPU that runs them natively), its last product and the SVD in float32."""
+    one over its singular value, ``(F, dim)``, and the faces on them, ``(N, dim)``.
+    ``bf16``: the search's products in bfloat16 (for a CPU that runs them natively), its
+    last product and the SVD in float32."""
     # A randomised SVD finds the top directions of a few thousand faces' tens of thousands of
     # histogram bins in seconds; a full one takes minutes. It is torch.svd_lowrank's
     # algorithm, written out so that its passes can run in bfloat16: they only find the
@@ -385,8 +387,11 @@ def whitened_directions(
     for _ in range(PASSES):
         basis = onto(low.T, onto(low, basis))
     del low
-    _, s, wh = torch.linalg.svd(centred @ basis, full_matrices=False)
-    return (basis @ wh.T)[:, :dim] / s[:dim].clamp_min(1e-6)
+    u, s, wh = torch.linalg.svd(centred @ basis, full_matrices=False)
+    scale = s[:dim].clamp_min(1e-6)
+    # The faces on the directions are the SVD's left vectors (centred @ basis @ wh.T / s = u):
+    # no second float32 pass over the histograms (docs/accuracy.md times the one saved).
+    return (basis @ wh.T)[:, :dim] / scale, u[:, :dim] * (s[:dim] / scale)
 
 
 def make_descriptor(

@@ -68,6 +68,10 @@ class DataConfig:
     # validation people's own images (seeded by split_seed), for a steadier choice of epoch
     # and threshold than the training file's few hundred; 0 = that file's pairs only.
     val_identity_pairs: int = 0
+    # How those pairs' different pairs are drawn. images: two images at random, so the people
+    # with many images fill most of them (as runs before this setting drew them); people: two
+    # people alike, then an image of each, as LFW's own different pairs are (docs/accuracy.md).
+    val_identity_negatives: Literal["images", "people"] = "images"
     # LFW View 2: k in 1..10 trains on the other nine folds of the View 2 file (data.pairs_test,
     # default pairs.txt) and tests on fold k; 0 = View 1's pairs files.
     fold: int = 0

@@ -36,6 +36,30 @@ def test_identity_pairs_ratio_labels_and_seed():
     assert all(np.array_equal(x, y) for x, y in zip((a, b, same), again, strict=True))
 
 
+def test_different_pairs_drawn_by_person_give_each_person_alike_whatever_their_images():
+    # one person with 300 images beside 100 with 3: drawn by image, the first is in two
+    # pairs of three (a third of their images); drawn by person, one image in 101 (LFW's way)
+    labels = np.concatenate([np.zeros(300, int), np.repeat(np.arange(1, 101), 3)])
+    share = {}
+    for way in ("images", "people"):
+        a, b, same = identity_pairs(labels, 4000, 0.5, seed=1, epoch=0, negatives=way)
+        assert np.all((labels[a] == labels[b]) == same) and same.mean() == 0.5
+        share[way] = np.mean(np.concatenate([labels[a[~same]], labels[b[~same]]]) == 0)
+    assert 0.28 < share["images"] < 0.38
+    assert 0.5 / 101 < share["people"] < 2 / 101
+
+
+def test_the_same_pairs_do_not_depend_on_how_the_different_ones_are_drawn():
+    labels = np.repeat(np.arange(30), [2, 5, 9] * 10)
+    drawn = [identity_pairs(labels, 300, 0.5, 4, 0, way) for way in ("images", "people")]
+
+    def pairs(a, b, keep):  # in any order: the last shuffle draws after the different pairs
+        return sorted(zip(a[keep].tolist(), b[keep].tolist(), strict=True))
+
+    (same1, diff1), (same2, diff2) = ((pairs(a, b, s), pairs(a, b, ~s)) for a, b, s in drawn)
+    assert same1 == same2 and diff1 != diff2
+
+
 def test_shard_gives_every_process_the_same_number_of_steps():
     order = np.arange(11)
     parts = [shard(order, r, 3) for r in range(3)]

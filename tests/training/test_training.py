@@ -438,6 +438,24 @@ def test_validation_that_cannot_be_formed_is_a_clear_error(lfw_like):
         prepare(tiny(lfw_like, *base, "data.val_identity_pairs=10"), split=split)
 
 
+def test_validation_pairs_drawn_by_person_keep_the_files_and_the_same_pairs(lfw_like):
+    base = ["data.protocol=unrestricted", "train.objective=cosface", "model.head=cosine"]
+    base += ["data.val_identity_pairs=60", "data.val_fraction=0.5"]
+    by_image, by_person = (
+        prepare(tiny(lfw_like, *base, f"data.val_identity_negatives={way}")).val
+        for way in ("images", "people")
+    )
+    assert len(by_image) == len(by_person)
+
+    def kept(pairs):  # the file's pairs in order, then the formed same pairs (in any order)
+        file = [(p.image1, p.image2, p.same) for p in pairs.pairs if p.where]
+        return file, sorted((str(p.image1), str(p.image2)) for p in pairs.pairs if p.same)
+
+    assert kept(by_image) == kept(by_person)
+    assert [p for p in by_image.pairs if not p.same] != [p for p in by_person.pairs if not p.same]
+    assert all(p.name1 != p.name2 for p in by_person.pairs if not p.same)
+
+
 @pytest.mark.parametrize("extra", [["model.wccn=0"], ["model.head=cosine"]])
 def test_a_diverged_run_is_an_error_not_a_result(lfw_like, tmp_path, capsys, extra):
     # lr 1e10 sends the weights to infinity: no results.json, no AUC of NaN scores, one line.

@@ -140,7 +140,13 @@ def prepare(
         people = sorted(training_people(data, d.train_people) - val_people)
         data.identity_rows, data.identity_labels = data.identity_table(people)
         if d.val_identity_pairs:
-            more = identity_pair_set(data, sorted(val_people), d.val_identity_pairs, d.split_seed)
+            more = identity_pair_set(
+                data,
+                sorted(val_people),
+                d.val_identity_pairs,
+                d.split_seed,
+                d.val_identity_negatives,
+            )
             data.val = concat_pairs(data.val, more)
     return data
 
@@ -213,8 +219,11 @@ def training_people(data: RunData, which: str) -> set[str]:
     return people
 
 
-def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> PairSet:
-    """``n`` pairs (half same) of ``people``'s images, formed from their names."""
+def identity_pair_set(
+    data: RunData, people: list[str], n: int, seed: int, negatives: str = "images"
+) -> PairSet:
+    """``n`` pairs (half same) of ``people``'s images, formed from their names, the different
+    ones drawn by image or by person (``negatives``: ``samplers.identity_pairs``)."""
     rows, labels = data.identity_table(people)
     if not bool((torch.bincount(labels, minlength=len(people)) >= 2).any()):
         raise ValueError(
@@ -222,7 +231,7 @@ def identity_pair_set(data: RunData, people: list[str], n: int, seed: int) -> Pa
             "or more images, so no same pair can be formed from their names; set "
             "data.val_identity_pairs=0 or raise data.val_fraction."
         )
-    a, b, same = identity_pairs(labels.numpy(), n, 0.5, seed, 0)
+    a, b, same = identity_pairs(labels.numpy(), n, 0.5, seed, 0, negatives)
     row, person = rows.tolist(), [people[k] for k in labels.tolist()]
     pairs = [
         ImagePair(data.paths[row[i]], data.paths[row[j]], bool(s), person[i], person[j])

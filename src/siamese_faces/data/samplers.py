@@ -35,10 +35,19 @@ def restricted_pairs(same: np.ndarray, same_fraction: float, seed: int, epoch: i
 
 
 def identity_pairs(
-    labels: np.ndarray, n_pairs: int, same_fraction: float, seed: int, epoch: int
+    labels: np.ndarray,
+    n_pairs: int,
+    same_fraction: float,
+    seed: int,
+    epoch: int,
+    negatives: str = "images",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """New pairs from identity labels (unrestricted protocol): ``(a, b, same)`` as indices
-    into ``labels``. Same pairs come from people with two or more images."""
+    into ``labels``. Same pairs: a person with two or more images, each such person alike,
+    then two of their images. Different pairs (``negatives``): two images drawn at random
+    ("images": a person with many images in many of them), or two people drawn alike, then
+    an image of each ("people": as LFW's own different pairs are; data.val_identity_negatives).
+    The same pairs do not depend on ``negatives``."""
     labels = np.asarray(labels)
     rng = _rng(seed, epoch)
     by_person: dict[int, np.ndarray] = {}
@@ -47,14 +56,21 @@ def identity_pairs(
     multi = [np.array(v) for v in by_person.values() if len(v) >= 2]
     if not multi:
         raise ValueError("unrestricted pairs need people with two or more images.")
+    if negatives == "people" and len(by_person) < 2:
+        raise ValueError("different pairs drawn by person need two or more people.")
     n_same = int(round((same_fraction or 0.5) * n_pairs))
     a, b = [], []
     for k in rng.integers(len(multi), size=n_same):
         i, j = rng.choice(multi[k], 2, replace=False)
         a.append(i)
         b.append(j)
+    people = [np.array(v) for v in by_person.values()]
     while len(a) < n_pairs:
-        i, j = rng.integers(len(labels), size=2)
+        if negatives == "people":
+            p, q = rng.choice(len(people), 2, replace=False)
+            i, j = rng.choice(people[p]), rng.choice(people[q])
+        else:
+            i, j = rng.integers(len(labels), size=2)
         if labels[i] != labels[j]:
             a.append(i)
             b.append(j)

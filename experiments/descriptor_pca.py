@@ -20,8 +20,6 @@ starts.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -37,6 +35,7 @@ from siamese_faces.runtime import reuse_freed_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ablate_inference import refit_as  # noqa: E402
+from screens import report_rows, saved_summary, screen_parser  # noqa: E402
 
 SHIPPED = descriptors.whitened_directions
 SVD_LOWRANK_PASSES = 4  # torch.svd_lowrank's niter as it was fitted; rows saved without
@@ -130,29 +129,18 @@ def summary(rows: list[dict], out=sys.stdout) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="*")
-    p.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated, of {', '.join(WAYS)}")
+    p = screen_parser(__doc__, WAYS)
     p.add_argument("--starts", type=int, default=3, help="random starts a way and run")
     p.add_argument(
         "--passes", type=int, default=descriptors.PASSES, help="the search's passes (ours)"
     )
-    p.add_argument("--json", action="store_true", help="print every fit's row as JSON")
-    p.add_argument("--summary", metavar="FILE", help="the summary of a saved --json output")
     args = p.parse_args()
     reuse_freed_memory()  # as training does: the fits' seconds are then training's
-    if args.summary:
-        summary(json.loads(Path(args.summary).read_text()))
+    if saved_summary(args, summary):
         return
-    rows = []
-    for path in args.runs:
-        for way in args.ways.split(","):
-            for start in range(args.starts):
-                rows.append(score(path, way, start, args.passes))
-                print(json.dumps(rows[-1]), file=sys.stderr)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    summary(rows, sys.stderr if args.json else sys.stdout)
+    ways = args.ways.split(",")
+    fits = ((path, w, s) for path in args.runs for w in ways for s in range(args.starts))
+    report_rows((score(*fit, args.passes) for fit in fits), summary, args.json)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ accepts and false rejects at it. The epoch stays the one the run chose.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import statistics
@@ -33,6 +32,7 @@ from siamese_faces.runtime import reuse_freed_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ablate_inference import refit_as  # noqa: E402
+from screens import report_rows, saved_summary, screen_parser  # noqa: E402
 
 WAYS = ("images", "people")
 
@@ -94,28 +94,17 @@ def summary(rows: list[dict], out=sys.stdout) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="*")
-    p.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated, of {', '.join(WAYS)}")
-    p.add_argument("--json", action="store_true", help="print every run's rows as JSON")
-    p.add_argument("--summary", metavar="FILE", help="the summary of a saved --json output")
+    p = screen_parser(__doc__, WAYS)
     p.add_argument("--pairs-file", help="whose people a pairs file's different pairs are of")
     args = p.parse_args()
     reuse_freed_memory()  # as training does
     if args.pairs_file:
         print(json.dumps(pair_people(args.pairs_file), indent=2))
         return
-    if args.summary:
-        summary(json.loads(Path(args.summary).read_text()))
+    if saved_summary(args, summary):
         return
-    rows = []
-    for path in args.runs:
-        for way in args.ways.split(","):
-            rows.append(score(path, way))
-            print(json.dumps(rows[-1]), file=sys.stderr)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    summary(rows, sys.stderr if args.json else sys.stdout)
+    ways = args.ways.split(",")
+    report_rows((score(path, way) for path in args.runs for way in ways), summary, args.json)
 
 
 if __name__ == "__main__":

@@ -53,10 +53,11 @@ def identity_pairs(
     by_person: dict[int, np.ndarray] = {}
     for i, lab in enumerate(labels):
         by_person.setdefault(int(lab), []).append(i)
-    multi = [np.array(v) for v in by_person.values() if len(v) >= 2]
+    people = [np.array(v) for v in by_person.values()]
+    multi = [p for p in people if len(p) >= 2]
     if not multi:
         raise ValueError("unrestricted pairs need people with two or more images.")
-    if negatives == "people" and len(by_person) < 2:
+    if negatives == "people" and len(people) < 2:
         raise ValueError("different pairs drawn by person need two or more people.")
     n_same = int(round((same_fraction or 0.5) * n_pairs))
     a, b = [], []
@@ -64,7 +65,6 @@ def identity_pairs(
         i, j = rng.choice(multi[k], 2, replace=False)
         a.append(i)
         b.append(j)
-    people = [np.array(v) for v in by_person.values()]
     while len(a) < n_pairs:
         if negatives == "people":
             p, q = rng.choice(len(people), 2, replace=False)

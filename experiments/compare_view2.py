@@ -1,12 +1,17 @@
 """Two View 2 benchmarks fold by fold: the folds both hold, each fold's difference, its mean ± SE.
 
 python experiments/compare_view2.py NEW_RESULTS_JSON BASE_RESULTS_JSON [--json]
+python experiments/compare_view2.py --trainings RESULTS_JSON RESULTS_JSON... [--json]
 
 Each file is a ``results.json`` that `siamese-faces benchmark lfw` wrote (or a byte copy of one
 under docs/measurements/). One fold's accuracy moves by a point or more from the next fold's,
 more than a recipe's lever moves it, so a lever is read on the folds both benchmarks trained,
 as paired differences (new − base), with the folds it wins and loses counted: the part of a
 ten-fold run done so far says whether the rest is worth its hours.
+
+With ``--trainings``, the files are trainings of one recipe (other seeds, other machines),
+each on the same folds: each one's mean over them, and the mean ± std of those means, the
+spread of the recipe's number itself from one training to the next.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from pathlib import Path
 
 from siamese_faces.sweeps.benchmark import mean_se
@@ -61,6 +67,39 @@ def compare(new: dict[int, dict], base: dict[int, dict]) -> dict:
     return out
 
 
+def trainings(paths: list[str]) -> dict:
+    """Each benchmark's mean accuracy over its folds, and the mean ± std of those means;
+    benchmarks that hold different folds are refused, naming them (their means would weigh
+    other folds)."""
+    if len(paths) < 2:
+        raise SystemExit("--trainings takes two or more results.json files of one recipe.")
+    records = {path: fold_accuracies(path) for path in paths}
+    held = {path: sorted(r) for path, r in records.items()}
+    if len({tuple(f) for f in held.values()}) > 1:
+        raise SystemExit(
+            "the trainings hold different folds ("
+            + "; ".join(f"{path}: {f}" for path, f in held.items())
+            + "); compare them fold by fold without --trainings, or train the missing folds."
+        )
+    means = [mean_se([r[k]["acc"] for k in sorted(r)])[0] for r in records.values()]
+    return {
+        "folds": held[paths[0]],
+        "files": list(paths),
+        "acc_means": means,
+        "mean": statistics.mean(means),
+        "std": statistics.stdev(means),
+    }
+
+
+def trainings_text(t: dict) -> str:
+    rows = [f"{100 * m:6.2f}%  {path}" for path, m in zip(t["files"], t["acc_means"], strict=True)]
+    rows.append(
+        f"{len(t['files'])} trainings of {len(t['folds'])} folds: {100 * t['mean']:.2f} ± "
+        f"{100 * t['std']:.2f}% (mean ± std of their means)"
+    )
+    return "\n".join(rows)
+
+
 def auc_text(c: dict, name: str) -> str:
     of = "" if c[f"{name}_auc_folds"] == len(c["folds"]) else f" of {c[f'{name}_auc_folds']} folds"
     return f"AUC {c[f'{name}_auc_mean']:.4f}{of}"
@@ -81,11 +120,21 @@ def text(c: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("new", help="the lever's results.json")
-    p.add_argument("base", help="the recipe's results.json")
+    p.add_argument("files", nargs="+", help="NEW BASE: the lever's and the recipe's results.json")
+    p.add_argument(
+        "--trainings",
+        action="store_true",
+        help="the files are trainings of one recipe: their means and the std between them",
+    )
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     args = p.parse_args()
-    c = compare(fold_accuracies(args.new), fold_accuracies(args.base))
+    if args.trainings:
+        t = trainings(args.files)
+        print(json.dumps(t, indent=1) if args.json else trainings_text(t))
+        return
+    if len(args.files) != 2:
+        p.error("give NEW and BASE, two results.json files (or --trainings and several)")
+    c = compare(*(fold_accuracies(f) for f in args.files))
     print(json.dumps(c, indent=1) if args.json else text(c))
 
 

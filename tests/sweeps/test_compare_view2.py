@@ -76,3 +76,27 @@ def test_no_shared_fold_and_a_wrong_file_are_refused_by_name(tmp_path, cmp):
     wrong.write_text('{"acc": 0.9}')
     with pytest.raises(SystemExit, match=r"metrics.json: not a results.json"):
         cmp.fold_accuracies(wrong)
+
+
+def test_trainings_give_each_mean_and_the_std_between_them(tmp_path, cmp):
+    a = results(tmp_path / "a.json", {1: 540, 2: 552})  # 91.00%
+    b = results(tmp_path / "b.json", {1: 546, 2: 558})  # 92.00%
+    c = results(tmp_path / "c.json", {1: 549, 2: 549})  # 91.50%
+    t = cmp.trainings([str(a), str(b), str(c)])
+    assert t["acc_means"] == pytest.approx([0.91, 0.92, 0.915])
+    assert t["mean"] == pytest.approx(0.915)
+    assert t["std"] == pytest.approx(0.005)  # worked by hand: deviations -0.5, +0.5, 0 points
+    assert (
+        "3 trainings of 2 folds: 91.50 ± 0.50% (mean ± std of their means)" in cmp.trainings_text(t)
+    )
+
+
+def test_trainings_on_other_folds_or_alone_are_refused(tmp_path, cmp):
+    a = results(tmp_path / "a.json", {1: 540, 2: 552})
+    b = results(tmp_path / "b.json", {1: 546, 3: 558})
+    with pytest.raises(
+        SystemExit, match=r"different folds \(.*a.json: \[1, 2\]; .*b.json: \[1, 3\]"
+    ):
+        cmp.trainings([str(a), str(b)])
+    with pytest.raises(SystemExit, match="two or more"):
+        cmp.trainings([str(a)])

@@ -24,7 +24,8 @@
 
 --ridges: validation AUC only, for each ridge (how the ridge is chosen; DevTest is not read).
 --oneshot WAYS: each run's N-way one-shot accuracy on the test people (``siamese-faces
-oneshot``'s 1,000 trials, seed 0) with the lever and without, beside the pair numbers.
+oneshot``'s 1,000 trials, seed 0; ``--oneshot-trials`` for more) with the lever and without,
+beside the pair numbers.
 --choose-ridge: the ridge of highest mean validation AUC over the runs, then the runs scored
 with and without it (wccn), or (ridge) with it against the whitening they were trained with.
 
@@ -316,8 +317,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="descriptor: at most this many training faces for its PCA (default: as training)",
     )
+    p.add_argument("--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (seed 0)")
     p.add_argument(
-        "--oneshot", type=int, metavar="WAYS", help="also N-way one-shot (1,000 trials, seed 0)"
+        "--oneshot-trials",
+        type=int,
+        default=1000,
+        help="--oneshot's trials, as `siamese-faces oneshot --trials` (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true")
     return p
@@ -368,7 +373,8 @@ def screen(path: str, args, fitted: dict) -> dict | None:
             pair_scores(run, val_data, val_data.val)[1], val_data.val.y.numpy()
         )
         if args.oneshot:  # the test people's N-way one-shot, as ``siamese-faces oneshot``
-            row[f"oneshot on={on}"] = oneshot(run, data, ways=args.oneshot)["acc"]
+            trials = args.oneshot_trials
+            row[f"oneshot on={on}"] = oneshot(run, data, ways=args.oneshot, trials=trials)["acc"]
     return row
 
 

@@ -294,6 +294,14 @@ def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
     ablate.main()
     out = capsys.readouterr().out
     assert f"one-shot with {100 * row['oneshot on=True']:.1f}%, without " in out
+    asked, real = [], ablate.oneshot
+    monkeypatch.setattr(ablate, "oneshot", lambda *a, **k: asked.append(k) or real(*a, **k))
+    monkeypatch.setattr("sys.argv", [*argv, "--oneshot-trials", "37", "--json"])
+    ablate.main()
+    (row,) = json.loads(capsys.readouterr().out)
+    assert [k["trials"] for k in asked] == [37, 37]  # with the lever and without
+    more = oneshot(run, open_run_data(run)[1], ways=2, trials=37)["acc"]
+    assert row["oneshot on=False"] == more  # as `siamese-faces oneshot --trials 37` scores it
 
 
 def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(

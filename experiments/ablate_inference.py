@@ -429,6 +429,13 @@ def print_summary(rows: list[dict], lever: str) -> None:
         f"{statistics.mean(r['val auc on=True'] for r in rows):.4f}, without "
         f"{statistics.mean(r['val auc on=False'] for r in rows):.4f}"
     )
+    if all("oneshot on=True" in r for r in rows):
+        shots = {on: [r[f"oneshot on={on}"] for r in rows] for on in (True, False)}
+        print(
+            f"one-shot: with {100 * statistics.mean(shots[True]):.1f} ± "
+            f"{100 * sd(shots[True]):.1f}%, without {100 * statistics.mean(shots[False]):.1f} ± "
+            f"{100 * sd(shots[False]):.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -302,6 +302,14 @@ def test_oneshot_is_scored_with_the_lever_and_without_as_the_cli_scores_it(
     assert [k["trials"] for k in asked] == [37, 37]  # with the lever and without
     more = oneshot(run, open_run_data(run)[1], ways=2, trials=37)["acc"]
     assert row["oneshot on=False"] == more  # as `siamese-faces oneshot --trials 37` scores it
+    saved = tmp_path / "rows.json"
+    saved.write_text(json.dumps([row, {**row, "oneshot on=True": row["oneshot on=True"] + 0.02}]))
+    monkeypatch.setattr("sys.argv", ["ablate_inference.py", "summary", str(saved)])
+    ablate.main()
+    with_ = 100 * row["oneshot on=True"] + 1  # the mean of the two rows; their std 1.4 points
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"one-shot: with {with_:.1f} ± 1.4%, without {100 * more:.1f} ± 0.0%"
+    )
 
 
 def test_the_descriptor_lever_refits_a_run_trained_with_one_at_other_directions(

@@ -73,17 +73,18 @@ def trainings(paths: list[str]) -> dict:
     other folds)."""
     if len(paths) < 2:
         raise SystemExit("--trainings takes two or more results.json files of one recipe.")
-    records = {path: fold_accuracies(path) for path in paths}
-    held = {path: sorted(r) for path, r in records.items()}
-    if len({tuple(f) for f in held.values()}) > 1:
+    # a list, not a dict by path: a file given twice counts twice, as the command line says
+    records = [fold_accuracies(path) for path in paths]
+    held = [sorted(r) for r in records]
+    if len(set(map(tuple, held))) > 1:
         raise SystemExit(
             "the trainings hold different folds ("
-            + "; ".join(f"{path}: {f}" for path, f in held.items())
+            + "; ".join(f"{path}: {f}" for path, f in zip(paths, held, strict=True))
             + "); compare them fold by fold without --trainings, or train the missing folds."
         )
-    means = [mean_se([r[k]["acc"] for k in sorted(r)])[0] for r in records.values()]
+    means = [statistics.mean(fold["acc"] for fold in r.values()) for r in records]
     return {
-        "folds": held[paths[0]],
+        "folds": held[0],
         "files": list(paths),
         "acc_means": means,
         "mean": statistics.mean(means),

@@ -93,9 +93,15 @@ def test_lbp_histograms_are_a_slow_loops(radius):
     images[0, 5:9, 5:9] = 7  # flat patches: ties count as brighter-or-equal
     table = uniform_patterns()
     got = pattern_histograms(images[:, None].float() / 255, 4, table, radius)
+    both = pattern_histograms(images[:, None].float() / 255, 4, table, radius, mirror=True)
+    assert torch.equal(both[:2], got)
     for i in range(2):
         want = slow_lbp(images[i].numpy().astype(int), 4, table.tolist(), radius)
         np.testing.assert_allclose(got[i].numpy(), want, atol=1e-6)
+        # the mirror image's, from the face's own comparisons: 20 - 2r pixels leave a
+        # column or two outside the cells, on the left of the face and on its mirror's
+        mirrored = slow_lbp(images[i].flip(-1).numpy().astype(int), 4, table.tolist(), radius)
+        np.testing.assert_allclose(both[2 + i].numpy(), mirrored, atol=1e-6)
 
 
 def test_the_joined_embeddings_cosine_is_the_weighted_sum_of_the_two_cosines():

@@ -50,14 +50,23 @@ def cell_histograms(bins: torch.Tensor, weights: torch.Tensor, count: int, cell:
     """Per-cell histograms ``(B, count, g, g)`` of per-pixel ``bins`` ``(B, H, W)`` (each
     pixel adding its ``weights``), over the whole ``cell``-square cells that fit (g of a side).
     One scatter-add a pixel, not a one-hot plane a bin: the histograms of a batch of faces
-    cost about what one pass over their pixels does."""
+    cost about what one pass over their pixels does. ``bins``: whole numbers, as integers or
+    as floats (each pixel's column then found in float arithmetic, exact below 2 ** 24, and
+    converted once: int64 passes over this many pixels cost twice as much)."""
     b, g = bins.shape[0], bins.shape[-1] // cell
-    side = torch.arange(g * cell, device=bins.device) // cell
-    where = (side[:, None] * g + side[None, :]).flatten()  # each pixel's cell
-    index = bins[:, : g * cell, : g * cell].flatten(1) * (g * g) + where
+    index = bins[:, : g * cell, : g * cell].flatten(1) * (g * g) + cell_of_pixels(g, cell, bins)
     out = torch.zeros(b, count * g * g, device=bins.device, dtype=weights.dtype)
-    out = out.scatter_add(1, index, weights[:, : g * cell, : g * cell].flatten(1))
+    out = out.scatter_add(1, index.long(), weights[:, : g * cell, : g * cell].flatten(1))
     return out.view(b, count, g, g)
+
+
+def cell_of_pixels(g: int, cell: int, like: torch.Tensor, mirrored: bool = False):
+    """Each pixel's cell, ``(g * cell) ** 2`` in raster order, of a ``g`` x ``g`` grid of
+    ``cell``-square cells (``mirrored``: of the grid mirrored left to right), as ``like``'s
+    dtype."""
+    side = torch.arange(g * cell, device=like.device) // cell
+    across = side.flip(0) if mirrored else side
+    return (side[:, None] * g + across[None, :]).flatten().to(like.dtype)
 
 
 def gradient_histograms(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -68,10 +77,13 @@ def gradient_histograms(x: torch.Tensor, cell: int) -> torch.Tensor:
     gx = F.pad(x[..., :, 2:] - x[..., :, :-2], (1, 1, 0, 0))
     gy = F.pad(x[..., 2:, :] - x[..., :-2, :], (0, 0, 1, 1))
     # Unsigned orientation in [0, pi), floored into equal bins (a horizontal gradient, either
-    # way, in the first).
-    angle = torch.remainder(torch.atan2(gy, gx), math.pi)
-    nearest = (angle * (ORIENTATIONS / math.pi)).long().clamp(max=ORIENTATIONS - 1)
-    cells = cell_histograms(nearest, (gx * gx + gy * gy).sqrt(), ORIENTATIONS, cell)
+    # way, in the first). In place where a pass can reuse its input's memory, and the bins
+    # kept as floats: the same numbers as int64 bins, with fewer and cheaper passes.
+    angle = torch.atan2(gy, gx).remainder_(math.pi)
+    nearest = angle.mul_(ORIENTATIONS / math.pi).clamp_(max=ORIENTATIONS - 1).floor_()
+    if torch.onnx.is_in_onnx_export():  # its atan2 is NaN where both differences are 0
+        nearest = torch.nan_to_num(nearest, nan=0.0)  # torch's bin there (magnitude 0)
+    cells = cell_histograms(nearest, gx.mul_(gx).add_(gy.mul_(gy)).sqrt_(), ORIENTATIONS, cell)
     g = cells.shape[-1] - 1
     blocks = torch.cat([cells[..., i : i + g, j : j + g] for i in (0, 1) for j in (0, 1)], 1)
     blocks = unit_blocks(blocks).clamp(max=0.2)  # L2-Hys
@@ -116,26 +128,60 @@ def unit_blocks(blocks: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return blocks / blocks.square().sum(1, keepdim=True).sqrt().clamp_min(eps)
 
 
-def pattern_histograms(
-    x: torch.Tensor, cell: int, table: torch.Tensor, radius: int = 1
-) -> torch.Tensor:
-    """Uniform LBP(8, ``radius``) of faces ``(B, 1, S, S)`` -> ``(B, 59 * ((S - 2 radius) //
-    cell) ** 2)``: each pixel compared with the eight pixels ``radius`` away on the square
-    around it (corners and edge middles; no interpolation), each cell's histogram of pattern
-    bins (``table``) as frequencies, square-rooted (so that their dot products are the
-    Hellinger kernel)."""
-    x = x[:, 0]
+AROUND = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))  # bit order
+
+
+def pattern_codes(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """LBP(8, ``radius``) codes of faces ``(B, S, S)``: ``(B, S - 2r, S - 2r)`` bytes, bit b
+    set where the pixel ``radius`` away in direction ``AROUND[b]`` (corners and edge middles;
+    no interpolation) is at least the centre."""
     s, r = x.shape[-1], radius
     centre = x[..., r:-r, r:-r]
-    # bytes, not int64, until the table's lookup: a pass over them costs an eighth as much
-    # (a sum of bits, not |= and <<, which the ONNX export has no operator for)
+    # bytes, not int64, until the table's lookup: a pass over them costs an eighth as much;
+    # each comparison added in the same pass as its bit's weight (a sum of bits, not |= and
+    # <<, which the ONNX export has no operator for)
     code = torch.zeros_like(centre, dtype=torch.uint8)
-    around = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
-    for bit, (dy, dx) in enumerate(around):
+    for bit, (dy, dx) in enumerate(AROUND):
         neighbour = x[..., r + r * dy : s - r + r * dy, r + r * dx : s - r + r * dx]
-        code = code + (neighbour >= centre).to(torch.uint8) * (1 << bit)
-    counts = cell_histograms(table[code.long()], torch.ones_like(centre), UNIFORM, cell)
-    return (counts / (cell * cell)).sqrt().flatten(1)
+        brighter = neighbour >= centre
+        if torch.onnx.is_in_onnx_export():  # its Mul takes no booleans
+            code = code + brighter.to(torch.uint8) * (1 << bit)
+        else:
+            code.add_(brighter, alpha=1 << bit)
+    return code
+
+
+def mirrored_codes() -> torch.Tensor:
+    """Each code's code in the mirror image: the bits of left and right neighbours swapped."""
+    swap = [AROUND.index((dy, -dx)) for dy, dx in AROUND]
+    codes = torch.arange(256)
+    return sum(((codes >> b) & 1) << swap[b] for b in range(8))
+
+
+def pattern_histograms(
+    x: torch.Tensor, cell: int, table: torch.Tensor, radius: int = 1, mirror: bool = False
+) -> torch.Tensor:
+    """Uniform LBP(8, ``radius``) of faces ``(B, 1, S, S)`` -> ``(B, 59 * ((S - 2 radius) //
+    cell) ** 2)``: each pixel compared with the eight pixels ``radius`` away (``pattern_codes``),
+    each cell's histogram of pattern bins (``table``) as frequencies, square-rooted (so that
+    their dot products are the Hellinger kernel). ``mirror``: also those of each face's
+    mirror image, ``(2B, ...)`` (the faces', then the mirrors'), from the same codes: the
+    mirror's code at a pixel is the face's at the mirrored pixel with left and right bits
+    swapped, so its comparisons, most of the time, are not made twice."""
+    code = pattern_codes(x[:, 0], radius)
+    m, faces = code.shape[-1], len(code)
+    g = m // cell
+    n = g * cell  # the whole cells from the top left; the mirror's lie at the face's right
+    lut = table * (g * g)  # each code's bin's first column
+    counts = torch.zeros(2 if mirror else 1, faces, UNIFORM * g * g, device=x.device)
+    ones = torch.ones((), device=x.device).expand(faces, n * n)
+    index = lut[code[..., :n, :n].flatten(1).long()] + cell_of_pixels(g, cell, lut)
+    counts[0].scatter_add_(1, index, ones)
+    if mirror:
+        lut = lut[mirrored_codes().to(x.device)]
+        index = lut[code[..., :n, m - n :].flatten(1).long()]
+        counts[1].scatter_add_(1, index + cell_of_pixels(g, cell, lut, mirrored=True), ones)
+    return (counts.flatten(0, 1) / (cell * cell)).sqrt()
 
 
 class Joined(nn.Module):
@@ -229,7 +275,8 @@ class Descriptor(Joined):
                 x = tan_triggs(x)
             both = torch.cat([x, x.flip(-1)])
             parts = [gradient_histograms(both, self.hog_cell)] + [
-                pattern_histograms(both, self.lbp_cell, self.table, r) for r in self.lbp_radii
+                pattern_histograms(x, self.lbp_cell, self.table, r, mirror=True)
+                for r in self.lbp_radii
             ]
             return torch.cat([p.unflatten(0, (2, -1)).transpose(0, 1).flatten(1) for p in parts], 1)
 

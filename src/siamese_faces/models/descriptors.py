@@ -167,9 +167,9 @@ def pattern_histograms(
     their dot products are the Hellinger kernel). ``mirror``: also those of each face's
     mirror image, ``(2B, ...)`` (the faces', then the mirrors'), from the same codes: the
     mirror's code at a pixel is the face's at the mirrored pixel with left and right bits
-    swapped, so its comparisons, most of the time, are not made twice."""
+    swapped, so each comparison serves both."""
     code = pattern_codes(x[:, 0], radius)
-    m, faces = code.shape[-1], len(code)
+    m, faces = code.shape[-1], code.shape[0]  # not len(): the ONNX batch stays dynamic
     g = m // cell
     n = g * cell  # the whole cells from the top left; the mirror's lie at the face's right
     lut = table * (g * g)  # each code's bin's first column

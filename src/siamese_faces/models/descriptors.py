@@ -143,11 +143,7 @@ def pattern_codes(x: torch.Tensor, radius: int) -> torch.Tensor:
     code = torch.zeros_like(centre, dtype=torch.uint8)
     for bit, (dy, dx) in enumerate(AROUND):
         neighbour = x[..., r + r * dy : s - r + r * dy, r + r * dx : s - r + r * dx]
-        brighter = neighbour >= centre
-        if torch.onnx.is_in_onnx_export():  # its Mul takes no booleans
-            code = code + brighter.to(torch.uint8) * (1 << bit)
-        else:
-            code.add_(brighter, alpha=1 << bit)
+        code.add_(neighbour >= centre, alpha=1 << bit)
     return code
 
 

@@ -64,6 +64,17 @@ def unphased(which: Callable[[PhaseConv2d], bool]) -> Callable[[nn.Module], bool
     return change
 
 
+def first_layer_on_2x2_phases(net: nn.Module) -> bool:
+    """Every phased conv on its input's 2x2 phases, its pooled map handed over plain: the
+    study's first layer before it took 4x4 phases in bf16 training."""
+    changed = False
+    for m in net.modules():
+        if isinstance(m, PhaseConv2d) and m.feeds_phases:
+            m.feeds_phases = False
+            changed = True
+    return changed
+
+
 def untapped(net: nn.Module) -> bool:
     """Every ``TapConv2d`` trained by oneDNN's convolution, as before it existed."""
     changed = any(isinstance(m, TapConv2d) for m in net.modules())
@@ -124,6 +135,7 @@ VARIANTS: dict[str, Variant] = {
     "shortcut as a strided slice": Variant(sliced_shortcut),
     "first conv + pool unphased": Variant(unphased(lambda conv: conv.in_channels == 1)),
     "later convs + pools unphased": Variant(unphased(lambda conv: conv.in_channels > 1)),
+    "first layer on 2x2 phases": Variant(first_layer_on_2x2_phases),
     "glibc's malloc defaults": Variant(reuse_memory=False),
     "small-map convs by oneDNN": Variant(untapped),
     "8x8 convs as tap products (candidate)": Variant(tapped_8x8),

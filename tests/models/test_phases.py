@@ -8,6 +8,9 @@ before the change load.
 
 from __future__ import annotations
 
+import copy
+from unittest import mock
+
 import pytest
 import torch
 from torch import nn
@@ -16,6 +19,8 @@ from siamese_faces.models.koch import KochTower
 from siamese_faces.models.phases import (
     PhaseConv2d,
     PhaseMaxPool,
+    blocks_pay,
+    link_phases,
     phase_taps,
     phasing_pays,
     plain_layers,
@@ -162,3 +167,104 @@ def test_phased_tower_exports_to_onnx_for_any_batch(tmp_path):
             want = tower(x).numpy()
         got = session.run(None, {"x": x.numpy()})[0]
         assert got.shape == want.shape and abs(got - want).max() < 1e-5
+
+
+def chain(sizes: tuple[tuple[int, int, int], ...], phased: bool, seed: int) -> nn.Sequential:
+    """conv + max-pool + ReLU for each (in, out, k), phased and linked as KochTower builds
+    them, or plain; the same parameters for the same seed."""
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for c, out, k in sizes:
+        if phased:
+            layers += [PhaseConv2d(c, out, k), PhaseMaxPool(), nn.ReLU()]
+        else:
+            layers += [nn.Conv2d(c, out, k), nn.MaxPool2d(2), nn.ReLU()]
+    return link_phases(nn.Sequential(*layers)).double()
+
+
+def chain_grads(net: nn.Sequential, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
+    net.zero_grad()
+    out = net(x)
+    out.backward(g)
+    return [out.detach()] + [p.grad for p in net.parameters()]
+
+
+STUDY = ((1, 8, 10), (8, 16, 7))  # the study's first two layers, both phased
+
+
+@pytest.mark.parametrize(
+    "side,sizes",
+    [(125, STUDY), (105, STUDY), (29, ((1, 3, 6), (3, 4, 5))), (30, ((1, 2, 3), (2, 3, 3)))]
+    + [(24, ((1, 3, 7), (3, 2, 3))), (33, ((2, 3, 4), (3, 2, 3)))],  # pooled maps 9 and 15: odd
+)
+def test_first_layer_on_4x4_phases_is_the_plain_chain(side, sizes):
+    # Where the pooled map goes on to another phased layer, training in bf16 hands it over
+    # already in 2x2 phases, from the first layer run on 4x4 phases (an odd pooled map keeps
+    # 2x2): values and every gradient are the plain layers', in float64, with blocks_pay
+    # forced on (it asks for bf16 autocast, whose rounding would hide an error).
+    phased, plain = chain(sizes, True, seed=side), chain(sizes, False, seed=side)
+    assert phased[0].feeds_phases and not phased[3].feeds_phases
+    x = torch.randn(2, sizes[0][0], side, side, dtype=torch.float64)
+    g = torch.randn_like(plain(x))
+    seen = []
+    phased[0].register_forward_hook(lambda m, i, out: seen.append(out.shape[1]))
+    with mock.patch("siamese_faces.models.phases.blocks_pay", return_value=True):
+        got = chain_grads(phased, x, g)
+    pooled = (side - sizes[0][2] + 1) // 2
+    assert seen == [(16 if pooled % 2 == 0 else 4) * sizes[0][1]]  # 4x4 phases, or 2x2
+    for a, b in zip(got, chain_grads(plain, x, g), strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_4x4_phases_send_ties_where_maxpool_does():
+    # As test_ties_go_where_maxpool_sends_them, through both layers.
+    phased, plain = chain(((1, 4, 3), (4, 2, 3)), True, 0), chain(((1, 4, 3), (4, 2, 3)), False, 0)
+    with torch.no_grad():
+        for p in phased.parameters():
+            p.copy_(torch.randint(-1, 2, p.shape))
+        plain.load_state_dict(phased.state_dict())
+    x = torch.randint(0, 2, (2, 1, 26, 26)).double()
+    g = torch.randint(1, 9, plain(x).shape).double()  # integers: every sum exact, any order
+    windows = plain[0](x).unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+    assert (windows == windows.amax(-1, keepdim=True)).sum(-1).gt(1).float().mean() > 0.1
+    with mock.patch("siamese_faces.models.phases.blocks_pay", return_value=True):
+        got = chain_grads(phased, x, g)
+    for a, b in zip(got, chain_grads(plain, x, g), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_4x4_phases_only_for_bf16_training_on_the_cpu():
+    assert not blocks_pay()  # fp32: the zero taps cost more than the pool saves
+    with torch.autocast("cpu", torch.bfloat16):
+        assert blocks_pay()
+        with torch.no_grad():
+            assert not blocks_pay()  # inference, export: 2x2 phases
+    with torch.autocast("cpu", torch.float16):
+        assert not blocks_pay()
+    # The study's tower as built: under bf16 autocast its first layer hands over 4x4 phases,
+    # and the tower's output is the plain tower's up to bf16 rounding.
+    torch.manual_seed(0)
+    tower = KochTower(input_size=125).to(memory_format=torch.channels_last)
+    plain = plain_layers(copy.deepcopy(tower))
+    seen = []
+    tower.features[0].register_forward_hook(lambda m, i, out: seen.append(tuple(out.shape)))
+    x = torch.rand(2, 1, 125, 125).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", torch.bfloat16):
+        got, want = tower(x), plain(x)
+    assert seen == [(2, 128, 29, 29)]
+    torch.testing.assert_close(got.float(), want.float(), rtol=0, atol=0.02)
+
+
+def test_link_phases_marks_only_a_phased_pair_before_another():
+    study = KochTower(input_size=125)
+    assert [m.feeds_phases for m in study.features if isinstance(m, PhaseConv2d)] == [True, False]
+    with_dropout = KochTower(input_size=125, dropout=0.3)  # dropout between: still linked
+    assert isinstance(with_dropout.features[3], nn.Dropout)
+    assert with_dropout.features[0].feeds_phases
+    koch = KochTower(input_size=105, filters=(64, 128, 128, 256))  # conv2 from 64: plain
+    assert not koch.features[0].feeds_phases
+    # the second pair put back plain: the first must hand over a plain map
+    second_plain = plain_layers(KochTower(input_size=125), lambda conv: conv.in_channels == 8)
+    assert type(second_plain.features[3]) is nn.Conv2d
+    assert not second_plain.features[0].feeds_phases

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import check
 from .dropout import UniformDropout
-from .phases import PhaseConv2d, PhaseMaxPool, phasing_pays
+from .phases import PhaseConv2d, PhaseMaxPool, link_phases, phasing_pays
 from .registry import register_tower
 
 
@@ -85,7 +85,7 @@ class KochTower(nn.Module):
                     f"{i + 1} (kernel {k}); use a larger data.size or smaller model.kernels."
                 )
             channels = f
-        self.features = nn.Sequential(*layers)
+        self.features = link_phases(nn.Sequential(*layers))
         self.flat_features = channels * side * side
         self.fc = nn.Linear(self.flat_features, fc)
         self.activation = {"sigmoid": nn.Sigmoid(), "relu": nn.ReLU(), "none": nn.Identity()}[

@@ -14,6 +14,14 @@ takes their maximum. The values are the original layer's up to float rounding; t
 parameters are ``nn.Conv2d``'s, by name and shape, so saved runs load. The zero taps cost
 (2 (k//2 + 1))^2 / k^2 times the multiplications (1.44 at k = 10, 1.31 at 7, 2.25 at 4):
 ``phasing_pays`` says where the better shape wins.
+
+Where the pooled map goes on to another phased layer, training in bf16 on the CPU takes the
+first layer on its input's 4x4 phases instead: each output pixel then holds a 2x2 block of
+pooled pixels, their four pooling windows each. The max-pool then compares groups of 4 x out
+channels rather than out (ATen's channels_last kernel vectorises over them: 32 bf16 values
+fill a vector, 8 do not), and its output is the pooled map already cut into the next layer's
+2x2 phases, so that layer's own copy into phases goes too. More zero taps (2.56x the
+multiplications at k = 10), but oneDNN runs the wider layer as fast (README, design notes).
 """
 
 from __future__ import annotations
@@ -27,17 +35,17 @@ from torch import nn
 PHASES = 4  # a 2x2 pooling window holds one pixel of each of the image's 2x2 phases
 
 
-def phase_taps(k: int) -> torch.Tensor:
-    """(2, 2, 2, 2, s, s) index into a flattened k x k kernel, -1 where no tap lands.
+def phase_taps(k: int, n: int = 2) -> torch.Tensor:
+    """(n, n, n, n, s, s) index into a flattened k x k kernel, -1 where no tap lands.
 
-    Dims: output phase (p, q), input phase (r, r'), offset (sy, sx) on the half-size grid;
-    the tap is (2 sy + r - p, 2 sx + r' - q).
+    Dims: output phase (p, q), input phase (r, r'), offset (sy, sx) on the 1/n-size grid;
+    the tap is (n sy + r - p, n sx + r' - q).
     """
-    s = k // 2 + 1
+    s = (k + n - 2) // n + 1  # k // 2 + 1 for n = 2
     p, q, r, rr, sy, sx = torch.meshgrid(
-        *(torch.arange(n) for n in (2, 2, 2, 2, s, s)), indexing="ij"
+        *(torch.arange(m) for m in (n, n, n, n, s, s)), indexing="ij"
     )
-    ky, kx = 2 * sy + r - p, 2 * sx + rr - q
+    ky, kx = n * sy + r - p, n * sx + rr - q
     inside = (ky >= 0) & (ky < k) & (kx >= 0) & (kx < k)
     return torch.where(inside, ky * k + kx, -1)
 
@@ -51,28 +59,46 @@ def phasing_pays(in_channels: int, k: int) -> bool:
     return in_channels == 1 or (in_channels < 32 and (2 * (k // 2 + 1)) ** 2 <= 1.5 * k * k)
 
 
-def space_to_depth(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) in channels_last memory, channel
-    (2r + r') * C + c holding x[:, c, r::2, r'::2] (an odd side is padded with zeros)."""
+def space_to_depth(x: torch.Tensor, n: int = 2) -> torch.Tensor:
+    """(B, C, H, W) -> (B, n²C, ceil(H/n), ceil(W/n)) in channels_last memory, channel
+    (n r + r') * C + c holding x[:, c, r::n, r'::n] (a side is padded with zeros to a
+    multiple of n)."""
     b, c = x.shape[:2]
-    x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    x = F.pad(x, (0, -x.shape[-1] % n, 0, -x.shape[-2] % n))
+    h, w = x.shape[-2] // n, x.shape[-1] // n
     if not x.requires_grad:
         # A strided copy a phase: the fastest forward on a grey image, whose runs are single
         # pixels; but its backward zero-fills a copy of the whole input for each phase.
-        phases = torch.cat([x[:, :, r::2, rr::2] for r in range(2) for rr in range(2)], 1)
+        phases = torch.cat([x[:, :, r::n, rr::n] for r in range(n) for rr in range(n)], 1)
         return phases.contiguous(memory_format=torch.channels_last)
     # One copy, and one copy back in the backward: channels_last memory (b, i, r, j, r', c)
     # to (b, i, j, r, r', c).
-    v = x.permute(0, 2, 3, 1).reshape(b, h, 2, w, 2 * c).transpose(2, 3)
-    return v.reshape(b, h, w, PHASES * c).permute(0, 3, 1, 2)
+    v = x.permute(0, 2, 3, 1).reshape(b, h, n, w, n * c).transpose(2, 3)
+    return v.reshape(b, h, w, n * n * c).permute(0, 3, 1, 2)
+
+
+def blocks_pay() -> bool:
+    """Whether a phased layer whose pooled map feeds another takes its input's 4x4 phases:
+    while training under the CPU's bf16 autocast. Measured on the study's first layer on an
+    AMX Xeon (README, design notes): its step 1.16x as fast in bf16, 0.94x in fp32 (the zero
+    taps cost more than the pool saves), so fp32, inference and export keep 2x2 phases."""
+    return (
+        torch.is_grad_enabled()
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    )
 
 
 class PhaseConv2d(nn.Conv2d):
     """``nn.Conv2d(in, out, k)`` whose output is already cut into 2x2 pooling windows.
 
     Returns (B, 4 * out, m // 2, m // 2) for m = H - k + 1: channel (2p + q) * out + o holds
-    the layer's output o at pixel (2i + p, 2j + q).
+    the layer's output o at pixel (2i + p, 2j + q). Takes x as an image or as its 2x2 phases
+    (4 * in channels, ``space_to_depth``'s order: what the previous layer hands over when its
+    ``feeds_phases`` is set). With ``feeds_phases`` set, and where ``blocks_pay``, it returns
+    (B, 16 * out, m // 4, m // 4) instead: channel ((2p + q) * 4 + 2a + a') * out + o holds
+    output o at pixel (4i + 2a + p, 4j + 2a' + q), so that ``PhaseMaxPool`` gives the pooled
+    map cut into its 2x2 phases (a, a').
     """
 
     def __init__(
@@ -80,26 +106,46 @@ class PhaseConv2d(nn.Conv2d):
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, bias=bias)
         self.register_buffer("taps", phase_taps(kernel_size), persistent=False)
+        self.register_buffer("block_taps", phase_taps(kernel_size, 4), persistent=False)
+        # Set by ``link_phases`` where the pooled map goes on to another PhaseConv2d.
+        self.feeds_phases = False
 
-    def phase_weight(self) -> torch.Tensor:
+    def phase_weight(self, blocks: bool = False) -> torch.Tensor:
         o, c = self.out_channels, self.in_channels
+        taps = self.block_taps if blocks else self.taps
         # (o, c, p, q, r, r', sy, sx): output phase (p, q), input phase (r, r')
-        flat = self.weight.reshape(o, c, -1)[:, :, self.taps.clamp(min=0)]
-        flat = torch.where(self.taps >= 0, flat, flat.new_zeros(()))
-        s = self.taps.shape[-1]
-        # rows (p, q, o) as the output's channels, columns (r, r', c) as space_to_depth's
-        w = flat.permute(2, 3, 0, 4, 5, 1, 6, 7).reshape(PHASES * o, PHASES * c, s, s)
+        flat = self.weight.reshape(o, c, -1)[:, :, taps.clamp(min=0)]
+        flat = torch.where(taps >= 0, flat, flat.new_zeros(()))
+        n, s = taps.shape[0], taps.shape[-1]
+        if blocks:  # a 4x4 output phase (2a + p, 2a' + q): rows (p, q, a, a', o)
+            flat = flat.reshape(o, c, 2, 2, 2, 2, n, n, s, s)
+            rows = flat.permute(3, 5, 2, 4, 0, 6, 7, 1, 8, 9)
+        else:  # rows (p, q, o)
+            rows = flat.permute(2, 3, 0, 4, 5, 1, 6, 7)
+        # columns (r, r', c), as space_to_depth's
+        w = rows.reshape(n * n * o, n * n * c, s, s)
         return w.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = (
-            (x.shape[-2] - self.kernel_size[0] + 1) // 2,
-            (x.shape[-1] - self.kernel_size[1] + 1) // 2,
+        side = x.shape[-2:]
+        if x.shape[1] == PHASES * self.in_channels:  # handed over in its 2x2 phases
+            side = (2 * side[0], 2 * side[1])  # the previous layer gives even maps only
+        pooled = tuple((n - k + 1) // 2 for n, k in zip(side, self.kernel_size, strict=True))
+        # 4x4 phases only for an even pooled map: its 2x2 phases then pad nothing
+        blocks = (
+            self.feeds_phases
+            and pooled[0] % 2 == 0
+            and pooled[1] % 2 == 0
+            and x.shape[1] == self.in_channels
+            and blocks_pay()
         )
-        bias = None if self.bias is None else self.bias.repeat(PHASES)
-        y = F.conv2d(space_to_depth(x), self.phase_weight(), bias)
-        if tuple(y.shape[-2:]) != pooled:  # an odd conv output: max-pool drops its last row
-            y = y[:, :, : pooled[0], : pooled[1]].contiguous(memory_format=torch.channels_last)
+        n = 4 if blocks else 2
+        phases = x if x.shape[1] != self.in_channels else space_to_depth(x, n)
+        bias = None if self.bias is None else self.bias.repeat(n * n)
+        y = F.conv2d(phases, self.phase_weight(blocks), bias)
+        want = (pooled[0] // 2, pooled[1] // 2) if blocks else pooled
+        if tuple(y.shape[-2:]) != want:  # max-pool drops an odd conv output's last row
+            y = y[:, :, : want[0], : want[1]].contiguous(memory_format=torch.channels_last)
         return y
 
 
@@ -133,6 +179,23 @@ class PhaseMaxPool(nn.Module):
         return pooled.reshape(b, h, w, o).permute(0, 3, 1, 2)
 
 
+ELEMENTWISE = (nn.ReLU, nn.Dropout)  # what may lie between one phased pair and the next
+
+
+def link_phases(seq: nn.Sequential) -> nn.Sequential:
+    """Set ``feeds_phases`` on each phased conv whose pooled map reaches another PhaseConv2d
+    through elementwise layers only (those keep any memory order), and clear it elsewhere."""
+    layers = list(seq)
+    for i, conv in enumerate(layers):
+        if not (isinstance(conv, PhaseConv2d) and i + 1 < len(layers)):
+            continue
+        rest = (m for m in layers[i + 2 :] if not isinstance(m, ELEMENTWISE))
+        conv.feeds_phases = isinstance(layers[i + 1], PhaseMaxPool) and isinstance(
+            next(rest, None), PhaseConv2d
+        )
+    return seq
+
+
 def plain_layers(
     net: nn.Module, which: Callable[[PhaseConv2d], bool] = lambda conv: True
 ) -> nn.Module:
@@ -157,4 +220,5 @@ def plain_layers(
                 conv.load_state_dict(phased.state_dict())
                 seq[i] = conv.to(phased.weight.device, phased.weight.dtype)
                 seq[i + 1] = nn.MaxPool2d(2)
+        link_phases(seq)  # a phased layer before a plain one hands over a plain map
     return net

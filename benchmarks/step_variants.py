@@ -1,6 +1,7 @@
 """Does a change to a tower pay? Its training step against the shipped one, on a noisy machine.
 
     python benchmarks/step_variants.py [--preset default] [--rounds 12] [--threads 2] [--json]
+        [--fp32]  (no bf16 autocast where the CPU has it natively)
 
 Each variant is the shipped preset with one piece swapped back to an earlier (or a candidate)
 form: a layer of the tower, or a setting of the process (the C library's allocator). The
@@ -34,6 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from train_throughput import seconds_per_step, setup  # noqa: E402
 
+from siamese_faces.models import phases  # noqa: E402
 from siamese_faces.models.dropout import UniformDropout  # noqa: E402
 from siamese_faces.models.phases import PhaseConv2d, plain_layers  # noqa: E402
 from siamese_faces.models.resnet import BasicBlock  # noqa: E402
@@ -73,6 +75,15 @@ def first_layer_on_2x2_phases(net: nn.Module) -> bool:
             m.feeds_phases = False
             changed = True
     return changed
+
+
+def blocks_at_any_precision(net: nn.Module) -> bool:
+    """The study's first layer on 4x4 phases whenever it trains, fp32 too (where the shipped
+    step keeps 2x2 phases): what ``blocks_pay``'s precision rule rests on."""
+    if not any(isinstance(m, PhaseConv2d) and m.feeds_phases for m in net.modules()):
+        return False
+    phases.blocks_pay = torch.is_grad_enabled  # this variant's own process only
+    return True
 
 
 def untapped(net: nn.Module) -> bool:
@@ -136,6 +147,7 @@ VARIANTS: dict[str, Variant] = {
     "first conv + pool unphased": Variant(unphased(lambda conv: conv.in_channels == 1)),
     "later convs + pools unphased": Variant(unphased(lambda conv: conv.in_channels > 1)),
     "first layer on 2x2 phases": Variant(first_layer_on_2x2_phases),
+    "first layer on 4x4 phases in fp32 too": Variant(blocks_at_any_precision),
     "glibc's malloc defaults": Variant(reuse_memory=False),
     "small-map convs by oneDNN": Variant(untapped),
     "8x8 convs as tap products (candidate)": Variant(tapped_8x8),
@@ -233,9 +245,10 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=2.0, help="timing per variant a round")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast, where it is native")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    bf16 = bf16_supported(torch.device("cpu"))
+    bf16 = bf16_supported(torch.device("cpu")) and not args.fp32
     rows = []
     for variant in args.variants:
         r = compare(args.preset, variant, args.rounds, args.seconds, bf16, args.threads)

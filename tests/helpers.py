@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ def script(folder: str, name: str):
     path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # where a dataclass of the script looks its module up
     spec.loader.exec_module(module)
     return module
 

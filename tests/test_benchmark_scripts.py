@@ -77,3 +77,24 @@ def test_train_memory_reads_the_epoch_from_trainings_own_line():
     epoch = load("train_memory").EPOCH
     for line in (epoch_line(row, True, True, 36), epoch_line(row, False, False)):
         assert int(epoch.match(line).group(1)) == 7
+
+
+def test_step_variants_put_the_first_layer_back_on_2x2_phases_or_4x4_in_fp32():
+    from unittest import mock
+
+    import torch
+
+    from siamese_faces.models import phases
+    from siamese_faces.models.koch import KochTower
+
+    variants = load("step_variants").VARIANTS
+    before = variants["first layer on 2x2 phases"].change
+    study, koch = KochTower(input_size=125), KochTower(input_size=105, filters=(64, 128, 128, 256))
+    assert before(study) and not study.features[0].feeds_phases
+    assert not before(koch)  # nothing phased feeds a phased layer there: the row is skipped
+    fp32_too = variants["first layer on 4x4 phases in fp32 too"].change
+    with mock.patch.object(phases, "blocks_pay", phases.blocks_pay):
+        assert not fp32_too(study) and phases.blocks_pay() is False  # unlinked above
+        assert fp32_too(KochTower(input_size=125))
+        assert phases.blocks_pay() is torch.is_grad_enabled()  # fp32, with a gradient
+    assert phases.blocks_pay() is False  # the patch ends with the test

@@ -80,7 +80,7 @@ def space_to_depth(x: torch.Tensor, n: int = 2) -> torch.Tensor:
 def blocks_pay() -> bool:
     """Whether a phased layer whose pooled map feeds another takes its input's 4x4 phases:
     while training under the CPU's bf16 autocast. Measured on the study's first layer on an
-    AMX Xeon (README, design notes): its step 1.16x as fast in bf16, 0.94x in fp32 (the zero
+    AMX Xeon (README, design notes): its step 1.15x as fast in bf16, 0.95x in fp32 (the zero
     taps cost more than the pool saves), so fp32, inference and export keep 2x2 phases."""
     return (
         torch.is_grad_enabled()

@@ -21,7 +21,7 @@ pooled pixels, their four pooling windows each. The max-pool then compares group
 channels rather than out (ATen's channels_last kernel vectorises over them: 32 bf16 values
 fill a vector, 8 do not), and its output is the pooled map already cut into the next layer's
 2x2 phases, so that layer's own copy into phases goes too. More zero taps (2.56x the
-multiplications at k = 10), but oneDNN runs the wider layer as fast (README, design notes).
+multiplications at k = 10), and still a faster step in bf16 (README, design notes).
 """
 
 from __future__ import annotations
@@ -127,20 +127,21 @@ class PhaseConv2d(nn.Conv2d):
         return w.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        handed = x.shape[1] == PHASES * self.in_channels  # the previous layer's 2x2 phases
         side = x.shape[-2:]
-        if x.shape[1] == PHASES * self.in_channels:  # handed over in its 2x2 phases
+        if handed:
             side = (2 * side[0], 2 * side[1])  # the previous layer gives even maps only
         pooled = tuple((n - k + 1) // 2 for n, k in zip(side, self.kernel_size, strict=True))
         # 4x4 phases only for an even pooled map: its 2x2 phases then pad nothing
         blocks = (
             self.feeds_phases
+            and not handed
             and pooled[0] % 2 == 0
             and pooled[1] % 2 == 0
-            and x.shape[1] == self.in_channels
             and blocks_pay()
         )
         n = 4 if blocks else 2
-        phases = x if x.shape[1] != self.in_channels else space_to_depth(x, n)
+        phases = x if handed else space_to_depth(x, n)
         bias = None if self.bias is None else self.bias.repeat(n * n)
         y = F.conv2d(phases, self.phase_weight(blocks), bias)
         want = (pooled[0] // 2, pooled[1] // 2) if blocks else pooled
